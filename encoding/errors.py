@@ -60,6 +60,7 @@ class FramingError(PduError):
     """command_length is impossible: answer generic_nack ESME_RINVCMDLEN and close."""
 
     fatal = True
+    frames: list[bytes] = []
 
 
 class TextError(SmppError):

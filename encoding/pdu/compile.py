@@ -160,7 +160,8 @@ def compile_decoder(cls: type[Pdu]) -> Decoder:
                 "    n = data[pos]",
                 "    pos += 1",
                 "    if pos + n > len(data):",
-                f"        raise PduError('sm_length past the end of the PDU', {f.status}, CID, seq)",
+                "        raise PduError('sm_length past the end of the PDU', "
+                f"{f.status}, CID, seq)",
                 f"    {f.name} = data[pos:pos + n]",
                 "    pos += n",
             ]
@@ -172,7 +173,8 @@ def compile_decoder(cls: type[Pdu]) -> Decoder:
             raise TypeError(f.kind)
     lines.append("    tlvs = decode_tlvs(data, pos, CID, seq) if pos < len(data) else {}")
     lines.append(f"    return CLS(seq, status, tlvs{''.join(', ' + n for n in names)})")
-    return _exec(cls, "decode", lines, env)
+    decoder: Decoder = _exec(cls, "decode", lines, env)
+    return decoder
 
 
 def compile_encoder(cls: type[Pdu]) -> Encoder:
@@ -218,7 +220,8 @@ def compile_encoder(cls: type[Pdu]) -> Encoder:
     parts.append("(encode_tlvs(tlvs) if tlvs else b'')")
     lines.append(f"    body = b''.join(({', '.join(parts)},))")
     lines.append("    return _HEADER(16 + len(body), CID, status, p.sequence_number) + body")
-    return _exec(cls, "encode", lines, env)
+    encoder: Encoder = _exec(cls, "encode", lines, env)
+    return encoder
 
 
 def _exec(cls: type[Pdu], name: str, lines: list[str], env: dict[str, Any]) -> Any:

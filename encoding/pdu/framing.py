@@ -16,7 +16,11 @@ DEFAULT_MAX_COMMAND_LENGTH = 70_000
 
 
 class FrameBuffer:
-    """Accumulates bytes; ``feed`` returns every complete frame, in order."""
+    """Accumulates bytes; ``feed`` returns every complete frame, in order.
+
+    A broken length raises ``FramingError``; the frames that preceded it in the same call are
+    on the error's ``frames`` attribute so that nothing received intact is lost.
+    """
 
     __slots__ = ("_buf", "max_length")
 
@@ -40,8 +44,10 @@ class FrameBuffer:
                        if end - pos >= 16 else 0)
                 cid = int.from_bytes(buf[pos + 4:pos + 8], "big") if end - pos >= 8 else 0
                 del buf[:pos]
-                raise FramingError(f"command_length {length} outside 16..{self.max_length}",
-                                   CommandStatus.ESME_RINVCMDLEN, cid, seq)
+                error = FramingError(f"command_length {length} outside 16..{self.max_length}",
+                                     CommandStatus.ESME_RINVCMDLEN, cid, seq)
+                error.frames = frames  # the whole PDUs that came before the broken one
+                raise error
             if end - pos < length:
                 break
             frames.append(bytes(buf[pos:pos + length]))
