@@ -1,0 +1,37 @@
+"""Typed configuration of the gateway: frozen, strict msgspec Structs loaded from TOML.
+
+``load_gateway_config(path)`` is the one entry point that reads files (house habit 8);
+everything else receives its Struct by constructor. Errors are ``ConfigError``, one line
+``"FILE: KEY: REASON"``. ``default_config_path()`` points at the bundled demo config.
+"""
+
+from __future__ import annotations
+
+from .errors import ConfigError
+from .gateway import (
+    BindType,
+    GatewayConfig,
+    IncludeFile,
+    ListenConfig,
+    MetricsConfig,
+    OperatorConfig,
+    RouteConfig,
+    StoreConfig,
+    TenantConfig,
+)
+from .loader import default_config_path, load_gateway_config
+
+__all__ = [
+    "BindType",
+    "ConfigError",
+    "GatewayConfig",
+    "IncludeFile",
+    "ListenConfig",
+    "MetricsConfig",
+    "OperatorConfig",
+    "RouteConfig",
+    "StoreConfig",
+    "TenantConfig",
+    "default_config_path",
+    "load_gateway_config",
+]

@@ -1,0 +1,202 @@
+"""The gateway's configuration as frozen, strict msgspec Structs (one per TOML table).
+
+Every Struct is ``frozen`` (assignment raises), ``forbid_unknown_fields`` (a misspelt key is
+an error, never silently ignored) and ``kw_only``. Ranges and patterns live on the fields as
+``msgspec.Meta`` constraints, so decoding validates them; the few checks that need more
+than one field or the ``ipaddress`` module live in ``__post_init__``, whose reasons are
+written ``"field: reason"`` so the loader can name the key. Lists are tuples (immutable).
+Cross-table checks (duplicate names, routes naming unknown operators) are in the loader.
+Times are in seconds (``*_s``) unless the name says otherwise.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Annotated, Literal
+
+import msgspec
+from msgspec import Meta
+
+__all__ = [
+    "BindType",
+    "GatewayConfig",
+    "IncludeFile",
+    "ListenConfig",
+    "MetricsConfig",
+    "OperatorConfig",
+    "RouteConfig",
+    "StoreConfig",
+    "TenantConfig",
+]
+
+BindType = Literal["transmitter", "receiver", "transceiver"]
+
+Port = Annotated[int, Meta(ge=0, le=65535)]
+NonNegative = Annotated[float, Meta(ge=0)]
+Positive = Annotated[float, Meta(gt=0)]
+Host = Annotated[str, Meta(min_length=1, max_length=255)]
+SystemId = Annotated[str, Meta(min_length=1, max_length=15)]
+Password = Annotated[str, Meta(max_length=64)]
+Digits = Annotated[str, Meta(pattern=r"^[0-9]+$")]
+# Operator names become metric labels and log fields: keep them short and plain.
+Name = Annotated[str, Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")]
+
+
+class _Strict(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Common options; subclasses repeat ``frozen``/``kw_only`` (msgspec and mypy need it)."""
+
+
+class ListenConfig(_Strict, frozen=True, kw_only=True):
+    """``[listen]``: the tenant-facing SMPP listener."""
+
+    host: Host = "127.0.0.1"
+    port: Port = 2775
+    max_command_length: Annotated[int, Meta(ge=64, le=16_777_216)] = 70_000
+    session_init_s: Positive = 30.0
+    enquire_link_s: NonNegative = 30.0  # 0 = never send enquire_link
+    inactivity_s: NonNegative = 300.0  # 0 = never close an idle session
+    response_timeout_s: Positive = 30.0
+    max_connections: Annotated[int, Meta(ge=1)] = 10_000
+
+
+class StoreConfig(_Strict, frozen=True, kw_only=True):
+    """``[store]``: the SQLite store and its group-commit writer.
+
+    A relative ``path`` is relative to the directory of the config file (the loader makes
+    it absolute); ``":memory:"`` is kept as is.
+    """
+
+    path: Annotated[str, Meta(min_length=1)] = "var/smsc.db"
+    commit_interval_ms: NonNegative = 2.0  # how long a group commit waits for more rows
+    max_batch: Annotated[int, Meta(ge=1)] = 2000
+    max_queue: Annotated[int, Meta(ge=1)] = 100_000  # beyond this submits get ESME_RMSGQFUL
+    retention_s: NonNegative = 604_800.0  # how long undelivered outbox items are kept
+
+
+class MetricsConfig(_Strict, frozen=True, kw_only=True):
+    """``[metrics]``: the Prometheus endpoint."""
+
+    enabled: bool = True
+    host: Host = "127.0.0.1"
+    port: Port = 9100
+
+
+class TenantConfig(_Strict, frozen=True, kw_only=True):
+    """``[[tenants]]``: one SMPP client account of the gateway."""
+
+    system_id: SystemId
+    # SMPP 3.4 says 8 characters at most; real clients send more.
+    password: Password
+    bind_types: Annotated[tuple[BindType, ...], Meta(min_length=1)] = (
+        "transmitter",
+        "receiver",
+        "transceiver",
+    )
+    max_binds: Annotated[int, Meta(ge=1)] = 10
+    window: Annotated[int, Meta(ge=1)] = 100  # outstanding submits per bind (ESME_RTHROTTLED)
+    tps: NonNegative = 0.0  # 0 = unlimited
+    allowed_ips: tuple[str, ...] = ()  # CIDR networks or addresses; empty = any
+    numbers: tuple[Digits, ...] = ()  # MO numbers (or prefixes) this tenant owns
+    id_format: Literal["decimal", "hex"] = "decimal"
+    dcs0: Literal["gsm7", "latin1", "ascii"] = "gsm7"
+    multipart_receipt: Literal["aggregate", "first", "last"] = "aggregate"
+    mo_reassemble: bool = True
+    deliver_window: Annotated[int, Meta(ge=1)] = 10  # deliver_sm outstanding per bind
+    deliver_timeout_s: Positive = 30.0
+
+    def __post_init__(self) -> None:
+        for i, text in enumerate(self.allowed_ips):
+            try:
+                ipaddress.ip_network(text, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"allowed_ips[{i}]: not an IP network ({exc})") from None
+        if len(set(self.bind_types)) != len(self.bind_types):
+            raise ValueError("bind_types: values repeat")
+
+    @property
+    def networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        """``allowed_ips`` parsed (host bits allowed, e.g. ``10.0.0.1/8``)."""
+        return tuple(ipaddress.ip_network(text, strict=False) for text in self.allowed_ips)
+
+
+class OperatorConfig(_Strict, frozen=True, kw_only=True):
+    """``[[operators]]``: one upstream SMSC the gateway binds to as an ESME."""
+
+    name: Name
+    host: Host
+    port: Annotated[int, Meta(ge=1, le=65535)]
+    system_id: SystemId
+    password: Password
+    system_type: Annotated[str, Meta(max_length=12)] = ""
+    bind: Literal["transceiver", "transmitter+receiver"] = "transceiver"
+    binds: Annotated[int, Meta(ge=1, le=64)] = 1
+    window: Annotated[int, Meta(ge=1, le=1000)] = 10
+    tps: NonNegative = 0.0  # 0 = unlimited
+    enquire_link_s: NonNegative = 30.0  # 0 = off
+    response_timeout_s: Positive = 30.0
+    reconnect_min_s: Positive = 1.0
+    reconnect_max_s: Positive = 60.0
+    dcs0: Literal["gsm7", "latin1", "ascii"] = "gsm7"
+    packed: bool = False  # GSM 7-bit packed in short_message (rare; most SMSCs want unpacked)
+    split: Literal["udh8", "udh16", "sar", "payload"] = "udh8"
+    max_parts: Annotated[int, Meta(ge=1, le=255)] = 255
+    id_format: Literal["auto", "hex", "decimal", "opaque"] = "auto"
+    long_part: Literal["resplit", "refuse"] = "resplit"
+
+    def __post_init__(self) -> None:
+        if self.reconnect_min_s > self.reconnect_max_s:
+            raise ValueError(
+                f"reconnect_max_s: must be >= reconnect_min_s ({self.reconnect_min_s}),"
+                f" got {self.reconnect_max_s}"
+            )
+
+
+class RouteConfig(_Strict, frozen=True, kw_only=True):
+    """``[[routes]]``: destinations starting with ``prefix`` go to ``operators`` in order."""
+
+    prefix: Annotated[str, Meta(pattern=r"^[0-9]*$")] = ""  # "" = default route
+    operators: Annotated[tuple[str, ...], Meta(min_length=1)]  # failover order
+    tenants: tuple[str, ...] = ()  # tenant system_ids; empty = all tenants
+
+
+class IncludeFile(_Strict, frozen=True, kw_only=True):
+    """What a file named by ``include`` may hold."""
+
+    tenants: tuple[TenantConfig, ...] = ()
+    operators: tuple[OperatorConfig, ...] = ()
+    routes: tuple[RouteConfig, ...] = ()
+
+
+class GatewayConfig(_Strict, frozen=True, kw_only=True):
+    """The whole gateway config; ``config.load_gateway_config`` builds it from TOML.
+
+    ``include`` lists glob patterns (relative to the main file) of files holding more
+    ``[[operators]]``/``[[routes]]``/``[[tenants]]``; after loading, their entries are
+    merged into the tuples below (main file first, then each pattern's matches in sorted
+    order) and ``include`` keeps the patterns as written. ``config_dir`` is set by the
+    loader to the absolute directory of the main file ("" when built in code); writing it
+    in the file is an error.
+    """
+
+    listen: ListenConfig = ListenConfig()
+    store: StoreConfig = StoreConfig()
+    metrics: MetricsConfig = MetricsConfig()
+    tenants: tuple[TenantConfig, ...] = ()
+    operators: tuple[OperatorConfig, ...] = ()
+    routes: tuple[RouteConfig, ...] = ()
+    include: tuple[str, ...] = ()
+    config_dir: str = ""
+
+    def operator(self, name: str) -> OperatorConfig:
+        """The operator called ``name`` (KeyError when there is none)."""
+        for op in self.operators:
+            if op.name == name:
+                return op
+        raise KeyError(name)
+
+    def tenant(self, system_id: str) -> TenantConfig:
+        """The tenant with ``system_id`` (KeyError when there is none)."""
+        for tenant in self.tenants:
+            if tenant.system_id == system_id:
+                return tenant
+        raise KeyError(system_id)

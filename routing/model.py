@@ -1,0 +1,121 @@
+"""The message model and its lifecycle table.
+
+A tenant's submit_sm (or data_sm, or one destination of a submit_multi) becomes one
+``Message`` with the gateway's id. Its life is a table of allowed transitions, so a
+late or duplicated event (a second receipt, a resp after a timeout) cannot move a message
+backwards. Final states map onto SMPP 3.4 message_state values (section 5.2.28) for
+query_sm and receipts.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Final
+
+import msgspec
+
+from encoding.constants import MessageState as SmppState
+
+__all__ = ["Status", "TRANSITIONS", "FINAL", "can_move", "smpp_state", "Message", "OutboxItem",
+           "OutboxKind", "STAT_OF_STATUS"]
+
+
+class Status(StrEnum):
+    """Where a message is in the gateway."""
+
+    ACCEPTED = "accepted"  # durable, waiting for an operator
+    SUBMITTED = "submitted"  # every part acknowledged by an operator, waiting for receipts
+    DELIVERED = "delivered"
+    UNDELIVERABLE = "undeliverable"
+    EXPIRED = "expired"
+    REJECTED = "rejected"  # refused by the operator or by routing
+    CANCELLED = "cancelled"  # cancel_sm before it left the gateway
+    UNKNOWN = "unknown"
+
+
+_A, _S, _D = Status.ACCEPTED, Status.SUBMITTED, Status.DELIVERED
+_U, _E, _R, _C, _K = (Status.UNDELIVERABLE, Status.EXPIRED, Status.REJECTED, Status.CANCELLED,
+                      Status.UNKNOWN)
+FINAL: Final = frozenset({_D, _U, _E, _R, _C})
+
+# state -> states it may move to. Final states are terminal.
+TRANSITIONS: Final[dict[Status, frozenset[Status]]] = {
+    _A: frozenset({_S, _D, _U, _E, _R, _C, _K}),  # receipts can overtake submit_sm_resp
+    _S: frozenset({_D, _U, _E, _R, _K}),
+    _K: frozenset({_D, _U, _E, _R}),
+    _D: frozenset(),
+    _U: frozenset(),
+    _E: frozenset(),
+    _R: frozenset(),
+    _C: frozenset(),
+}
+
+_SMPP_STATE: Final[dict[Status, int]] = {
+    _A: SmppState.ENROUTE,
+    _S: SmppState.ENROUTE,
+    _D: SmppState.DELIVERED,
+    _U: SmppState.UNDELIVERABLE,
+    _E: SmppState.EXPIRED,
+    _R: SmppState.REJECTED,
+    _C: SmppState.DELETED,
+    _K: SmppState.UNKNOWN,
+}
+
+# Receipt stat word (SMPP 3.4 Appendix B) for each final status.
+STAT_OF_STATUS: Final[dict[Status, str]] = {
+    _D: "DELIVRD", _U: "UNDELIV", _E: "EXPIRED", _R: "REJECTD", _C: "DELETED", _K: "UNKNOWN",
+    _A: "ENROUTE", _S: "ENROUTE",
+}
+
+
+def can_move(old: Status, new: Status) -> bool:
+    return new in TRANSITIONS[old]
+
+
+def smpp_state(status: Status) -> int:
+    """message_state for query_sm_resp and receipts."""
+    return _SMPP_STATE[status]
+
+
+class Message(msgspec.Struct, gc=False, kw_only=True):
+    """One message accepted from a tenant, as stored."""
+
+    id: str
+    tenant: str
+    source_addr: str
+    destination_addr: str
+    source_addr_ton: int = 0
+    source_addr_npi: int = 0
+    dest_addr_ton: int = 0
+    dest_addr_npi: int = 0
+    service_type: str = ""
+    esm_class: int = 0
+    protocol_id: int = 0
+    priority_flag: int = 0
+    registered_delivery: int = 0
+    data_coding: int = 0
+    body: bytes = b""  # short_message, or message_payload when the tenant sent one
+    tlvs: bytes = b""  # other TLVs to forward, encoded as on the wire
+    status: Status = Status.ACCEPTED
+    created_at: float = 0.0  # wall clock, seconds
+    expires_at: float = 0.0  # 0 = operator default
+    operator: str = ""
+    error: int = 0  # last command_status or network error from the operator
+
+
+class OutboxKind(StrEnum):
+    RECEIPT = "receipt"
+    MO = "mo"
+
+
+class OutboxItem(msgspec.Struct, gc=False, kw_only=True):
+    """A deliver_sm waiting for a tenant's receiver bind to acknowledge it."""
+
+    id: int = 0  # assigned by the store
+    tenant: str
+    kind: OutboxKind
+    pdu: bytes  # the encoded deliver_sm (sequence_number renumbered when sent)
+    message_id: str = ""
+    created_at: float = 0.0
+    attempts: int = 0
+    next_attempt_at: float = 0.0

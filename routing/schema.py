@@ -1,0 +1,74 @@
+"""The SQLite schema as forward-only migrations, tracked by ``PRAGMA user_version``.
+
+Each entry of ``MIGRATIONS`` moves the schema from version i to i+1; a database opened by an
+older gateway is brought forward on open, and one written by a newer gateway is refused
+rather than misread.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION"]
+
+MIGRATIONS: Final[tuple[str, ...]] = (
+    # 1: messages, their history and segments, operator-id correlation, tenant outbox.
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+    CREATE TABLE messages (
+        id TEXT PRIMARY KEY,
+        tenant TEXT NOT NULL,
+        source_addr TEXT NOT NULL,
+        destination_addr TEXT NOT NULL,
+        source_addr_ton INTEGER NOT NULL,
+        source_addr_npi INTEGER NOT NULL,
+        dest_addr_ton INTEGER NOT NULL,
+        dest_addr_npi INTEGER NOT NULL,
+        service_type TEXT NOT NULL,
+        esm_class INTEGER NOT NULL,
+        protocol_id INTEGER NOT NULL,
+        priority_flag INTEGER NOT NULL,
+        registered_delivery INTEGER NOT NULL,
+        data_coding INTEGER NOT NULL,
+        body BLOB NOT NULL,
+        tlvs BLOB NOT NULL,
+        status TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        expires_at REAL NOT NULL,
+        operator TEXT NOT NULL,
+        error INTEGER NOT NULL,
+        updated_at REAL NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX messages_accepted ON messages (id) WHERE status = 'accepted';
+    CREATE TABLE history (
+        message_id TEXT NOT NULL,
+        status TEXT NOT NULL,
+        at REAL NOT NULL,
+        detail TEXT NOT NULL
+    );
+    CREATE INDEX history_message ON history (message_id);
+    CREATE TABLE segments (
+        message_id TEXT NOT NULL,
+        part INTEGER NOT NULL,
+        parts INTEGER NOT NULL,
+        operator TEXT NOT NULL,
+        operator_id TEXT NOT NULL,
+        status TEXT NOT NULL,
+        error INTEGER NOT NULL,
+        PRIMARY KEY (message_id, part)
+    ) WITHOUT ROWID;
+    CREATE INDEX segments_operator_id ON segments (operator, operator_id);
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY,
+        tenant TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        pdu BLOB NOT NULL,
+        message_id TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        attempts INTEGER NOT NULL,
+        next_attempt_at REAL NOT NULL
+    );
+    CREATE INDEX outbox_tenant ON outbox (tenant, id);
+    """,
+)
+SCHEMA_VERSION: Final = len(MIGRATIONS)

@@ -1,0 +1,266 @@
+"""The SQLite store: the only module that touches sqlite. WAL, batched writes, narrow API.
+
+Writes arrive as ``Ops`` (everything one group commit carries) and are applied in one
+transaction by ``Store.apply``, which runs on the group-commit thread with its own
+connection. Reads use a second connection owned by the event-loop thread. Ids are handed out
+in memory: message ids are ``epoch << 40 | counter`` where the epoch is bumped durably at
+every open, so ids are unique across restarts and fit 20 decimal digits (16 hex).
+The interface is deliberately small so another engine can stand behind it later.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterable
+from pathlib import Path
+
+import sqlite_utils
+
+from .model import Message, OutboxItem, OutboxKind, Status
+from .schema import MIGRATIONS, SCHEMA_VERSION
+
+__all__ = ["Store", "Ops", "StoreError"]
+
+_COUNTER_BITS = 40
+_COUNTER_MAX = (1 << _COUNTER_BITS) - 1
+_MESSAGE_COLUMNS = (
+    "id, tenant, source_addr, destination_addr, source_addr_ton, source_addr_npi, "
+    "dest_addr_ton, dest_addr_npi, service_type, esm_class, protocol_id, priority_flag, "
+    "registered_delivery, data_coding, body, tlvs, status, created_at, expires_at, operator, "
+    "error"
+)
+_INSERT_MESSAGE = (f"INSERT OR IGNORE INTO messages ({_MESSAGE_COLUMNS}, updated_at) "
+                   f"VALUES ({', '.join('?' * 22)})")
+_OUTBOX_COLUMNS = "id, tenant, kind, pdu, message_id, created_at, attempts, next_attempt_at"
+
+
+class StoreError(Exception):
+    """The store cannot be opened or written (path, permissions, newer schema)."""
+
+
+class Ops:
+    """The writes one group commit carries, grouped by kind, applied in a fixed order."""
+
+    __slots__ = ("history", "message_status", "messages", "outbox_acks", "outbox_adds",
+                 "outbox_retries", "segments")
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[object, ...]] = []
+        self.segments: list[tuple[object, ...]] = []
+        self.message_status: list[tuple[object, ...]] = []
+        self.history: list[tuple[object, ...]] = []
+        self.outbox_adds: list[tuple[object, ...]] = []
+        self.outbox_acks: list[tuple[int]] = []
+        self.outbox_retries: list[tuple[object, ...]] = []
+
+    def __len__(self) -> int:
+        return (len(self.messages) + len(self.segments) + len(self.message_status)
+                + len(self.outbox_adds) + len(self.outbox_acks) + len(self.outbox_retries))
+
+    def insert_message(self, m: Message, now: float) -> None:
+        self.messages.append((
+            m.id, m.tenant, m.source_addr, m.destination_addr, m.source_addr_ton,
+            m.source_addr_npi, m.dest_addr_ton, m.dest_addr_npi, m.service_type, m.esm_class,
+            m.protocol_id, m.priority_flag, m.registered_delivery, m.data_coding, m.body,
+            m.tlvs, m.status.value, m.created_at, m.expires_at, m.operator, m.error, now))
+        self.history.append((m.id, m.status.value, now, ""))
+
+    def set_status(self, message_id: str, status: Status, now: float, *, error: int = 0,
+                   operator: str = "", detail: str = "") -> None:
+        self.message_status.append((status.value, error, operator, now, message_id))
+        self.history.append((message_id, status.value, now, detail))
+
+    def put_segment(self, message_id: str, part: int, parts: int, operator: str,
+                    operator_id: str, status: Status, error: int = 0) -> None:
+        self.segments.append((message_id, part, parts, operator, operator_id, status.value,
+                              error))
+
+    def add_outbox(self, item: OutboxItem) -> None:
+        self.outbox_adds.append((item.id, item.tenant, item.kind.value, item.pdu,
+                                 item.message_id, item.created_at, item.attempts,
+                                 item.next_attempt_at))
+
+    def ack_outbox(self, item_id: int) -> None:
+        self.outbox_acks.append((item_id,))
+
+    def retry_outbox(self, item_id: int, attempts: int, next_attempt_at: float) -> None:
+        self.outbox_retries.append((attempts, next_attempt_at, item_id))
+
+
+class Store:
+    """SQLite behind a narrow interface. ``open`` before use; ``close`` at the end."""
+
+    def __init__(self, path: str | os.PathLike[str], *, synchronous: str = "FULL") -> None:
+        self.path = str(path)
+        self.synchronous = synchronous
+        self._reader: sqlite3.Connection | None = None
+        self._writer: sqlite3.Connection | None = None
+        self._epoch = 0
+        self._counter = 0
+        self._next_outbox = 1
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    def open(self) -> None:
+        try:
+            if self.path != ":memory:":
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            conn = self._connect()
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"cannot open store {self.path}: {exc}") from None
+        db = sqlite_utils.Database(conn)
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise StoreError(f"store {self.path} has schema {version}, newer than this "
+                             f"gateway's {SCHEMA_VERSION}: upgrade the gateway")
+        for number in range(version, SCHEMA_VERSION):
+            with conn:
+                conn.executescript("BEGIN;" + MIGRATIONS[number]
+                                   + f";PRAGMA user_version = {number + 1};COMMIT;")
+        assert "messages" in db.table_names()
+        with conn:
+            row = conn.execute("SELECT value FROM meta WHERE key = 'epoch'").fetchone()
+            self._epoch = (int(row[0]) if row else 0) + 1
+            conn.execute("INSERT OR REPLACE INTO meta VALUES ('epoch', ?)", (str(self._epoch),))
+        self._next_outbox = (conn.execute("SELECT max(id) FROM outbox").fetchone()[0] or 0) + 1
+        self._reader = conn
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+        conn.execute("PRAGMA busy_timeout = 5000")
+        return conn
+
+    def close(self) -> None:
+        for conn in (self._writer, self._reader):
+            if conn is not None:
+                conn.close()
+        self._writer = self._reader = None
+
+    # --- ids --------------------------------------------------------------------------------
+
+    def new_message_number(self) -> int:
+        """A number never handed out before, even across restarts."""
+        self._counter += 1
+        if self._counter > _COUNTER_MAX:  # pragma: no cover - 10^12 messages in one run
+            self._epoch += 1
+            self._counter = 1
+        return self._epoch << _COUNTER_BITS | self._counter
+
+    def new_outbox_id(self) -> int:
+        oid = self._next_outbox
+        self._next_outbox += 1
+        return oid
+
+    # --- writes (group-commit thread) -------------------------------------------------------
+
+    def apply(self, ops: Ops) -> None:
+        """Apply everything in ``ops`` in one transaction (durable when this returns)."""
+        conn = self._writer
+        if conn is None:
+            conn = self._writer = self._connect()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if ops.messages:
+                conn.executemany(_INSERT_MESSAGE, ops.messages)
+            if ops.segments:
+                conn.executemany("INSERT OR REPLACE INTO segments VALUES (?, ?, ?, ?, ?, ?, ?)",
+                                 ops.segments)
+            if ops.message_status:
+                conn.executemany("UPDATE messages SET status = ?, error = ?, "
+                                 "operator = CASE WHEN ?3 = '' THEN operator ELSE ?3 END, "
+                                 "updated_at = ? WHERE id = ?", ops.message_status)
+            if ops.history:
+                conn.executemany("INSERT INTO history VALUES (?, ?, ?, ?)", ops.history)
+            if ops.outbox_adds:
+                conn.executemany(f"INSERT OR REPLACE INTO outbox ({_OUTBOX_COLUMNS}) "
+                                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", ops.outbox_adds)
+            if ops.outbox_acks:
+                conn.executemany("DELETE FROM outbox WHERE id = ?", ops.outbox_acks)
+            if ops.outbox_retries:
+                conn.executemany("UPDATE outbox SET attempts = ?, next_attempt_at = ? "
+                                 "WHERE id = ?", ops.outbox_retries)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def purge_outbox(self, older_than: float) -> int:
+        """Drop outbox items created before ``older_than`` (retention); returns the count."""
+        conn = self._writer or self._reader
+        assert conn is not None
+        with conn:
+            return conn.execute("DELETE FROM outbox WHERE created_at < ?", (older_than,)).rowcount
+
+    # --- reads (event-loop thread) ----------------------------------------------------------
+
+    @property
+    def reader(self) -> sqlite3.Connection:
+        if self._reader is None:
+            raise StoreError("store is not open")
+        return self._reader
+
+    def get_message(self, message_id: str) -> Message | None:
+        row = self.reader.execute(f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE id = ?",
+                                  (message_id,)).fetchone()
+        return _message(row) if row else None
+
+    def messages_with_status(self, status: Status, after_id: str = "",
+                             limit: int = 1000) -> list[Message]:
+        """Messages in ``status`` in id order (restart recovery reads ACCEPTED ones)."""
+        rows = self.reader.execute(
+            f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE status = ? AND id > ? "
+            "ORDER BY id LIMIT ?", (status.value, after_id, limit)).fetchall()
+        return [_message(r) for r in rows]
+
+    def find_segment(self, operator: str, operator_id: str) -> tuple[str, int, int] | None:
+        """(message_id, part, parts) that an operator's id stands for."""
+        row = self.reader.execute(
+            "SELECT message_id, part, parts FROM segments WHERE operator = ? AND operator_id = ?",
+            (operator, operator_id)).fetchone()
+        return (row[0], row[1], row[2]) if row else None
+
+    def segments_of(self, message_id: str) -> list[tuple[int, int, str, str, str, int]]:
+        """(part, parts, operator, operator_id, status, error) rows of one message."""
+        return self.reader.execute(
+            "SELECT part, parts, operator, operator_id, status, error FROM segments "
+            "WHERE message_id = ? ORDER BY part", (message_id,)).fetchall()
+
+    def history_of(self, message_id: str) -> list[tuple[str, float, str]]:
+        return self.reader.execute(
+            "SELECT status, at, detail FROM history WHERE message_id = ? ORDER BY rowid",
+            (message_id,)).fetchall()
+
+    def outbox_for(self, tenant: str, after_id: int = 0, limit: int = 500) -> list[OutboxItem]:
+        """A tenant's waiting deliver_sm, oldest first."""
+        rows = self.reader.execute(
+            f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE tenant = ? AND id > ? "
+            "ORDER BY id LIMIT ?", (tenant, after_id, limit)).fetchall()
+        return [OutboxItem(id=r[0], tenant=r[1], kind=OutboxKind(r[2]), pdu=r[3],
+                           message_id=r[4], created_at=r[5], attempts=r[6],
+                           next_attempt_at=r[7]) for r in rows]
+
+    def outbox_depths(self) -> dict[str, int]:
+        return dict(self.reader.execute("SELECT tenant, count(*) FROM outbox GROUP BY tenant"))
+
+    def count(self, table: str, where: str = "", params: Iterable[object] = ()) -> int:
+        if table not in ("messages", "segments", "outbox", "history"):
+            raise ValueError(table)
+        sql = f"SELECT count(*) FROM {table}" + (f" WHERE {where}" if where else "")
+        return int(self.reader.execute(sql, tuple(params)).fetchone()[0])
+
+
+def _message(row: tuple[object, ...]) -> Message:
+    (mid, tenant, src, dst, ston, snpi, dton, dnpi, stype, esm, pid, prio, reg, dcs, body,
+     tlvs, status, created, expires, operator, error) = row
+    return Message(
+        id=str(mid), tenant=str(tenant), source_addr=str(src), destination_addr=str(dst),
+        source_addr_ton=int(ston), source_addr_npi=int(snpi),  # type: ignore[call-overload]
+        dest_addr_ton=int(dton), dest_addr_npi=int(dnpi),  # type: ignore[call-overload]
+        service_type=str(stype), esm_class=int(esm), protocol_id=int(pid),  # type: ignore[call-overload]
+        priority_flag=int(prio), registered_delivery=int(reg),  # type: ignore[call-overload]
+        data_coding=int(dcs), body=bytes(body), tlvs=bytes(tlvs),  # type: ignore[call-overload,arg-type]
+        status=Status(status), created_at=float(created),  # type: ignore[arg-type]
+        expires_at=float(expires), operator=str(operator), error=int(error))  # type: ignore[arg-type,call-overload]
