@@ -16,8 +16,19 @@ import msgspec
 
 from encoding.constants import MessageState as SmppState
 
-__all__ = ["Status", "TRANSITIONS", "FINAL", "can_move", "smpp_state", "Message", "OutboxItem",
-           "OutboxKind", "STAT_OF_STATUS"]
+__all__ = [
+    "external_id",
+    "internal_id",
+    "Status",
+    "TRANSITIONS",
+    "FINAL",
+    "can_move",
+    "smpp_state",
+    "Message",
+    "OutboxItem",
+    "OutboxKind",
+    "STAT_OF_STATUS",
+]
 
 
 class Status(StrEnum):
@@ -34,8 +45,13 @@ class Status(StrEnum):
 
 
 _A, _S, _D = Status.ACCEPTED, Status.SUBMITTED, Status.DELIVERED
-_U, _E, _R, _C, _K = (Status.UNDELIVERABLE, Status.EXPIRED, Status.REJECTED, Status.CANCELLED,
-                      Status.UNKNOWN)
+_U, _E, _R, _C, _K = (
+    Status.UNDELIVERABLE,
+    Status.EXPIRED,
+    Status.REJECTED,
+    Status.CANCELLED,
+    Status.UNKNOWN,
+)
 FINAL: Final = frozenset({_D, _U, _E, _R, _C})
 
 # state -> states it may move to. Final states are terminal.
@@ -63,8 +79,14 @@ _SMPP_STATE: Final[dict[Status, int]] = {
 
 # Receipt stat word (SMPP 3.4 Appendix B) for each final status.
 STAT_OF_STATUS: Final[dict[Status, str]] = {
-    _D: "DELIVRD", _U: "UNDELIV", _E: "EXPIRED", _R: "REJECTD", _C: "DELETED", _K: "UNKNOWN",
-    _A: "ENROUTE", _S: "ENROUTE",
+    _D: "DELIVRD",
+    _U: "UNDELIV",
+    _E: "EXPIRED",
+    _R: "REJECTD",
+    _C: "DELETED",
+    _K: "UNKNOWN",
+    _A: "ENROUTE",
+    _S: "ENROUTE",
 }
 
 
@@ -94,6 +116,8 @@ class Message(msgspec.Struct, gc=False, kw_only=True):
     priority_flag: int = 0
     registered_delivery: int = 0
     data_coding: int = 0
+    schedule_delivery_time: str = ""  # passed on to the operator as given
+    validity_period: str = ""
     body: bytes = b""  # short_message, or message_payload when the tenant sent one
     tlvs: bytes = b""  # other TLVs to forward, encoded as on the wire
     status: Status = Status.ACCEPTED
@@ -101,6 +125,20 @@ class Message(msgspec.Struct, gc=False, kw_only=True):
     expires_at: float = 0.0  # 0 = operator default
     operator: str = ""
     error: int = 0  # last command_status or network error from the operator
+    updated_at: float = 0.0
+
+
+def external_id(id_format: str, internal: str) -> str:
+    """The id a tenant sees: our decimal id, or the same number in upper-case hex."""
+    return f"{int(internal):X}" if id_format == "hex" else internal
+
+
+def internal_id(id_format: str, external: str) -> str | None:
+    """Back from a tenant's id to ours; None when it cannot be one of ours."""
+    try:
+        return str(int(external.strip(), 16 if id_format == "hex" else 10))
+    except ValueError:
+        return None
 
 
 class OutboxKind(StrEnum):

@@ -30,6 +30,8 @@ MIGRATIONS: Final[tuple[str, ...]] = (
         priority_flag INTEGER NOT NULL,
         registered_delivery INTEGER NOT NULL,
         data_coding INTEGER NOT NULL,
+        schedule_delivery_time TEXT NOT NULL,
+        validity_period TEXT NOT NULL,
         body BLOB NOT NULL,
         tlvs BLOB NOT NULL,
         status TEXT NOT NULL,

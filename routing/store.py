@@ -27,11 +27,12 @@ _COUNTER_MAX = (1 << _COUNTER_BITS) - 1
 _MESSAGE_COLUMNS = (
     "id, tenant, source_addr, destination_addr, source_addr_ton, source_addr_npi, "
     "dest_addr_ton, dest_addr_npi, service_type, esm_class, protocol_id, priority_flag, "
-    "registered_delivery, data_coding, body, tlvs, status, created_at, expires_at, operator, "
-    "error"
+    "registered_delivery, data_coding, schedule_delivery_time, validity_period, body, tlvs, "
+    "status, created_at, expires_at, operator, error, updated_at"
 )
-_INSERT_MESSAGE = (f"INSERT OR IGNORE INTO messages ({_MESSAGE_COLUMNS}, updated_at) "
-                   f"VALUES ({', '.join('?' * 22)})")
+_INSERT_MESSAGE = (
+    f"INSERT OR IGNORE INTO messages ({_MESSAGE_COLUMNS}) VALUES ({', '.join('?' * 24)})"
+)
 _OUTBOX_COLUMNS = "id, tenant, kind, pdu, message_id, created_at, attempts, next_attempt_at"
 
 
@@ -42,11 +43,20 @@ class StoreError(Exception):
 class Ops:
     """The writes one group commit carries, grouped by kind, applied in a fixed order."""
 
-    __slots__ = ("history", "message_status", "messages", "outbox_acks", "outbox_adds",
-                 "outbox_retries", "segments")
+    __slots__ = (
+        "history",
+        "message_status",
+        "messages",
+        "outbox_acks",
+        "outbox_adds",
+        "outbox_retries",
+        "replaced",
+        "segments",
+    )
 
     def __init__(self) -> None:
         self.messages: list[tuple[object, ...]] = []
+        self.replaced: list[tuple[object, ...]] = []
         self.segments: list[tuple[object, ...]] = []
         self.message_status: list[tuple[object, ...]] = []
         self.history: list[tuple[object, ...]] = []
@@ -55,31 +65,63 @@ class Ops:
         self.outbox_retries: list[tuple[object, ...]] = []
 
     def __len__(self) -> int:
-        return (len(self.messages) + len(self.segments) + len(self.message_status)
-                + len(self.outbox_adds) + len(self.outbox_acks) + len(self.outbox_retries))
+        return (
+            len(self.messages)
+            + len(self.replaced)
+            + len(self.segments)
+            + len(self.message_status)
+            + len(self.outbox_adds)
+            + len(self.outbox_acks)
+            + len(self.outbox_retries)
+        )
 
     def insert_message(self, m: Message, now: float) -> None:
-        self.messages.append((
-            m.id, m.tenant, m.source_addr, m.destination_addr, m.source_addr_ton,
-            m.source_addr_npi, m.dest_addr_ton, m.dest_addr_npi, m.service_type, m.esm_class,
-            m.protocol_id, m.priority_flag, m.registered_delivery, m.data_coding, m.body,
-            m.tlvs, m.status.value, m.created_at, m.expires_at, m.operator, m.error, now))
+        self.messages.append(_row(m, now))
         self.history.append((m.id, m.status.value, now, ""))
 
-    def set_status(self, message_id: str, status: Status, now: float, *, error: int = 0,
-                   operator: str = "", detail: str = "") -> None:
+    def replace_message(self, m: Message, now: float) -> None:
+        """Store a message's new content (replace_sm before it left the gateway)."""
+        self.replaced.append(_row(m, now))
+        self.history.append((m.id, m.status.value, now, "replaced"))
+
+    def set_status(
+        self,
+        message_id: str,
+        status: Status,
+        now: float,
+        *,
+        error: int = 0,
+        operator: str = "",
+        detail: str = "",
+    ) -> None:
         self.message_status.append((status.value, error, operator, now, message_id))
         self.history.append((message_id, status.value, now, detail))
 
-    def put_segment(self, message_id: str, part: int, parts: int, operator: str,
-                    operator_id: str, status: Status, error: int = 0) -> None:
-        self.segments.append((message_id, part, parts, operator, operator_id, status.value,
-                              error))
+    def put_segment(
+        self,
+        message_id: str,
+        part: int,
+        parts: int,
+        operator: str,
+        operator_id: str,
+        status: Status,
+        error: int = 0,
+    ) -> None:
+        self.segments.append((message_id, part, parts, operator, operator_id, status.value, error))
 
     def add_outbox(self, item: OutboxItem) -> None:
-        self.outbox_adds.append((item.id, item.tenant, item.kind.value, item.pdu,
-                                 item.message_id, item.created_at, item.attempts,
-                                 item.next_attempt_at))
+        self.outbox_adds.append(
+            (
+                item.id,
+                item.tenant,
+                item.kind.value,
+                item.pdu,
+                item.message_id,
+                item.created_at,
+                item.attempts,
+                item.next_attempt_at,
+            )
+        )
 
     def ack_outbox(self, item_id: int) -> None:
         self.outbox_acks.append((item_id,))
@@ -112,12 +154,15 @@ class Store:
         db = sqlite_utils.Database(conn)
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
-            raise StoreError(f"store {self.path} has schema {version}, newer than this "
-                             f"gateway's {SCHEMA_VERSION}: upgrade the gateway")
+            raise StoreError(
+                f"store {self.path} has schema {version}, newer than this "
+                f"gateway's {SCHEMA_VERSION}: upgrade the gateway"
+            )
         for number in range(version, SCHEMA_VERSION):
             with conn:
-                conn.executescript("BEGIN;" + MIGRATIONS[number]
-                                   + f";PRAGMA user_version = {number + 1};COMMIT;")
+                conn.executescript(
+                    "BEGIN;" + MIGRATIONS[number] + f";PRAGMA user_version = {number + 1};COMMIT;"
+                )
         assert "messages" in db.table_names()
         with conn:
             row = conn.execute("SELECT value FROM meta WHERE key = 'epoch'").fetchone()
@@ -165,23 +210,34 @@ class Store:
         try:
             if ops.messages:
                 conn.executemany(_INSERT_MESSAGE, ops.messages)
+            if ops.replaced:
+                conn.executemany(_INSERT_MESSAGE.replace("OR IGNORE", "OR REPLACE"), ops.replaced)
             if ops.segments:
-                conn.executemany("INSERT OR REPLACE INTO segments VALUES (?, ?, ?, ?, ?, ?, ?)",
-                                 ops.segments)
+                conn.executemany(
+                    "INSERT OR REPLACE INTO segments VALUES (?, ?, ?, ?, ?, ?, ?)", ops.segments
+                )
             if ops.message_status:
-                conn.executemany("UPDATE messages SET status = ?, error = ?, "
-                                 "operator = CASE WHEN ?3 = '' THEN operator ELSE ?3 END, "
-                                 "updated_at = ? WHERE id = ?", ops.message_status)
+                conn.executemany(
+                    "UPDATE messages SET status = ?, error = ?, "
+                    "operator = CASE WHEN ?3 = '' THEN operator ELSE ?3 END, "
+                    "updated_at = ? WHERE id = ?",
+                    ops.message_status,
+                )
             if ops.history:
                 conn.executemany("INSERT INTO history VALUES (?, ?, ?, ?)", ops.history)
             if ops.outbox_adds:
-                conn.executemany(f"INSERT OR REPLACE INTO outbox ({_OUTBOX_COLUMNS}) "
-                                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", ops.outbox_adds)
+                conn.executemany(
+                    f"INSERT OR REPLACE INTO outbox ({_OUTBOX_COLUMNS}) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    ops.outbox_adds,
+                )
             if ops.outbox_acks:
                 conn.executemany("DELETE FROM outbox WHERE id = ?", ops.outbox_acks)
             if ops.outbox_retries:
-                conn.executemany("UPDATE outbox SET attempts = ?, next_attempt_at = ? "
-                                 "WHERE id = ?", ops.outbox_retries)
+                conn.executemany(
+                    "UPDATE outbox SET attempts = ?, next_attempt_at = ? WHERE id = ?",
+                    ops.outbox_retries,
+                )
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -203,44 +259,63 @@ class Store:
         return self._reader
 
     def get_message(self, message_id: str) -> Message | None:
-        row = self.reader.execute(f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE id = ?",
-                                  (message_id,)).fetchone()
+        row = self.reader.execute(
+            f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE id = ?", (message_id,)
+        ).fetchone()
         return _message(row) if row else None
 
-    def messages_with_status(self, status: Status, after_id: str = "",
-                             limit: int = 1000) -> list[Message]:
+    def messages_with_status(
+        self, status: Status, after_id: str = "", limit: int = 1000
+    ) -> list[Message]:
         """Messages in ``status`` in id order (restart recovery reads ACCEPTED ones)."""
         rows = self.reader.execute(
             f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE status = ? AND id > ? "
-            "ORDER BY id LIMIT ?", (status.value, after_id, limit)).fetchall()
+            "ORDER BY id LIMIT ?",
+            (status.value, after_id, limit),
+        ).fetchall()
         return [_message(r) for r in rows]
 
     def find_segment(self, operator: str, operator_id: str) -> tuple[str, int, int] | None:
         """(message_id, part, parts) that an operator's id stands for."""
         row = self.reader.execute(
             "SELECT message_id, part, parts FROM segments WHERE operator = ? AND operator_id = ?",
-            (operator, operator_id)).fetchone()
+            (operator, operator_id),
+        ).fetchone()
         return (row[0], row[1], row[2]) if row else None
 
     def segments_of(self, message_id: str) -> list[tuple[int, int, str, str, str, int]]:
         """(part, parts, operator, operator_id, status, error) rows of one message."""
         return self.reader.execute(
             "SELECT part, parts, operator, operator_id, status, error FROM segments "
-            "WHERE message_id = ? ORDER BY part", (message_id,)).fetchall()
+            "WHERE message_id = ? ORDER BY part",
+            (message_id,),
+        ).fetchall()
 
     def history_of(self, message_id: str) -> list[tuple[str, float, str]]:
         return self.reader.execute(
             "SELECT status, at, detail FROM history WHERE message_id = ? ORDER BY rowid",
-            (message_id,)).fetchall()
+            (message_id,),
+        ).fetchall()
 
     def outbox_for(self, tenant: str, after_id: int = 0, limit: int = 500) -> list[OutboxItem]:
         """A tenant's waiting deliver_sm, oldest first."""
         rows = self.reader.execute(
-            f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE tenant = ? AND id > ? "
-            "ORDER BY id LIMIT ?", (tenant, after_id, limit)).fetchall()
-        return [OutboxItem(id=r[0], tenant=r[1], kind=OutboxKind(r[2]), pdu=r[3],
-                           message_id=r[4], created_at=r[5], attempts=r[6],
-                           next_attempt_at=r[7]) for r in rows]
+            f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE tenant = ? AND id > ? ORDER BY id LIMIT ?",
+            (tenant, after_id, limit),
+        ).fetchall()
+        return [
+            OutboxItem(
+                id=r[0],
+                tenant=r[1],
+                kind=OutboxKind(r[2]),
+                pdu=r[3],
+                message_id=r[4],
+                created_at=r[5],
+                attempts=r[6],
+                next_attempt_at=r[7],
+            )
+            for r in rows
+        ]
 
     def outbox_depths(self) -> dict[str, int]:
         return dict(self.reader.execute("SELECT tenant, count(*) FROM outbox GROUP BY tenant"))
@@ -252,15 +327,85 @@ class Store:
         return int(self.reader.execute(sql, tuple(params)).fetchone()[0])
 
 
+def _row(m: Message, now: float) -> tuple[object, ...]:
+    return (
+        m.id,
+        m.tenant,
+        m.source_addr,
+        m.destination_addr,
+        m.source_addr_ton,
+        m.source_addr_npi,
+        m.dest_addr_ton,
+        m.dest_addr_npi,
+        m.service_type,
+        m.esm_class,
+        m.protocol_id,
+        m.priority_flag,
+        m.registered_delivery,
+        m.data_coding,
+        m.schedule_delivery_time,
+        m.validity_period,
+        m.body,
+        m.tlvs,
+        m.status.value,
+        m.created_at,
+        m.expires_at,
+        m.operator,
+        m.error,
+        now,
+    )
+
+
 def _message(row: tuple[object, ...]) -> Message:
-    (mid, tenant, src, dst, ston, snpi, dton, dnpi, stype, esm, pid, prio, reg, dcs, body,
-     tlvs, status, created, expires, operator, error) = row
+    (
+        mid,
+        tenant,
+        src,
+        dst,
+        ston,
+        snpi,
+        dton,
+        dnpi,
+        stype,
+        esm,
+        pid,
+        prio,
+        reg,
+        dcs,
+        sched,
+        validity,
+        body,
+        tlvs,
+        status,
+        created,
+        expires,
+        operator,
+        error,
+        updated,
+    ) = row
     return Message(
-        id=str(mid), tenant=str(tenant), source_addr=str(src), destination_addr=str(dst),
-        source_addr_ton=int(ston), source_addr_npi=int(snpi),  # type: ignore[call-overload]
-        dest_addr_ton=int(dton), dest_addr_npi=int(dnpi),  # type: ignore[call-overload]
-        service_type=str(stype), esm_class=int(esm), protocol_id=int(pid),  # type: ignore[call-overload]
-        priority_flag=int(prio), registered_delivery=int(reg),  # type: ignore[call-overload]
-        data_coding=int(dcs), body=bytes(body), tlvs=bytes(tlvs),  # type: ignore[call-overload,arg-type]
-        status=Status(status), created_at=float(created),  # type: ignore[arg-type]
-        expires_at=float(expires), operator=str(operator), error=int(error))  # type: ignore[arg-type,call-overload]
+        id=str(mid),
+        tenant=str(tenant),
+        source_addr=str(src),
+        destination_addr=str(dst),
+        source_addr_ton=int(ston),
+        source_addr_npi=int(snpi),  # type: ignore[call-overload]
+        dest_addr_ton=int(dton),
+        dest_addr_npi=int(dnpi),  # type: ignore[call-overload]
+        service_type=str(stype),
+        esm_class=int(esm),
+        protocol_id=int(pid),  # type: ignore[call-overload]
+        priority_flag=int(prio),
+        registered_delivery=int(reg),  # type: ignore[call-overload]
+        data_coding=int(dcs),
+        schedule_delivery_time=str(sched),
+        validity_period=str(validity),
+        body=bytes(body),
+        tlvs=bytes(tlvs),  # type: ignore[call-overload,arg-type]
+        status=Status(status),
+        created_at=float(created),  # type: ignore[arg-type]
+        expires_at=float(expires),
+        operator=str(operator),
+        error=int(error),
+        updated_at=float(updated),
+    )  # type: ignore[arg-type,call-overload]

@@ -84,7 +84,7 @@ def _kind_of(data_coding: int, dcs0: str) -> str | None:
 
 
 def coding_kind(data_coding: int, *, dcs0: str = "gsm7") -> str:
-    """"gsm7", "ucs2", "binary", "ascii", "latin1", "cyrillic" or "hebrew" for data_coding.
+    """Kind of ``data_coding``: gsm7, ucs2, binary, ascii, latin1, cyrillic or hebrew.
 
     Raises TextError(ESME_RSUBMITFAIL) for a data_coding this gateway does not handle.
     """

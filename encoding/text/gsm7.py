@@ -235,12 +235,6 @@ def unpack_septets(data: bytes, count: int | None = None, fill_bits: int = 0) ->
             out.append(acc & 0x7F)
             acc >>= 7
             nbits -= 7
-    if (
-        count is None
-        and out
-        and out[-1] == _CR
-        and data
-        and (len(data) * 8 - fill_bits) % 7 == 0
-    ):
+    if count is None and out and out[-1] == _CR and data and (len(data) * 8 - fill_bits) % 7 == 0:
         del out[-1]
     return bytes(out)
