@@ -1,0 +1,145 @@
+"""The composition root: builds the gateway from config and runs it.
+
+The only module that wires the tenant side (``smsc``) to the operator side (``esme``):
+store and group commit, router, ESME pool, tenant listener, delivery, metrics. ``Gateway``
+is what the CLI runs and what integration tests start in-process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from prometheus_client.registry import CollectorRegistry
+
+from config import GatewayConfig
+from esme import Connection
+from routing import GroupCommitter, OutboxItem, OutboxKind, Status, Store
+from routing.router import Router
+
+from .delivery import Delivery
+from .metrics import GatewayCollector, Metrics
+from .metrics_http import MetricsEndpoint
+from .registry import Registry
+from .server import TenantListener
+from .tenant import TenantHandler
+
+__all__ = ["Gateway"]
+
+log = logging.getLogger("smsc")
+_PURGE_EVERY_S = 60.0
+
+
+class _Handler(TenantHandler):
+    """TenantHandler that also tells the listener when a connection is gone."""
+
+    listener: TenantListener
+
+    def on_closed(self, conn: Connection, reason: str) -> None:
+        super().on_closed(conn, reason)
+        self.listener.forget(conn)
+
+
+class Gateway:
+    """One gateway process: ``await start()``, then ``await stop()``."""
+
+    def __init__(self, config: GatewayConfig) -> None:
+        self.config = config
+        self.metrics = Metrics()
+        self.prometheus = CollectorRegistry()
+        self.prometheus.register(GatewayCollector(self.metrics))
+        self.store = Store(config.store.path)
+        self.port = 0
+        self.metrics_port = 0
+        self._purge: asyncio.TimerHandle | None = None
+        self._metrics_http: MetricsEndpoint | None = None
+        self._started = False
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.loop = loop
+        cfg = self.config
+        self.store.open()
+        self.committer = GroupCommitter(self.store, loop, on_commit=self.metrics.on_commit)
+        self.committer.start()
+        self.registry = Registry()
+        self.delivery = Delivery(self.store, self.committer, self.registry, loop)
+        self.router = Router(cfg, self.store, self.committer, self.delivery.enqueue)
+        self.pool = self._make_pool(loop)
+        self.handler = _Handler(cfg, self.store, self.committer, self.registry, self.delivery,
+                                self.router, self.metrics)
+        self.listener = TenantListener(cfg.listen, self.handler, loop)
+        self.handler.listener = self.listener
+        self.metrics.gauge("smsc_binds", "Tenant binds", "tenant",
+                           lambda: {k: float(v) for k, v in self.registry.counts().items()})
+        self.metrics.gauge("smsc_outbox_depth", "deliver_sm waiting for tenants", "tenant",
+                           lambda: {k: float(v) for k, v in self.store.outbox_depths().items()})
+        self.metrics.gauge("smsc_operator_queue", "Messages waiting for an operator",
+                           "operator", lambda: {op: float(self.router.pending(op))
+                                                for op in self.router.queues})
+        self._recover()
+        if self.pool is not None:
+            await self.pool.start()
+        self.port = await self.listener.start()
+        if cfg.metrics.enabled:
+            self._metrics_http = MetricsEndpoint(self.prometheus, cfg.metrics.host,
+                                                 cfg.metrics.port)
+            self.metrics_port = await self._metrics_http.start()
+        self._purge = loop.call_later(_PURGE_EVERY_S, self._purge_outbox)
+        self._started = True
+        log.info("listening for tenants on %s:%d", cfg.listen.host, self.port)
+
+    def _make_pool(self, loop: asyncio.AbstractEventLoop) -> object | None:
+        """The ESME pool toward operators (None when no operator is configured)."""
+        return None
+
+    def _recover(self) -> None:
+        """Messages accepted before a restart and not yet sent go out again."""
+        after = ""
+        total = 0
+        while True:
+            batch = self.store.messages_with_status(Status.ACCEPTED, after_id=after, limit=5000)
+            if not batch:
+                break
+            self.router.accepted(batch)
+            total += len(batch)
+            after = batch[-1].id
+        if total:
+            log.info("recovered %d accepted messages from the store", total)
+
+    def _purge_outbox(self) -> None:
+        try:
+            n = self.store.purge_outbox(time.time() - self.config.store.retention_s)
+            if n:
+                log.warning("dropped %d deliver_sm older than the retention period", n)
+        finally:
+            self._purge = self.loop.call_later(_PURGE_EVERY_S, self._purge_outbox)
+
+    async def put_outbox(self, tenant: str, pdu: bytes, kind: OutboxKind = OutboxKind.MO,
+                         message_id: str = "") -> OutboxItem:
+        """Persist one encoded deliver_sm for ``tenant`` and deliver it (tests, tooling)."""
+        item = OutboxItem(id=self.store.new_outbox_id(), tenant=tenant, kind=kind, pdu=pdu,
+                          message_id=message_id, created_at=time.time())
+        self.router.put_outbox([item])
+        await self.committer.flush()
+        return item
+
+    async def stop(self, timeout: float = 5.0) -> None:
+        """Stop accepting, unbind tenants, stop the pool, flush the store."""
+        if not self._started:
+            return
+        self._started = False
+        self.handler.accepting = False
+        self.listener.stop_accepting()
+        if self._purge is not None:
+            self._purge.cancel()
+        await self.listener.close_all(timeout)
+        if self.pool is not None:
+            await self.pool.stop()
+        if self._metrics_http is not None:
+            await self._metrics_http.stop()
+        await self.committer.flush()
+        self.committer.stop()
+        self.store.close()
+        log.info("stopped")
