@@ -13,9 +13,10 @@ from struct import Struct
 from typing import Final, NamedTuple
 
 from ..constants import CommandStatus
-from ..errors import PduError
+from ..errors import PduError, SmppError
 
-__all__ = ["TlvSpec", "TLVS", "TAG_BY_NAME", "TlvValue", "TlvMap", "decode_tlvs", "encode_tlvs"]
+__all__ = ["TlvSpec", "TLVS", "TAG_BY_NAME", "TlvValue", "TlvMap", "TlvEncodeError",
+           "decode_tlvs", "encode_tlvs"]
 
 TlvValue = int | str | bytes
 TlvMap = dict[str | int, TlvValue]
@@ -79,6 +80,14 @@ TLVS: Final[tuple[TlvSpec, ...]] = (
     TlvSpec(0x1383, "its_session_info", _OCTETS, 2, 2),
 )
 
+
+class TlvEncodeError(SmppError, ValueError):
+    """A TLV value that cannot be encoded: an ``SmppError`` (what ``encode_pdu`` promises)
+    and a ``ValueError`` (what ``encode_tlvs`` has always promised)."""
+
+    command_status = CommandStatus.ESME_RINVOPTPARAMVAL
+
+
 _BY_TAG: Final[dict[int, TlvSpec]] = {s.tag: s for s in TLVS}
 _BY_NAME: Final[dict[str, TlvSpec]] = {s.name: s for s in TLVS}
 TAG_BY_NAME: Final[dict[str, int]] = {s.name: s.tag for s in TLVS}
@@ -125,20 +134,22 @@ def decode_tlvs(data: bytes, pos: int, command_id: int, sequence_number: int) ->
 
 
 def encode_tlvs(tlvs: TlvMap) -> bytes:
-    """Encode in the map's order; raises ValueError for a value that does not fit its tag."""
+    """Encode in the map's order; raises ``TlvEncodeError`` (a ValueError and an SmppError with
+    ESME_RINVOPTPARAMVAL or ESME_RINVPARLEN) for a value that does not fit its tag."""
     out: list[bytes] = []
     for key, value in tlvs.items():
         if isinstance(key, int):
-            if not isinstance(value, bytes):
-                raise ValueError(f"unknown TLV 0x{key:04X} needs a bytes value")
+            if not isinstance(value, bytes) or not 0 <= key <= 0xFFFF or len(value) > 0xFFFF:
+                raise TlvEncodeError(f"unknown TLV 0x{key:04X} needs a bytes value (tag and "
+                                     "length of 2 octets)")
             out.append(_head_pack(key, len(value)) + value)
             continue
         spec = _BY_NAME.get(key)
         if spec is None:
-            raise ValueError(f"unknown TLV name {key!r}")
+            raise TlvEncodeError(f"unknown TLV name {key!r}")
         if spec.kind == _INT:
-            if not isinstance(value, int):
-                raise ValueError(f"TLV {key} needs an int")
+            if not isinstance(value, int) or not 0 <= value < 1 << (8 * spec.max_len):
+                raise TlvEncodeError(f"TLV {key} needs an int in 0..{(1 << 8 * spec.max_len) - 1}")
             size = spec.max_len if spec.min_len == spec.max_len else max(
                 spec.min_len, (value.bit_length() + 7) // 8)
             raw = value.to_bytes(size, "big")
@@ -146,9 +157,10 @@ def encode_tlvs(tlvs: TlvMap) -> bytes:
             raw = (value.encode("latin-1") if isinstance(value, str) else bytes(value)) + b"\x00"
         else:
             if not isinstance(value, bytes):
-                raise ValueError(f"TLV {key} needs bytes")
+                raise TlvEncodeError(f"TLV {key} needs bytes")
             raw = value
         if not spec.min_len <= len(raw) <= spec.max_len:
-            raise ValueError(f"TLV {key} value of {len(raw)} octets is out of range")
+            raise TlvEncodeError(f"TLV {key} value of {len(raw)} octets is out of range",
+                                 CommandStatus.ESME_RINVPARLEN)
         out.append(_head_pack(spec.tag, len(raw)) + raw)
     return b"".join(out)

@@ -95,7 +95,9 @@ class Session:
         states = REQUEST_STATES.get((self.role, command_id))
         if states is None or self.state not in states:
             return False
-        return command_id in _CONTROL or self.window.room > 0
+        cls = pdu_class(command_id)
+        answered = cls is None or cls.response_class is not None
+        return command_id in _CONTROL or not answered or self.window.room > 0
 
     # --- output -----------------------------------------------------------------------------
 
@@ -133,11 +135,14 @@ class Session:
         if states is None or state not in states:
             raise SessionError(f"{pdu.command_name} may not be sent in {state.name}",
                                CommandStatus.ESME_RINVBNDSTS)
-        if cid not in _CONTROL and self.window.room <= 0:
+        # outbind and alert_notification have no response: nothing to wait for, no window.
+        answered = pdu.response_class is not None
+        if answered and cid not in _CONTROL and self.window.room <= 0:
             raise SessionError("window full", CommandStatus.ESME_RTHROTTLED)
         pdu.sequence_number = self.window.next_sequence()
         data = encode_pdu(pdu)
-        self.window.add(pdu, context, now + self.config.response_timeout_s)
+        if answered:
+            self.window.add(pdu, context, now + self.config.response_timeout_s)
         self._out.append(data)
         if cid == _UNBIND:
             self._set_state(State.UNBOUND, None)
@@ -170,6 +175,8 @@ class Session:
         except FramingError as exc:
             for frame in exc.frames:
                 self._handle_frame(frame, now, events)
+                if self.closed:  # e.g. an unbind before the broken frame: nothing more
+                    return events
             events.append(ProtocolError(str(exc), exc.command_status, exc.command_id,
                                         exc.sequence_number))
             self._out.append(encode_pdu(GenericNack(exc.sequence_number, exc.command_status)))
@@ -241,7 +248,7 @@ class Session:
             events.append(ProtocolError(f"{pdu.command_name} answers {request.command_name}",
                                         pdu.command_status, pdu.command_id,
                                         pdu.sequence_number))
-            events.append(RequestFailed(request, item.context, "mismatched response"))
+            self._request_failed(item, "mismatched response", events)
             return
         if rcid == _ENQUIRE:
             self._enquire_pending = False
@@ -258,13 +265,22 @@ class Session:
         if exc.command_id & RESPONSE_BIT:
             item = self.window.pop(exc.sequence_number)
             if item is not None:
-                events.append(RequestFailed(item.request, item.context, "malformed response"))
+                self._request_failed(item, "malformed response", events)
             return
         cls = pdu_class(exc.command_id)
         resp = cls.response_class if cls is not None else None
         if resp is None:
             resp = GenericNack
         self._out.append(encode_pdu(resp(exc.sequence_number, exc.command_status)))
+
+    def _request_failed(self, item: Outstanding, reason: str, events: list[Event]) -> None:
+        """A request answered wrongly: fail it and undo what waiting for it held up."""
+        events.append(RequestFailed(item.request, item.context, reason))
+        cid = item.request.command_id
+        if cid == _ENQUIRE:
+            self._enquire_pending = False  # else no enquire_link would ever be sent again
+        elif cid == _UNBIND:
+            self._close(reason, events)  # else UNBOUND with no timer left: stuck forever
 
     def _answer(self, pdu: Pdu, status: int) -> None:
         resp = pdu.response_class or GenericNack
