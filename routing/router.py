@@ -16,11 +16,15 @@ from collections.abc import Callable, Iterable
 
 from config import GatewayConfig, TenantConfig
 from encoding.constants import CommandStatus
+from encoding.receipt import Receipt
 
 from .committer import GroupCommitter
-from .model import Message, OutboxItem, OutboxKind, Status
+from .model import FINAL, Message, OutboxItem, OutboxKind, Status
+from .outcomes import Outcomes, PartState
 from .receipts import build_receipt, receipt_due
+from .retry import MAX_ATTEMPTS, Outcome, classify, retry_delay
 from .routes import RouteTable
+from .segments import build_parts
 from .store import Store
 
 __all__ = ["Job", "Router"]
@@ -32,7 +36,7 @@ class Job:
     """One message on its way to an operator."""
 
     __slots__ = ("attempts", "cancelled", "message", "not_before", "operator_index",
-                 "operators", "parts", "sent")
+                 "operators", "parts", "queued", "sent")
 
     def __init__(self, message: Message, operators: tuple[str, ...]) -> None:
         self.message = message
@@ -42,7 +46,8 @@ class Job:
         self.not_before = 0.0
         self.cancelled = False
         self.sent = False  # at least one part left for an operator: no cancel/replace now
-        self.parts: list[object] = []  # filled by the pool (segments and their outcomes)
+        self.queued = False
+        self.parts: list[PartState] = []  # built on first dispatch, with their outcomes
 
     @property
     def operator(self) -> str:
@@ -62,8 +67,11 @@ class Router:
         self.tenants: dict[str, TenantConfig] = {t.system_id: t for t in config.tenants}
         self.queues: dict[str, deque[Job]] = {op.name: deque() for op in config.operators}
         self.jobs: dict[str, Job] = {}
+        self.operators = {op.name: op for op in config.operators}
+        self.outcomes = Outcomes(self)
         self.available: Callable[[str], bool] = lambda operator: True
         self.on_work: Callable[[str], None] = lambda operator: None
+        self._reference = 0
 
     # --- from the tenant side ---------------------------------------------------------------
 
@@ -90,6 +98,7 @@ class Router:
             if self.available(ops[index]):
                 job.operator_index = index
                 break
+        job.queued = True
         queue = self.queues[job.operator]
         if front:
             queue.appendleft(job)
@@ -117,18 +126,106 @@ class Router:
         queue = self.queues[operator]
         out: list[Job] = []
         deferred: list[Job] = []
+        wall = time.time()
         while queue and len(out) < limit:
             job = queue.popleft()
             if job.cancelled:
+                job.queued = False
                 continue
             if job.not_before > now:
                 deferred.append(job)
                 if len(deferred) > limit:
                     break
                 continue
+            job.queued = False
+            m = job.message
+            if m.expires_at and m.expires_at <= wall and not job.sent:
+                self.finish(m, Status.EXPIRED, wall, detail="validity ran out in the queue")
+                continue
             out.append(job)
         queue.extendleft(reversed(deferred))
         return out
+
+    def next_ready(self, operator: str) -> float | None:
+        """The earliest ``not_before`` of a deferred job at the head of the queue."""
+        queue = self.queues[operator]
+        return min((j.not_before for j in list(queue)[:64]), default=None)
+
+    # --- from the ESME pool -----------------------------------------------------------------
+
+    def parts_for(self, job: Job, now: float) -> list[int]:
+        """Indexes of the job's parts still to send (builds them on first use)."""
+        if not job.parts:
+            m = job.message
+            tenant = self.tenants.get(m.tenant)
+            self._reference = (self._reference + 1) & 0xFF
+            built = build_parts(m, self.operators[job.operator],
+                                tenant_dcs0=tenant.dcs0 if tenant else "gsm7",
+                                reference=self._reference)
+            if isinstance(built, int):
+                self.finish(m, Status.REJECTED, time.time(), error=built,
+                            detail="cannot be sent as the operator requires")
+                return []
+            job.parts = [PartState(p) for p in built]
+        return [i for i, p in enumerate(job.parts) if p.state == "pending"]
+
+    def part_sending(self, job: Job, index: int) -> None:
+        job.parts[index].state = "sending"
+        job.sent = True
+
+    def part_acked(self, job: Job, index: int, operator: str, operator_id: str) -> None:
+        self.outcomes.acked(job, index, operator, operator_id, time.time())
+
+    def part_failed(self, job: Job, index: int, status: int | None, now: float) -> Outcome:
+        """An operator refused a part or never answered; decide what happens next."""
+        outcome = classify(status)
+        part = job.parts[index]
+        if isinstance(part.state, Status):
+            return outcome  # its receipt already came (answer lost, receipt not)
+        part.state = "pending"
+        m = job.message
+        if m.status in FINAL or m.id not in self.jobs:
+            return outcome
+        wall = time.time()
+        if outcome is Outcome.PERMANENT:
+            self.finish(m, Status.REJECTED, wall, error=status or 0,
+                        detail=f"refused by {job.operator}")
+            return outcome
+        job.attempts += 1
+        if job.attempts > MAX_ATTEMPTS:
+            self.finish(m, Status.UNDELIVERABLE, wall,
+                        error=status if status is not None else CommandStatus.ESME_RSYSERR,
+                        detail="too many attempts")
+            return outcome
+        if outcome is Outcome.TEMPORARY and len(job.operators) > 1:
+            job.operator_index = (job.operator_index + 1) % len(job.operators)
+        job.not_before = now + (retry_delay(job.attempts) if outcome is Outcome.FLOW
+                                else retry_delay(1) * (job.attempts - 1))
+        if not job.queued:
+            self.on_work(self.enqueue(job, front=True))
+        return outcome
+
+    def receipt(self, operator: str, receipt: Receipt, now: float) -> bool:
+        """A delivery receipt from ``operator``; False when no message matches."""
+        return self.outcomes.receipt(operator, self.operators[operator].id_format, receipt,
+                                     now)
+
+    def operator_down(self, operator: str) -> None:
+        """No bind of ``operator`` is up: move its queue to the next operators of each route."""
+        queue = self.queues[operator]
+        if not queue:
+            return
+        jobs = list(queue)
+        queue.clear()
+        touched: set[str] = set()
+        for job in jobs:
+            job.queued = False
+            if job.cancelled:
+                continue
+            touched.add(self.enqueue(job))
+        for name in touched:
+            if name != operator:
+                self.on_work(name)
 
     def pending(self, operator: str) -> int:
         return len(self.queues[operator])

@@ -14,7 +14,7 @@ import time
 from prometheus_client.registry import CollectorRegistry
 
 from config import GatewayConfig
-from esme import Connection
+from esme import Connection, Pool
 from routing import GroupCommitter, OutboxItem, OutboxKind, Status, Store
 from routing.router import Router
 
@@ -90,9 +90,14 @@ class Gateway:
         self._started = True
         log.info("listening for tenants on %s:%d", cfg.listen.host, self.port)
 
-    def _make_pool(self, loop: asyncio.AbstractEventLoop) -> object | None:
+    def _make_pool(self, loop: asyncio.AbstractEventLoop) -> Pool | None:
         """The ESME pool toward operators (None when no operator is configured)."""
-        return None
+        if not self.config.operators:
+            return None
+        pool = Pool(self.config, self.router, self.metrics.operator_event)
+        self.metrics.gauge("smsc_operator_binds", "Bound binds per operator", "operator",
+                           pool.bound_count)
+        return pool
 
     def _recover(self) -> None:
         """Messages accepted before a restart and not yet sent go out again."""

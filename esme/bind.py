@@ -1,0 +1,252 @@
+"""One bind to an operator SMSC: connect, bind, keep the window full, reconnect on loss.
+
+A bind sends submit_sm only while bound, within its window (SMPP 3.4 section 3.2 / reference
+5.3: throughput is window / round-trip, not 1 / round-trip) and its tps token bucket. Flow
+control answers (ESME_RTHROTTLED, ESME_RMSGQFUL) pause this bind with growing back-off;
+session errors rebind. A lost connection fails its outstanding submits back to the router,
+which sends them again (at least once). Reconnects back off exponentially with jitter; an
+ESME_RALYBND answer to our bind backs off too (reference 5.5).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from config import OperatorConfig
+from encoding.constants import CommandStatus, EsmClass, status_name
+from encoding.pdu import BindReceiver, BindTransceiver, BindTransmitter, DataSm, DeliverSm, Pdu
+from encoding.receipt import parse_receipt
+from encoding.session import (
+    Event,
+    ProtocolError,
+    RequestFailed,
+    RequestReceived,
+    ResponseReceived,
+    Role,
+    SessionConfig,
+)
+from routing.retry import Outcome
+from routing.throttle import TokenBucket, backoff
+
+from .connection import Connection
+
+if TYPE_CHECKING:
+    from routing.router import Job
+
+    from .pool import Pool
+
+__all__ = ["OperatorBind"]
+
+log = logging.getLogger("esme")
+_BIND_PDU = {"transceiver": BindTransceiver, "transmitter": BindTransmitter,
+             "receiver": BindReceiver}
+_RECEIPT_TYPES = (EsmClass.TYPE_DELIVERY_RECEIPT, EsmClass.TYPE_INTERMEDIATE_NOTIFICATION)
+
+
+class OperatorBind:
+    """One connection slot toward an operator (a transceiver, transmitter or receiver)."""
+
+    def __init__(self, pool: Pool, op: OperatorConfig, bind_type: str, index: int) -> None:
+        self.pool = pool
+        self.op = op
+        self.bind_type = bind_type
+        self.name = f"{op.name}#{index}{bind_type[0]}"
+        self.transmits = bind_type in ("transceiver", "transmitter")
+        self.conn: Connection | None = None
+        self.bound = False
+        self.bucket = TokenBucket(op.tps, 0.0)
+        self.paused_until = 0.0
+        self.flow_strikes = 0
+        self._closed: asyncio.Future[None] | None = None
+        self._pump_handle: asyncio.TimerHandle | None = None
+        self._ever_bound = False
+        self.session_config = SessionConfig(
+            session_init_s=10.0, enquire_link_s=op.enquire_link_s,
+            inactivity_s=0.0, response_timeout_s=op.response_timeout_s, window=op.window)
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        attempt = 0
+        while self.pool.running:
+            self._closed = loop.create_future()
+            try:
+                _, conn = await asyncio.wait_for(loop.create_connection(
+                    lambda: Connection(Role.ESME, self.session_config, self, loop),
+                    self.op.host, self.op.port), timeout=10.0)
+                self.conn = conn
+                conn.send(_BIND_PDU[self.bind_type](
+                    system_id=self.op.system_id, password=self.op.password,
+                    system_type=self.op.system_type, interface_version=0x34))
+                await self._closed
+            except (OSError, TimeoutError) as exc:
+                log.warning("%s: cannot connect to %s:%d: %s", self.name, self.op.host,
+                            self.op.port, exc)
+            self.conn = None
+            if not self.pool.running:
+                break
+            attempt = 1 if self._ever_bound else attempt + 1
+            self._ever_bound = False
+            delay = backoff(attempt, self.op.reconnect_min_s, self.op.reconnect_max_s)
+            await self.pool.sleep(delay)
+
+    def stop(self) -> None:
+        conn = self.conn
+        if conn is not None:
+            if conn.session.bound:
+                conn.unbind()
+            else:
+                conn.close()
+        if self._closed is not None and not self._closed.done() and conn is None:
+            self._closed.set_result(None)
+
+    # --- ConnectionHandler ------------------------------------------------------------------
+
+    def on_events(self, conn: Connection, events: list[Event]) -> None:
+        replies: list[Pdu] = []
+        for ev in events:
+            if type(ev) is ResponseReceived:
+                if ev.context is None:
+                    if ev.request.command_id in (0x1, 0x2, 0x9):
+                        self._bind_answer(ev.pdu.command_status)
+                    continue
+                self._submit_answer(ev.context, ev.pdu.command_status,
+                                    getattr(ev.pdu, "message_id", ""))
+            elif type(ev) is RequestFailed:
+                if ev.context is not None:
+                    self._submit_answer(ev.context, None, "")
+            elif type(ev) is RequestReceived:
+                pdu = ev.pdu
+                if isinstance(pdu, DeliverSm | DataSm):
+                    replies.append(self._inbound(pdu))
+                else:  # alert_notification and the like: nothing to answer
+                    self.pool.count(self.op.name, f"ignored_{pdu.command_name}")
+            elif type(ev) is ProtocolError:
+                self.pool.count(self.op.name, "protocol_error")
+                log.warning("%s: %s (%s)", self.name, ev.message, status_name(ev.command_status))
+        if replies:
+            self.pool.router.committer.future().add_done_callback(
+                lambda fut, replies=replies: self._reply(conn, replies, fut))
+        if self.bound and conn.session.closed:
+            self._down("closed")
+        self.pump()
+
+    def on_closed(self, conn: Connection, reason: str) -> None:
+        self._down(reason)
+        if self._closed is not None and not self._closed.done():
+            self._closed.set_result(None)
+
+    def _down(self, reason: str) -> None:
+        if self.bound:
+            self.bound = False
+            log.warning("%s: bind lost: %s", self.name, reason)
+            self.pool.bound_changed(self.op.name)
+
+    def _bind_answer(self, status: int) -> None:
+        if status == CommandStatus.ESME_ROK:
+            self.bound = True
+            self._ever_bound = True
+            self.flow_strikes = 0
+            log.info("%s: bound to %s:%d as %s", self.name, self.op.host, self.op.port,
+                     self.bind_type)
+            self.pool.bound_changed(self.op.name)
+            return
+        log.error("%s: bind refused: %s", self.name, status_name(status))
+        if self.conn is not None:
+            self.conn.close()
+
+    # --- sending ----------------------------------------------------------------------------
+
+    def pump(self) -> None:
+        """Send as many queued parts as window room, rate and the router's queue allow."""
+        conn = self.conn
+        if not self.bound or not self.transmits or conn is None or not conn.writable:
+            return
+        room = conn.session.window.room
+        if room <= 0:
+            return
+        loop = conn.loop
+        now = loop.time()
+        if now < self.paused_until:
+            self._pump_at(self.paused_until)
+            return
+        router = self.pool.router
+        jobs = router.take(self.op.name, room, now)
+        for n, job in enumerate(jobs):
+            for index in router.parts_for(job, now):
+                if room <= 0 or not self.bucket.take(now):
+                    router.enqueue(job, front=True)
+                    for rest in reversed(jobs[n + 1:]):
+                        router.enqueue(rest, front=True)
+                    if room > 0:
+                        self._pump_at(now + self.bucket.delay(now))
+                    return
+                router.part_sending(job, index)
+                conn.send(job.parts[index].pdu, (job, index))  # type: ignore[arg-type]
+                room -= 1
+        if not jobs and router.pending(self.op.name):
+            ready = router.next_ready(self.op.name)
+            if ready is not None:
+                self._pump_at(ready)
+
+    def _pump_at(self, when: float) -> None:
+        if self._pump_handle is not None and not self._pump_handle.cancelled():
+            return
+        loop = asyncio.get_running_loop()
+
+        def run() -> None:
+            self._pump_handle = None
+            self.pump()
+
+        self._pump_handle = loop.call_at(max(when, loop.time() + 0.001), run)
+
+    def _submit_answer(self, context: tuple[Job, int], status: int | None,
+                       operator_id: str) -> None:
+        job, index = context
+        router = self.pool.router
+        if status == CommandStatus.ESME_ROK and operator_id:
+            router.part_acked(job, index, self.op.name, operator_id)
+            self.pool.count(self.op.name, "submit_ok")
+            self.flow_strikes = 0
+            return
+        self.pool.count(self.op.name, "submit_failed" if status is not None else "no_answer")
+        outcome = router.part_failed(job, index, status, asyncio.get_running_loop().time())
+        if outcome is Outcome.FLOW:
+            self.flow_strikes += 1
+            pause = min(10.0, 0.05 * (2 ** min(self.flow_strikes, 8)))
+            self.paused_until = asyncio.get_running_loop().time() + pause
+        elif outcome is Outcome.SESSION and self.conn is not None:
+            self.conn.unbind()
+
+    # --- inbound deliver_sm: receipts and MO ------------------------------------------------
+
+    def _inbound(self, pdu: DeliverSm | DataSm) -> Pdu:
+        now = time.time()
+        router = self.pool.router
+        tlvs = pdu.tlvs
+        if pdu.esm_class & EsmClass.TYPE_MASK in _RECEIPT_TYPES:
+            body = tlvs.get("message_payload") or getattr(pdu, "short_message", b"")
+            rid, state = tlvs.get("receipted_message_id"), tlvs.get("message_state")
+            receipt = parse_receipt(body if isinstance(body, bytes) else b"",
+                                    receipted_message_id=rid if isinstance(rid, str) else None,
+                                    message_state=state if isinstance(state, int) else None)
+            if receipt is None:
+                self.pool.count(self.op.name, "receipt_unreadable")
+            elif router.receipt(self.op.name, receipt, now):
+                self.pool.count(self.op.name, "receipt")
+            else:
+                self.pool.count(self.op.name, "receipt_unknown_id")
+            return pdu.response(0)
+        self.pool.count(self.op.name, "mo")
+        return pdu.response(self.pool.inbound.message(self.op.name, pdu, now))
+
+    def _reply(self, conn: Connection, replies: list[Pdu], fut: Any) -> None:
+        failed = fut.exception() is not None
+        for resp in replies:
+            if failed:
+                resp.command_status = CommandStatus.ESME_RX_T_APPN  # not stored: send again
+            conn.try_send(resp)

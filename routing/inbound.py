@@ -1,0 +1,124 @@
+"""Inbound (MO) messages from operators: find the owning tenant, reassemble, queue for it.
+
+The tenant that owns the destination number (longest ``numbers`` prefix in its config) gets
+the message as deliver_sm (esm_class 0), kept in its outbox while it is offline. Concatenated
+messages (UDH IEI 0x00/0x08 or SAR TLVs, reference 9.5) are joined as bytes before anything
+decodes them when the tenant's ``mo_reassemble`` is on; a long result travels in
+message_payload. Otherwise each part is passed on with its UDH (or SAR TLVs).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Hashable
+from typing import TYPE_CHECKING
+
+from config import TenantConfig
+from encoding.constants import CommandStatus, EsmClass
+from encoding.errors import TextError
+from encoding.pdu import DataSm, DeliverSm, encode_pdu
+from encoding.pdu.tlv import TlvMap
+from encoding.text import Reassembler, parse_udh
+
+from .model import OutboxItem, OutboxKind
+
+if TYPE_CHECKING:
+    from .router import Router
+
+__all__ = ["Inbound"]
+
+log = logging.getLogger(__name__)
+_KEEP_TLVS = ("sar_msg_ref_num", "sar_total_segments", "sar_segment_seqnum", "source_port",
+              "destination_port")
+
+
+class Inbound:
+    def __init__(self, router: Router, reassembly_timeout_s: float = 600.0) -> None:
+        self.router = router
+        self.reassembler = Reassembler(timeout_s=reassembly_timeout_s)
+        owners = [(n, t) for t in router.tenants.values() for n in t.numbers]
+        self._owners = sorted(owners, key=lambda o: len(o[0]), reverse=True)
+        self.unrouted = 0
+        self.partial = 0
+
+    def owner(self, destination: str) -> TenantConfig | None:
+        digits = destination.lstrip("+")
+        for prefix, tenant in self._owners:
+            if digits.startswith(prefix):
+                return tenant
+        return None
+
+    def message(self, operator: str, pdu: DeliverSm | DataSm, now: float) -> int:
+        """Take an MO; returns the status to answer the operator with (once durable)."""
+        tenant = self.owner(pdu.destination_addr)
+        if tenant is None:
+            self.unrouted += 1
+            log.warning("MO from %s to a number no tenant owns; refused", operator)
+            return CommandStatus.ESME_RINVDSTADR
+        tlvs = pdu.tlvs
+        body = tlvs.get("message_payload", getattr(pdu, "short_message", b""))
+        if not isinstance(body, bytes):
+            return CommandStatus.ESME_RINVOPTPARAMVAL
+        concat, user_data = self._concat(pdu, body, tlvs)
+        if concat is None or not tenant.mo_reassemble:
+            self._queue(tenant, pdu, body, pdu.esm_class,
+                        {k: v for k, v in tlvs.items() if k in _KEEP_TLVS})
+            return CommandStatus.ESME_ROK
+        ref, total, seq = concat
+        key: Hashable = (operator, pdu.source_addr, pdu.destination_addr)
+        try:
+            joined = self.reassembler.add(key, ref, total, seq, user_data, now)
+        except TextError as exc:
+            return exc.command_status
+        if joined is not None:
+            self._queue(tenant, pdu, joined, pdu.esm_class & ~EsmClass.UDHI, {})
+        return CommandStatus.ESME_ROK
+
+    def expire(self, now: float) -> None:
+        """Deliver what arrived of groups whose missing parts never came (flagged in logs)."""
+        for key, _ref, parts in self.reassembler.expire(now):
+            operator, source, destination = key  # type: ignore[misc]
+            tenant = self.owner(destination)
+            if tenant is None:
+                continue
+            self.partial += 1
+            log.warning("MO from %s: concatenated message incomplete after timeout; "
+                        "delivering the %d parts that arrived", operator, len(parts))
+            joined = b"".join(parts[i] for i in sorted(parts))
+            stub = DeliverSm(source_addr=source, destination_addr=destination)
+            self._queue(tenant, stub, joined, 0, {})
+
+    @staticmethod
+    def _concat(pdu: DeliverSm | DataSm, body: bytes,
+                tlvs: TlvMap) -> tuple[tuple[int, int, int] | None, bytes]:
+        if pdu.esm_class & EsmClass.UDHI:
+            try:
+                udh, user_data = parse_udh(body)
+            except TextError:
+                return None, body
+            return udh.concat, user_data
+        ref, total, seq = (tlvs.get("sar_msg_ref_num"), tlvs.get("sar_total_segments"),
+                           tlvs.get("sar_segment_seqnum"))
+        if isinstance(ref, int) and isinstance(total, int) and isinstance(seq, int):
+            return (ref, total, seq), body
+        return None, body
+
+    def _queue(self, tenant: TenantConfig, pdu: DeliverSm | DataSm, body: bytes,
+               esm_class: int, tlvs: TlvMap) -> None:
+        out_tlvs = dict(tlvs)
+        short = body
+        if len(body) > 254:
+            out_tlvs["message_payload"] = body
+            short = b""
+        out = DeliverSm(
+            service_type=pdu.service_type, source_addr_ton=pdu.source_addr_ton,
+            source_addr_npi=pdu.source_addr_npi, source_addr=pdu.source_addr,
+            dest_addr_ton=pdu.dest_addr_ton, dest_addr_npi=pdu.dest_addr_npi,
+            destination_addr=pdu.destination_addr, esm_class=esm_class,
+            protocol_id=getattr(pdu, "protocol_id", 0),
+            priority_flag=getattr(pdu, "priority_flag", 0), data_coding=pdu.data_coding,
+            short_message=short, tlvs=out_tlvs)
+        item = OutboxItem(id=self.router.store.new_outbox_id(), tenant=tenant.system_id,
+                          kind=OutboxKind.MO, pdu=encode_pdu(out), created_at=time.time())
+        self.router.put_outbox([item])

@@ -1,0 +1,180 @@
+"""What happened to each part: operator acks, refusals and delivery receipts, combined.
+
+A message may go out as several parts; each gets its own operator id and its own receipt.
+The tenant gets exactly one receipt per message id it was given: with ``aggregate`` the
+message is delivered when every part is and failed as soon as one part fails; ``first`` and
+``last`` follow one part's receipt (reference 9.3 rule 6, section 11 pitfall 23). Receipts
+are matched by operator and normalised id (``correlation``); a receipt that overtakes its
+submit_sm_resp is parked briefly and matched when the id arrives (reference 10.4).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from typing import TYPE_CHECKING
+
+from encoding.constants import MessageState
+from encoding.receipt import Receipt
+
+from .correlation import id_variants, normalise
+from .model import FINAL, Message, Status
+
+if TYPE_CHECKING:
+    from .router import Job, Router
+
+__all__ = ["PartState", "Outcomes", "status_of_receipt"]
+
+log = logging.getLogger(__name__)
+
+_STATE_STATUS = {
+    MessageState.DELIVERED: Status.DELIVERED,
+    MessageState.EXPIRED: Status.EXPIRED,
+    MessageState.DELETED: Status.UNDELIVERABLE,
+    MessageState.UNDELIVERABLE: Status.UNDELIVERABLE,
+    MessageState.REJECTED: Status.REJECTED,
+    MessageState.SKIPPED: Status.UNDELIVERABLE,
+}
+_MAX_TRACKED = 200_000  # parts awaiting receipts kept in memory; older ones are read from disk
+_MAX_PARKED = 10_000
+_PARK_S = 120.0
+
+
+def status_of_receipt(r: Receipt) -> Status | None:
+    """The final Status a receipt reports, or None for an intermediate one (ENROUTE, ...)."""
+    state = r.message_state
+    return _STATE_STATUS.get(state) if state is not None else None  # type: ignore[call-overload]
+
+
+def _error_code(r: Receipt) -> int:
+    return int(r.err) if r.err and r.err.isdigit() else 0
+
+
+class PartState:
+    """One part of a job: its submit_sm, where it went, and how it ended."""
+
+    __slots__ = ("operator", "operator_id", "pdu", "state")
+
+    def __init__(self, pdu: object) -> None:
+        self.pdu = pdu
+        self.operator = ""
+        self.operator_id = ""
+        self.state: str | Status = "pending"  # pending | sending | acked | a final Status
+
+
+class Outcomes:
+    """Correlation index and receipt combination; owned by the Router."""
+
+    def __init__(self, router: Router) -> None:
+        self.router = router
+        self.index: OrderedDict[tuple[str, str], tuple[Job, int]] = OrderedDict()
+        self.parked: OrderedDict[tuple[str, str], tuple[Receipt, float]] = OrderedDict()
+        self.unmatched = 0
+
+    # --- acks -------------------------------------------------------------------------------
+
+    def acked(self, job: Job, index: int, operator: str, operator_id: str, now: float) -> None:
+        part = job.parts[index]
+        part.operator = operator
+        part.operator_id = normalise(operator_id)
+        if isinstance(part.state, Status):  # its receipt came first (parked and matched)
+            return
+        part.state = "acked"
+        m = job.message
+        ops = self.router.committer.pending
+        ops.put_segment(m.id, index + 1, len(job.parts), operator, part.operator_id,
+                        Status.SUBMITTED)
+        key = (operator, part.operator_id)
+        self.index[key] = (job, index)
+        if len(self.index) > _MAX_TRACKED:
+            self.index.popitem(last=False)
+        if m.status is Status.ACCEPTED and all(p.state not in ("pending", "sending")
+                                               for p in job.parts):
+            m.status = Status.SUBMITTED
+            ops.set_status(m.id, Status.SUBMITTED, now, operator=operator)
+        parked = self.parked.pop(key, None)
+        if parked is not None:
+            self._apply(job.message, job, index, parked[0], now, operator)
+
+    # --- receipts ---------------------------------------------------------------------------
+
+    def receipt(self, operator: str, id_format: str, r: Receipt, now: float) -> bool:
+        """Apply a receipt from ``operator``; False when no part matches (yet)."""
+        status = status_of_receipt(r)
+        if status is None:
+            return True  # intermediate notification: nothing to record
+        variants = id_variants(r.id, id_format)
+        for v in variants:
+            hit = self.index.get((operator, v))
+            if hit is not None:
+                job, index = hit
+                del self.index[(operator, v)]
+                self._apply(job.message, job, index, r, now, operator)
+                return True
+        store = self.router.store
+        for v in variants:
+            found = store.find_segment(operator, v)
+            if found is not None:
+                message_id, part, parts = found
+                m = store.get_message(message_id)
+                if m is None or m.status in FINAL:
+                    return True  # duplicate or late: already final
+                self._apply_stored(m, part, parts, r, now, operator, v)
+                return True
+        self._park(operator, normalise(r.id), r, now)
+        return False
+
+    def _park(self, operator: str, key_id: str, r: Receipt, now: float) -> None:
+        while self.parked and (len(self.parked) >= _MAX_PARKED
+                               or next(iter(self.parked.values()))[1] < now - _PARK_S):
+            self.parked.popitem(last=False)
+            self.unmatched += 1
+        self.parked[(operator, key_id)] = (r, now)
+
+    def _apply(self, m: Message, job: Job, index: int, r: Receipt, now: float,
+               operator: str) -> None:
+        status = status_of_receipt(r)
+        assert status is not None
+        part = job.parts[index]
+        if isinstance(part.state, Status):
+            return  # duplicate receipt for this part
+        part.state = status
+        self.router.committer.pending.put_segment(
+            m.id, index + 1, len(job.parts), operator, part.operator_id or normalise(r.id),
+            status, _error_code(r))
+        states = [p.state for p in job.parts]
+        self._combine(m, index, states, status, _error_code(r), now)
+
+    def _apply_stored(self, m: Message, part: int, parts: int, r: Receipt, now: float,
+                      operator: str, operator_id: str) -> None:
+        status = status_of_receipt(r)
+        assert status is not None
+        rows = self.router.store.segments_of(m.id)
+        states: list[str | Status] = ["acked"] * parts
+        for row in rows:
+            states[row[0] - 1] = Status(row[4]) if row[4] in Status._value2member_map_ else row[4]
+        if isinstance(states[part - 1], Status) and states[part - 1] in FINAL:
+            return
+        states[part - 1] = status
+        self.router.committer.pending.put_segment(m.id, part, parts, operator, operator_id,
+                                                  status, _error_code(r))
+        self._combine(m, part - 1, states, status, _error_code(r), now)
+
+    def _combine(self, m: Message, index: int, states: list[str | Status], status: Status,
+                 error: int, now: float) -> None:
+        if m.status in FINAL:
+            return
+        tenant = self.router.tenants.get(m.tenant)
+        policy = tenant.multipart_receipt if tenant is not None else "aggregate"
+        last = len(states) - 1
+        final: Status | None = None
+        if (policy == "first" and index == 0) or (policy == "last" and index == last):
+            final = status
+        elif policy == "aggregate":
+            if status is not Status.DELIVERED:
+                final = status
+            elif all(s is Status.DELIVERED for s in states):
+                final = Status.DELIVERED
+        if final is not None:
+            m.status = final
+            self.router.finish(m, final, now, error=error, detail="receipt")

@@ -1,0 +1,52 @@
+"""How to treat an operator's answer: the ESME pool policy of reference section 4.
+
+``classify`` maps a command_status (or a missing answer) to what the pool does next:
+flow control keeps the message on the same operator and slows down; temporary errors retry,
+on the next operator of the route when there is one; session errors rebind and retry;
+permanent errors fail the message and the tenant gets a failure receipt.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+from encoding.constants import CommandStatus as S
+
+__all__ = ["Outcome", "classify", "MAX_ATTEMPTS", "retry_delay"]
+
+MAX_ATTEMPTS = 8
+
+
+class Outcome(Enum):
+    OK = "ok"
+    FLOW = "flow"  # throttled / queue full: same operator, later, slower
+    TEMPORARY = "temporary"  # retry, failing over when the route has another operator
+    SESSION = "session"  # the bind is in a bad state: rebind, then retry
+    PERMANENT = "permanent"  # fail the message
+
+
+_FLOW = frozenset({S.ESME_RTHROTTLED, S.ESME_RMSGQFUL})
+_TEMPORARY = frozenset({S.ESME_RSYSERR, S.ESME_RX_T_APPN, S.ESME_RUNKNOWNERR,
+                        S.ESME_RSUBMITFAIL, S.ESME_RDELIVERYFAILURE})
+_SESSION = frozenset({S.ESME_RINVBNDSTS, S.ESME_RINVCMDID})
+
+
+def classify(status: int | None) -> Outcome:
+    """None stands for "no answer" (timeout or connection lost)."""
+    if status is None:
+        return Outcome.TEMPORARY
+    if status == S.ESME_ROK:
+        return Outcome.OK
+    if status in _FLOW:
+        return Outcome.FLOW
+    if status in _TEMPORARY:
+        return Outcome.TEMPORARY
+    if status in _SESSION:
+        return Outcome.SESSION
+    return Outcome.PERMANENT
+
+
+def retry_delay(attempt: int) -> float:
+    """Seconds before retry number ``attempt``: 0.2 s doubling, capped at 30 s (no jitter:
+    the per-operator queue already spreads retries)."""
+    return float(min(30.0, 0.2 * (2 ** max(0, attempt - 1))))
