@@ -92,6 +92,8 @@ class Outcomes:
                                                for p in job.parts):
             m.status = Status.SUBMITTED
             ops.set_status(m.id, Status.SUBMITTED, now, operator=operator)
+            # Out of the router's queue accounting; receipts find it through the index.
+            self.router.jobs.pop(m.id, None)
         parked = self.parked.pop(key, None)
         if parked is not None:
             self._apply(job.message, job, index, parked[0], now, operator)

@@ -184,7 +184,7 @@ class Router:
             return outcome  # its receipt already came (answer lost, receipt not)
         part.state = "pending"
         m = job.message
-        if m.status in FINAL or m.id not in self.jobs:
+        if m.status in FINAL:
             return outcome
         wall = time.time()
         if outcome is Outcome.PERMANENT:
@@ -229,6 +229,10 @@ class Router:
 
     def pending(self, operator: str) -> int:
         return len(self.queues[operator])
+
+    def backlog(self) -> int:
+        """Messages accepted and not yet handed to an operator (queued or in flight)."""
+        return len(self.jobs)
 
     # --- outcomes ---------------------------------------------------------------------------
 

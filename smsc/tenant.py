@@ -69,6 +69,8 @@ class MessageSink(Protocol):
 
     def replace(self, message: Message) -> bool: ...
 
+    def backlog(self) -> int: ...
+
 
 class _Accepted:
     """One submit waiting for its group commit: who to answer and with what."""
@@ -188,7 +190,8 @@ class TenantHandler:
         """Throttle and queue checks common to every submit (before any validation)."""
         binding: Binding = conn.context
         tenant = binding.tenant
-        if self.committer.backlog >= self.config.store.max_queue or not self.accepting:
+        backlog = self.committer.backlog + self.sink.backlog()
+        if backlog >= self.config.store.max_queue or not self.accepting:
             self.metrics.throttle(tenant.system_id, "queue_full")
             return S.ESME_RMSGQFUL
         if not self.registry.bucket(tenant, now).take(now):
