@@ -240,6 +240,8 @@ class Router:
                detail: str = "") -> None:
         """Record a final outcome; queue a receipt for the tenant when one is due."""
         self.jobs.pop(m.id, None)
+        m.status = status
+        m.error = error
         ops = self.committer.pending
         ops.set_status(m.id, status, now, error=error, detail=detail)
         tenant = self.tenants.get(m.tenant)
