@@ -2,7 +2,8 @@
 
 from .committer import GroupCommitter
 from .model import FINAL, Message, OutboxItem, OutboxKind, Status, can_move, smpp_state
-from .store import Ops, Store, StoreError
+from .ops import Ops
+from .store import Store, StoreError
 
 __all__ = ["GroupCommitter", "Message", "OutboxItem", "OutboxKind", "Status", "FINAL",
            "can_move", "smpp_state", "Ops", "Store", "StoreError"]

@@ -15,7 +15,8 @@ import threading
 import time
 from collections.abc import Callable
 
-from .store import Ops, Store
+from .ops import Ops
+from .store import Store
 
 __all__ = ["GroupCommitter", "CommitStats"]
 
