@@ -71,6 +71,8 @@ class Session:
         self.state = State.OPEN
         self.window = Window(cfg.window)
         self.inbound_pending = 0
+        # Peer's unbind held until our answers to its earlier requests are out: (seq, deadline)
+        self._peer_unbind: tuple[int, float] | None = None
         self.close_reason: str | None = None
         self._frames = FrameBuffer(cfg.max_command_length)
         self._out: list[bytes] = []
@@ -125,6 +127,8 @@ class Session:
             self._out.append(data)
             if cid != _NACK and self.inbound_pending:
                 self.inbound_pending -= 1
+                if self._peer_unbind is not None and not self.inbound_pending:
+                    self._answer_peer_unbind(None)
             if cid in BIND_RESULT and self.role is Role.SMSC and state is State.OPEN:
                 if pdu.command_status == 0:
                     self._set_state(BIND_RESULT[cid], None)
@@ -218,9 +222,14 @@ class Session:
             self._answer(pdu, status)
             return
         if cid == _UNBIND:
-            self._out.append(encode_pdu(UnbindResp(pdu.sequence_number)))
             self._set_state(State.UNBOUND, events)
-            self._close("unbound by peer", events)
+            if self.inbound_pending:
+                # Answers to earlier requests (e.g. submits awaiting a durable commit) go
+                # out before unbind_resp, so the peer never loses an id it was owed.
+                self._peer_unbind = (pdu.sequence_number, now + self.config.response_timeout_s)
+            else:
+                self._peer_unbind = (pdu.sequence_number, now)
+                self._answer_peer_unbind(events)
             return
         if pdu.response_class is not None:
             limit = self.config.inbound_window
@@ -282,6 +291,12 @@ class Session:
         elif cid == _UNBIND:
             self._close(reason, events)  # else UNBOUND with no timer left: stuck forever
 
+    def _answer_peer_unbind(self, events: list[Event] | None) -> None:
+        assert self._peer_unbind is not None
+        self._out.append(encode_pdu(UnbindResp(self._peer_unbind[0])))
+        self._peer_unbind = None
+        self._close("unbound by peer", events)
+
     def _answer(self, pdu: Pdu, status: int) -> None:
         resp = pdu.response_class or GenericNack
         self._out.append(encode_pdu(resp(pdu.sequence_number, status)))
@@ -296,6 +311,8 @@ class Session:
         cfg = self.config
         deadline = self.window.first_deadline()
         candidates: list[float] = [] if deadline is None else [deadline]
+        if self._peer_unbind is not None:
+            candidates.append(self._peer_unbind[1])
         if state is State.OPEN or state is State.OUTBOUND:
             candidates.append(self._opened + cfg.session_init_s)
         elif state in BOUND_STATES:
@@ -315,6 +332,9 @@ class Session:
         if (state is State.OPEN or state is State.OUTBOUND) and (
                 now >= self._opened + cfg.session_init_s):
             self._close("no bind within session_init_s", events)
+            return events
+        if self._peer_unbind is not None and now >= self._peer_unbind[1]:
+            self._answer_peer_unbind(events)
             return events
         for item in self.window.pop_expired(now):
             cid = item.request.command_id

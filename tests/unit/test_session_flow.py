@@ -460,9 +460,10 @@ def _run(chunks: list[bytes]) -> tuple[list[Event], bytes]:
 def test_split_at_every_offset_gives_same_events() -> None:
     stream = _mixed_stream()
     whole = _run([stream])
+    # The submit and query are still unanswered: unbind waits for them (UNBOUND, not closed).
     assert [type(e) for e in whole[0]] == [
         RequestReceived, ProtocolError, ProtocolError, RequestReceived, ProtocolError,
-        ProtocolError, StateChanged, StateChanged, SessionClosed]
+        ProtocolError, StateChanged]
     for cut in range(len(stream) + 1):
         assert _run([stream[:cut], stream[cut:]]) == whole, cut
     assert _run([stream[i:i + 1] for i in range(len(stream))]) == whole
@@ -540,3 +541,33 @@ def test_connection_lost_fails_every_outstanding_request() -> None:
     assert esme.connection_lost(T) == []
     with pytest.raises(SessionError):
         esme.send(submit(), T)
+
+
+def test_peer_unbind_waits_for_answers_still_owed() -> None:
+    """A submit then an unbind in one write: its submit_sm_resp goes out before unbind_resp."""
+    esme, smsc = bound_pair()
+    esme.send(submit(1), T)
+    esme.send(Unbind(), T)
+    events = smsc.receive_data(esme.data_to_send(), T)
+    assert [type(e) for e in events] == [RequestReceived, StateChanged]
+    assert smsc.data_to_send() == b"" and not smsc.closed
+    smsc.send(events[0].pdu.response(message_id="42"), T + 0.1)
+    assert smsc.closed
+    answers = esme.receive_data(smsc.data_to_send(), T + 0.2)
+    kinds = [type(e.pdu).__name__ for e in answers if isinstance(e, ResponseReceived)]
+    assert kinds == ["SubmitSmResp", "UnbindResp"]
+    assert answers[0].pdu.message_id == "42"
+
+
+def test_peer_unbind_answered_at_response_timeout_when_app_never_answers() -> None:
+    esme, smsc = bound_pair()
+    esme.send(submit(1), T)
+    esme.send(Unbind(), T)
+    smsc.receive_data(esme.data_to_send(), T)
+    deadline = smsc.next_deadline()
+    assert deadline is not None and deadline <= T + smsc.config.response_timeout_s
+    events = smsc.handle_timer(deadline)
+    assert smsc.closed and isinstance(events[-1], SessionClosed)
+    answers = esme.receive_data(smsc.data_to_send(), deadline)
+    assert any(isinstance(e, ResponseReceived) and isinstance(e.pdu, UnbindResp)
+               for e in answers)

@@ -1,0 +1,296 @@
+"""The ``smsc`` command as a user runs it: a subprocess, its exit code, stdout and stderr.
+
+``check-config`` accepts the shipped example and refuses an unknown key with one stderr
+line naming the file and the key; ``serve`` refuses a missing config file or a port already
+in use with one line and exit code 2 (never a traceback); SIGTERM or SIGINT unbinds a bound
+tenant, flushes the store and exits 0; a second signal exits at once. Every subprocess is
+killed by PID in ``finally``.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from encoding.constants import CommandId
+from encoding.pdu import BindTransceiver, Pdu, SubmitSm, decode_pdu, encode_pdu
+from routing import Store
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE = REPO / "config" / "examples" / "smsc.toml"
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
+    return env
+
+
+def _run(*args: str, timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "smsc", *args], cwd=REPO, env=_env(),
+                          capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def _one_line(stderr: str) -> str:
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, f"expected one stderr line, got: {stderr!r}"
+    assert "Traceback" not in stderr
+    return lines[0]
+
+
+def _config(tmp_path: Path, *, port: int = 0, metrics: str = "port = 0",
+            name: str = "smsc.toml") -> Path:
+    cfg = tmp_path / name
+    cfg.write_text(
+        f"[listen]\nhost = \"127.0.0.1\"\nport = {port}\n\n"
+        f"[store]\npath = \"{tmp_path / 'smsc.db'}\"\n\n"
+        f"[metrics]\nhost = \"127.0.0.1\"\n{metrics}\n\n"
+        "[[tenants]]\nsystem_id = \"demo\"\npassword = \"demo\"\n"
+    )
+    return cfg
+
+
+class GatewayProcess:
+    """``smsc serve`` in a subprocess; waits (bounded) for its "listening on" line."""
+
+    def __init__(self, config: Path, log: Path) -> None:
+        self.log = log
+        self._stderr = log.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "smsc", "serve", "--config", str(config)],
+            cwd=REPO, env=_env(), stdout=subprocess.PIPE, stderr=self._stderr, text=True)
+        self._lines: queue.Queue[str | None] = queue.Queue()
+        self._reader = threading.Thread(target=self._read_stdout, daemon=True)
+        self._reader.start()
+        self.banner = self._wait_listening(timeout=20.0)
+        self.port = int(self.banner.split()[3].rstrip(",").rsplit(":", 1)[1])
+
+    def _read_stdout(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self._lines.put(line)
+        self._lines.put(None)
+
+    def _wait_listening(self, timeout: float) -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(f"no 'listening on' line in {timeout}s: "
+                                     f"{self.log.read_text()[-2000:]}")
+            try:
+                line = self._lines.get(timeout=remaining)
+            except queue.Empty:
+                continue
+            if line is None:
+                raise AssertionError(f"gateway exited ({self.proc.wait(5)}) before listening: "
+                                     f"{self.log.read_text()[-2000:]}")
+            if line.startswith("smsc listening on "):
+                return line.strip()
+
+    def signal(self, sig: int) -> None:
+        os.kill(self.proc.pid, sig)
+
+    def wait(self, timeout: float) -> int:
+        code = self.proc.wait(timeout=timeout)
+        self._reader.join(timeout=5)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+        self._stderr.close()
+        return code
+
+    def kill(self) -> None:
+        """SIGKILL by PID unless it already exited; always reaps."""
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+        self.wait(10)
+
+
+@pytest.fixture
+def started(tmp_path: Path) -> Iterator[list[GatewayProcess]]:
+    procs: list[GatewayProcess] = []
+    yield procs
+    for p in procs:
+        p.kill()
+
+
+class Client:
+    """A bound tenant on a plain socket that can tell an unbind from a close."""
+
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.buf = bytearray()
+        self.seq = 0
+
+    def send(self, pdu: Pdu) -> int:
+        self.seq += 1
+        pdu.sequence_number = self.seq
+        self.sock.sendall(encode_pdu(pdu))
+        return self.seq
+
+    def read_pdu(self) -> Pdu | None:
+        while True:
+            if len(self.buf) >= 4:
+                length = int.from_bytes(self.buf[:4], "big")
+                if len(self.buf) >= length:
+                    frame = bytes(self.buf[:length])
+                    del self.buf[:length]
+                    return decode_pdu(frame)
+            try:
+                data = self.sock.recv(65536)
+            except ConnectionResetError:
+                return None
+            if not data:
+                return None
+            self.buf += data
+
+    def request(self, pdu: Pdu) -> Pdu:
+        seq = self.send(pdu)
+        resp = self.read_pdu()
+        assert resp is not None and resp.sequence_number == seq, resp
+        return resp
+
+    def bind(self) -> None:
+        assert self.request(BindTransceiver(system_id="demo", password="demo")).command_status == 0
+
+
+# --- check-config -------------------------------------------------------------------------
+
+
+def test_check_config_accepts_the_example() -> None:
+    result = _run("check-config", str(EXAMPLE))
+    assert result.returncode == 0, result.stderr
+    assert "ok" in result.stdout
+    assert result.stderr == ""
+
+
+def test_check_config_refuses_an_unknown_key(tmp_path: Path) -> None:
+    cfg = tmp_path / "typo.toml"
+    cfg.write_text("[listen]\nport = 2775\nmax_conections = 5\n")
+    result = _run("check-config", str(cfg))
+    assert result.returncode == 2
+    line = _one_line(result.stderr)
+    assert "typo.toml" in line and "max_conections" in line, line
+
+
+def test_check_config_refuses_a_bad_value(tmp_path: Path) -> None:
+    cfg = tmp_path / "range.toml"
+    cfg.write_text("[[tenants]]\nsystem_id = \"demo\"\npassword = \"demo\"\ntps = -1\n")
+    result = _run("check-config", str(cfg))
+    assert result.returncode == 2
+    line = _one_line(result.stderr)
+    assert "range.toml" in line and "tps" in line, line
+
+
+# --- serve: refusals ----------------------------------------------------------------------
+
+
+def test_serve_with_a_missing_config_file(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere.toml"
+    result = _run("serve", "--config", str(missing))
+    assert result.returncode == 2
+    line = _one_line(result.stderr)
+    assert "nowhere.toml" in line
+
+
+@pytest.mark.parametrize("which", ["listen", "metrics"])
+def test_serve_on_a_port_in_use(tmp_path: Path, which: str) -> None:
+    busy = socket.socket()
+    try:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        cfg = (_config(tmp_path, port=port) if which == "listen"
+               else _config(tmp_path, metrics=f"port = {port}"))
+        proc = subprocess.Popen([sys.executable, "-m", "smsc", "serve", "--config", str(cfg)],
+                                cwd=REPO, env=_env(), stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        try:
+            out, err = proc.communicate(timeout=20)
+        finally:
+            if proc.poll() is None:
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.communicate(timeout=10)
+    finally:
+        busy.close()
+    assert proc.returncode == 2, err
+    line = _one_line(err)
+    assert str(port) in line and "in use" in line, line
+    assert "listening" not in out
+
+
+# --- serve: graceful stop -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_signal_unbinds_tenants_flushes_and_exits_0(tmp_path: Path,
+                                                    started: list[GatewayProcess],
+                                                    sig: int) -> None:
+    gw = GatewayProcess(_config(tmp_path), tmp_path / "gateway.log")
+    started.append(gw)
+    assert f"127.0.0.1:{gw.port}" in gw.banner and "/metrics" in gw.banner
+    metrics_url = "http://" + gw.banner.split("metrics on ")[1]
+    with urllib.request.urlopen(metrics_url, timeout=5) as r:
+        assert "smsc_pdus_in" in r.read().decode()
+
+    client = Client(gw.port)
+    try:
+        client.bind()
+        ids = []
+        for i in range(20):
+            resp = client.request(SubmitSm(source_addr="4412345", destination_addr="447700900123",
+                                           short_message=f"before stop {i}".encode()))
+            assert resp.command_status == 0
+            ids.append(resp.message_id)  # type: ignore[attr-defined]
+        started_at = time.monotonic()
+        gw.signal(sig)
+        unbind = client.read_pdu()
+        assert unbind is not None and unbind.command_id == CommandId.unbind, unbind
+        client.sock.sendall(encode_pdu(unbind.response()))
+        assert client.read_pdu() is None  # then the gateway closes the connection
+    finally:
+        client.sock.close()
+    assert gw.wait(timeout=10) == 0, gw.log.read_text()[-2000:]
+    assert time.monotonic() - started_at < 10
+    assert "Traceback" not in gw.log.read_text()
+
+    store = Store(tmp_path / "smsc.db")
+    store.open()
+    try:
+        assert all(store.get_message(i) is not None for i in ids)
+    finally:
+        store.close()
+
+
+def test_second_signal_exits_at_once(tmp_path: Path, started: list[GatewayProcess]) -> None:
+    gw = GatewayProcess(_config(tmp_path, metrics="enabled = false"), tmp_path / "gateway.log")
+    started.append(gw)
+    assert "metrics" not in gw.banner
+    client = Client(gw.port)
+    try:
+        client.bind()
+        gw.signal(signal.SIGTERM)
+        unbind = client.read_pdu()  # we never answer it: the gateway would wait its timeout
+        assert unbind is not None and unbind.command_id == CommandId.unbind
+        with pytest.raises(ConnectionRefusedError):  # it stopped accepting
+            socket.create_connection(("127.0.0.1", gw.port), timeout=5).close()
+        gw.signal(signal.SIGTERM)
+        started_at = time.monotonic()
+        code = gw.wait(timeout=3)
+    finally:
+        client.sock.close()
+    assert code != 0
+    assert time.monotonic() - started_at < 3
