@@ -332,3 +332,31 @@ def test_parse_keyish_text_never_raises(text: str) -> None:
     for body in (text.encode("latin-1", "replace"), ("id" + text).encode("utf-16-be")):
         result = parse_receipt(body)
         assert result is None or isinstance(result, Receipt)
+
+
+@given(
+    ident=st.from_regex(r"[0-9A-Za-z_-]{1,64}", fullmatch=True),
+    stat=st.sampled_from(["DELIVRD", "UNDELIV", "EXPIRED", "REJECTD", "ACCEPTD", "deliVrd"]),
+    err=st.from_regex(r"[0-9A-Za-z]{1,3}", fullmatch=True),
+    text=st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=25),
+    tlv_state=st.none() | st.integers(0, 9),
+)
+def test_standard_fast_path_agrees_with_the_general_parser(
+    ident: str, stat: str, err: str, text: str, tlv_state: int | None
+) -> None:
+    """The one-regex path for the common layout gives exactly what the key scanner gives."""
+    from encoding import receipt as mod
+
+    body = (f"id:{ident} sub:001 dlvrd:001 submit date:2611231434 done date:261123143500 "
+            f"stat:{stat} err:{err} text:{text}").encode("latin-1")
+    fast = mod._parse_standard(body, None, tlv_state)
+    assert fast is not None
+    fields = mod._fields(mod._decode_body(body))
+    slow_stat = (mod._token(fields.get("stat")) or "").upper()
+    assert fast.id == mod._text_id(fields.get("id"))
+    assert fast.stat == slow_stat
+    assert fast.err == mod._token(fields.get("err"))
+    assert fast.submit_date == "2611231434" and fast.done_date == "261123143500"
+    assert fast.text == (fields.get("text") or "").rstrip("\r\n\x00")
+    expected_state = tlv_state if tlv_state is not None else mod.STAT_TO_STATE.get(slow_stat)
+    assert fast.message_state == expected_state
