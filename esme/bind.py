@@ -11,6 +11,7 @@ ESME_RALYBND answer to our bind backs off too (reference 5.5).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from typing import TYPE_CHECKING, Any
@@ -130,7 +131,7 @@ class OperatorBind:
                 log.warning("%s: %s (%s)", self.name, ev.message, status_name(ev.command_status))
         if replies:
             self.pool.router.committer.future().add_done_callback(
-                lambda fut, replies=replies: self._reply(conn, replies, fut))
+                functools.partial(self._reply, conn, replies))
         if self.bound and conn.session.closed:
             self._down("closed")
         self.pump()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Hashable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from config import TenantConfig
 from encoding.constants import CommandStatus, EsmClass
@@ -78,7 +78,7 @@ class Inbound:
     def expire(self, now: float) -> None:
         """Deliver what arrived of groups whose missing parts never came (flagged in logs)."""
         for key, _ref, parts in self.reassembler.expire(now):
-            operator, source, destination = key  # type: ignore[misc]
+            operator, source, destination = cast(tuple[str, str, str], key)
             tenant = self.owner(destination)
             if tenant is None:
                 continue

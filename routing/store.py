@@ -14,6 +14,7 @@ import os
 import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import sqlite_utils
 
@@ -238,7 +239,7 @@ class Store:
         return int(self.reader.execute(sql, tuple(params)).fetchone()[0])
 
 
-def _message(row: tuple[object, ...]) -> Message:
+def _message(row: tuple[Any, ...]) -> Message:
     (
         mid,
         tenant,
@@ -271,23 +272,23 @@ def _message(row: tuple[object, ...]) -> Message:
         source_addr=str(src),
         destination_addr=str(dst),
         source_addr_ton=int(ston),
-        source_addr_npi=int(snpi),  # type: ignore[call-overload]
+        source_addr_npi=int(snpi),
         dest_addr_ton=int(dton),
-        dest_addr_npi=int(dnpi),  # type: ignore[call-overload]
+        dest_addr_npi=int(dnpi),
         service_type=str(stype),
         esm_class=int(esm),
-        protocol_id=int(pid),  # type: ignore[call-overload]
+        protocol_id=int(pid),
         priority_flag=int(prio),
-        registered_delivery=int(reg),  # type: ignore[call-overload]
+        registered_delivery=int(reg),
         data_coding=int(dcs),
         schedule_delivery_time=str(sched),
         validity_period=str(validity),
         body=bytes(body),
-        tlvs=bytes(tlvs),  # type: ignore[call-overload,arg-type]
+        tlvs=bytes(tlvs),
         status=Status(status),
-        created_at=float(created),  # type: ignore[arg-type]
+        created_at=float(created),
         expires_at=float(expires),
         operator=str(operator),
         error=int(error),
         updated_at=float(updated),
-    )  # type: ignore[arg-type,call-overload]
+    )

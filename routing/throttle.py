@@ -48,6 +48,6 @@ class TokenBucket:
 
 def backoff(attempt: int, base: float, cap: float, rng: random.Random | None = None) -> float:
     """Delay before retry number ``attempt`` (1-based): full jitter over base * 2^(n-1)."""
-    ceiling = min(cap, base * (2 ** max(0, attempt - 1)))
+    ceiling = min(cap, base * 2.0 ** max(0, attempt - 1))
     r = rng.random() if rng is not None else random.random()
     return ceiling / 2 + r * ceiling / 2

@@ -13,7 +13,8 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from config import ConfigError, GatewayConfig, load_gateway_config
 from routing import StoreError
@@ -62,6 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run_gateway(cfg: GatewayConfig) -> int:
     """Run until a signal; returns the process exit code."""
+    runner: Callable[..., Any]
     try:
         import uvloop
 

@@ -9,6 +9,7 @@ left the gateway is never lost). All submits from one read share one commit futu
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -28,12 +29,12 @@ from encoding.pdu import (
     Pdu,
     QuerySm,
     ReplaceSm,
+    SmeDest,
     SubmitMulti,
     SubmitSm,
     UnsuccessSme,
 )
 from encoding.pdu.tlv import encode_tlvs
-from encoding.pdu.types import SmeDest
 from encoding.session import (
     Event,
     ProtocolError,
@@ -142,8 +143,7 @@ class TenantHandler:
                 self._unregister(conn, ev.reason)
         if self._batch:
             batch, self._batch = self._batch, []
-            self.committer.future().add_done_callback(
-                lambda fut, batch=batch: self._committed(batch, fut))
+            self.committer.future().add_done_callback(functools.partial(self._committed, batch))
 
     def on_closed(self, conn: Connection, reason: str) -> None:
         self._unregister(conn, reason)
