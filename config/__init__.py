@@ -20,6 +20,7 @@ from .gateway import (
     TenantConfig,
 )
 from .loader import default_config_path, load_gateway_config
+from .simulator import SimulatorConfig, load_simulator_config
 
 __all__ = [
     "BindType",
@@ -32,6 +33,8 @@ __all__ = [
     "RouteConfig",
     "StoreConfig",
     "TenantConfig",
+    "SimulatorConfig",
     "default_config_path",
     "load_gateway_config",
+    "load_simulator_config",
 ]

@@ -13,7 +13,7 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
-from ..constants import RESPONSE_BIT, CommandStatus
+from ..constants import CommandStatus
 from ..errors import PduError, SmppError
 from .base import Pdu
 from .fields import (
@@ -182,11 +182,10 @@ def compile_encoder(cls: type[Pdu]) -> Encoder:
     env: dict[str, Any] = {"_HEADER": _HEADER.pack, "CID": cls.command_id, "_cstr": _cstr,
                            "encode_tlvs": encode_tlvs, "SmppError": SmppError,
                            "_encode_dests": _encode_dests, "_encode_unsuccess": _encode_unsuccess}
+    # Error responses keep their (empty) mandatory body: SMPP 3.4 (4.1.4, 4.4.2) says it is
+    # not returned, but v5 (3.2.1.3) tells receivers to ignore one, python-smpplib sends it,
+    # and aiosmpplib 0.7 cannot read a header-only bind_*_resp at all (tests/interop).
     lines = ["def encode(p):", "    status = p.command_status"]
-    if cls.command_id & RESPONSE_BIT:
-        # Policy (reference 2.6): error responses are encoded header-only.
-        lines += ["    if status:",
-                  "        return _HEADER(16, CID, status, p.sequence_number)"]
     parts: list[str] = []
     for i, item in enumerate(_int_runs(cls.FIELDS)):
         if isinstance(item, list):

@@ -12,10 +12,12 @@ from config import (
     ConfigError,
     GatewayConfig,
     OperatorConfig,
+    SimulatorConfig,
     StoreConfig,
     TenantConfig,
     default_config_path,
     load_gateway_config,
+    load_simulator_config,
 )
 
 EXAMPLES = Path(default_config_path()).parent
@@ -63,6 +65,10 @@ def test_every_example_file_decodes(path: Path) -> None:
         import config.gateway as gw
 
         msgspec.toml.decode(path.read_bytes(), type=gw.IncludeFile)
+    elif path.name == "simulator.toml":
+        assert isinstance(load_simulator_config(path), SimulatorConfig)
+    elif path.name.startswith("bench"):
+        pytest.skip("bench configs are loaded by the bench's own test")
     else:
         assert isinstance(load_gateway_config(path), GatewayConfig)
 

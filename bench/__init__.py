@@ -1,0 +1,1 @@
+"""Bench tools: the bundled operator SMSC simulator, the load generator, micro-benchmarks."""
