@@ -25,8 +25,14 @@ lint: $(STAMP)
 bench-micro: $(STAMP)
 	$(PY) -m bench.micro
 
-bench: $(STAMP)
-	$(PY) -m bench.load --standard
+BENCH_STAMP := $(VENV)/.installed-bench
+
+$(BENCH_STAMP): $(STAMP)
+	$(PY) -m pip install -q -e '.[test,bench]'
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	$(PY) -m bench.load --standard --out bench-result.json --plot bench-result.png
 
 clean:
 	rm -rf $(VENV) build *.egg-info var

@@ -1,0 +1,223 @@
+"""``smsc-bench``: drive a gateway (and the simulator) with tenant load; print, save, plot.
+
+By default it starts the simulator and a gateway in a temporary directory (free ports on
+127.0.0.1) and runs one load against the gateway. ``--baseline`` first runs the same load
+generator against the simulator alone, so the gateway's figures come with a ratio to that
+ceiling. ``--target HOST:PORT`` drives a running gateway instead. ``--standard`` is the
+scenario of ``make bench`` (under two minutes on two cores). Progress goes to stderr, the
+table to stdout. Exit code 2 when something could not start or bind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+
+from .client import WorkerSpec
+from .idle import measure_idle_binds
+from .mix import DEFAULT_MIX, parse_mix
+from .procs import TENANT_ID, TENANT_PASSWORD, GatewayOptions, Stack, StartError
+from .report import machine, ratios, table, write_json, write_plot
+from .runner import run_load
+from .stats import summarize
+
+__all__ = ["main"]
+
+_PROG = "smsc-bench"
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=_PROG, description="Load bench of the smsc gateway")
+    add = p.add_argument
+    add("--standard", action="store_true",
+        help="standard scenario (make bench): baseline + gateway, 4 binds, window 100, 50000 "
+             "messages closed loop, 20000 at 2000/s open loop, 1000 idle binds; short table")
+    add("--baseline", action="store_true",
+        help="also run the same load against the simulator alone (the ceiling)")
+    add("--target", metavar="HOST:PORT", help="drive a running gateway instead of starting one")
+    add("--system-id", default=None, help="tenant system_id with --target")
+    add("--password", default=None, help="tenant password with --target")
+    add("--target-pid", type=int, default=None, help="PID of the --target gateway (for CPU/RSS)")
+    add("--binds", "-n", type=int, default=4, help="tenant binds (default 4)")
+    add("--tx-rx", action="store_true", help="transmitter+receiver pairs instead of transceivers")
+    add("--window", "-w", type=int, default=100, help="outstanding submits per bind (100)")
+    add("--messages", "-m", type=int, default=None,
+        help="messages to submit (20000; 50000 with --standard)")
+    add("--rate", "-r", type=float, default=0.0,
+        help="open loop at this many msg/s (default 0: closed loop, as fast as allowed)")
+    add("--open-rate", type=float, default=2000.0, help="--standard: open-loop rate (2000)")
+    add("--open-messages", type=int, default=20_000, help="--standard: open-loop count (20000)")
+    add("--mix", default=DEFAULT_MIX, help=f"message mix, KIND=WEIGHT (default {DEFAULT_MIX})")
+    add("--long-chars", type=int, default=300, help="GSM-7 characters of a long text (300)")
+    add("--procs", "-k", type=int, default=1, help="load-generator worker processes (1)")
+    add("--receipt-timeout", type=float, default=30.0,
+        help="seconds to wait for receipts after the last submit_sm_resp (30)")
+    add("--max-time", type=float, default=600.0, help="seconds a run may send for (600)")
+    add("--no-receipts", action="store_true", help="do not wait for receipts")
+    add("--idle-binds", type=int, default=None, metavar="N",
+        help="also open N idle binds to the gateway and report its RSS before/after "
+             "(default 0; 1000 with --standard)")
+    add("--op-binds", type=int, default=2, help="gateway binds to the simulator (2)")
+    add("--op-window", type=int, default=100, help="gateway window per operator bind (100)")
+    add("--sim-window", type=int, default=100, help="simulator deliver_sm window per bind (100)")
+    add("--deliver-window", type=int, default=100, help="gateway deliver_sm window (100)")
+    add("--commit-interval-ms", type=float, default=2.0, help="gateway group commit wait (2)")
+    add("--gateway-log-level", default="WARNING", help="gateway --log-level (WARNING)")
+    add("--out", "-o", metavar="FILE", help="write the JSON result here")
+    add("--plot", metavar="FILE", help="write a PNG of throughput and latency over time")
+    add("--quiet", "-q", action="store_true", help="no progress line")
+    add("--keep-dir", action="store_true", help="keep the temporary directory (logs, store)")
+    return p
+
+
+class Phase(msgspec.Struct, frozen=True):
+    label: str
+    kind: str  # "simulator" | "gateway" | "target"
+    rate: float
+    messages: int
+
+
+def _phases(args: argparse.Namespace) -> list[Phase]:
+    main_kind = "target" if args.target else "gateway"
+    if args.standard:
+        out = [Phase("baseline", "simulator", 0.0, args.messages),
+               Phase(main_kind, main_kind, 0.0, args.messages),
+               Phase(f"baseline@{args.open_rate:g}/s", "simulator", args.open_rate,
+                     args.open_messages),
+               Phase(f"{main_kind}@{args.open_rate:g}/s", main_kind, args.open_rate,
+                     args.open_messages)]
+        return out
+    out = []
+    suffix = f"@{args.rate:g}/s" if args.rate else ""
+    if args.baseline:
+        out.append(Phase("baseline" if not suffix else f"baseline{suffix}", "simulator",
+                         args.rate, args.messages))
+    out.append(Phase(main_kind + suffix, main_kind, args.rate, args.messages))
+    return out
+
+
+def _check(args: argparse.Namespace) -> str | None:
+    if args.target and (not args.system_id or args.password is None):
+        return "--target needs --system-id and --password"
+    if args.target and ":" not in args.target:
+        return "--target must be HOST:PORT"
+    for name in ("binds", "window", "procs"):
+        if getattr(args, name) < 1:
+            return f"--{name} must be at least 1"
+    if args.messages < 1 or args.rate < 0:
+        return "--messages must be positive and --rate not negative"
+    try:
+        parse_mix(args.mix, args.long_chars)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def _spec(args: argparse.Namespace, phase: Phase, host: str, port: int, system_id: str,
+          password: str, watch: dict[str, int]) -> WorkerSpec:
+    return WorkerSpec(host=host, port=port, system_id=system_id, password=password,
+                      binds=args.binds, tx_rx=args.tx_rx, window=args.window,
+                      messages=phase.messages, rate=phase.rate,
+                      mix=parse_mix(args.mix, args.long_chars), receipts=not args.no_receipts,
+                      receipt_timeout_s=args.receipt_timeout, max_time_s=args.max_time,
+                      watch=watch, progress=not args.quiet, label=phase.label)
+
+
+def _gateway_options(args: argparse.Namespace) -> GatewayOptions:
+    pairs = args.binds * (2 if args.tx_rx else 1)
+    return GatewayOptions(op_binds=args.op_binds, op_window=args.op_window,
+                          deliver_window=args.deliver_window,
+                          max_binds=max(2_000, args.idle_binds + pairs + 10),
+                          commit_interval_ms=args.commit_interval_ms,
+                          log_level=args.gateway_log_level)
+
+
+def _run_phase(args: argparse.Namespace, phase: Phase, want_idle: bool
+               ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """One phase on a fresh stack (or the target); returns its summary and idle figures.
+
+    With ``want_idle`` (the first gateway phase of ``--idle-binds N``) the idle binds are
+    opened on the fresh gateway before the load, or on the target after it.
+    """
+    idle: dict[str, Any] | None = None
+    if phase.kind == "target":
+        host, _, port = args.target.rpartition(":")
+        watch = {"gateway": args.target_pid} if args.target_pid else {}
+        spec = _spec(args, phase, host, int(port), args.system_id, args.password, watch)
+        records = run_load(spec, args.procs)
+        if want_idle:
+            idle = measure_idle_binds(spec, args.idle_binds, args.target_pid)
+        return summarize(records), idle
+    with Stack(gateway=phase.kind == "gateway", opts=_gateway_options(args),
+               sim_window=args.sim_window, keep_dir=args.keep_dir) as stack:
+        watch = {"simulator": stack.sim.pid} if stack.sim and stack.sim.pid else {}
+        if stack.gateway is not None and stack.gateway.pid:
+            watch["gateway"] = stack.gateway.pid
+        gw = phase.kind == "gateway"
+        spec = _spec(args, phase, "127.0.0.1", stack.target_port,
+                     TENANT_ID if gw else "bench", TENANT_PASSWORD if gw else "bench", watch)
+        if gw and want_idle:
+            idle = measure_idle_binds(spec, args.idle_binds, watch.get("gateway"))
+        records = run_load(spec, args.procs)
+        if args.keep_dir:
+            print(f"{_PROG}: {phase.label}: files kept in {stack.dir}", file=sys.stderr)
+    return summarize(records), idle
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.messages is None:
+        args.messages = 50_000 if args.standard else 20_000
+    if args.idle_binds is None:
+        args.idle_binds = 1_000 if args.standard else 0
+    problem = _check(args)
+    if problem:
+        print(f"{_PROG}: {problem}", file=sys.stderr)
+        return 2
+    runs: dict[str, dict[str, Any]] = {}
+    result: dict[str, Any] = {"machine": machine(),
+                              "command": [_PROG, *(sys.argv[1:] if argv is None else argv)],
+                              "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "runs": runs}
+    t_start = time.monotonic()
+    try:
+        for phase in _phases(args):
+            want_idle = (bool(args.idle_binds) and phase.kind != "simulator"
+                         and "idle_binds" not in result)
+            summary, idle = _run_phase(args, phase, want_idle)
+            if idle is not None:
+                result["idle_binds"] = idle
+            runs[phase.label] = {
+                "label": phase.label, "target": phase.kind, "binds": args.binds,
+                "tx_rx": args.tx_rx, "window": args.window, "messages": phase.messages,
+                "rate": phase.rate, "procs": args.procs, "mix": args.mix,
+                "long_chars": args.long_chars, **summary}
+    except (StartError, RuntimeError, OSError) as exc:
+        print(f"{_PROG}: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        result["wall_s"] = round(time.monotonic() - t_start, 1)
+    result["ratios"] = ratios(runs)
+    extra: dict[str, Any] = {}
+    idle = result.get("idle_binds")
+    if idle and "gateway_rss_delta_mb" in idle:
+        extra[f"idle binds ({idle['bound']} bound)"] = (
+            f"gateway RSS {idle['gateway_rss_before_mb']} -> {idle['gateway_rss_after_mb']} MB"
+            f" (+{idle['gateway_rss_delta_mb']} MB, {idle['kb_per_bind']} KB/bind)")
+    extra["wall time"] = f"{result['wall_s']} s"
+    print(table(runs, extra))
+    if args.out:
+        write_json(args.out, result)
+        print(f"result: {args.out}")
+    if args.plot:
+        note = write_plot(args.plot, runs)
+        print(note or f"plot: {args.plot}")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,235 @@
+"""Start and stop the simulator and the gateway as subprocesses, always by PID.
+
+``Stack`` is a context manager: it makes a temporary directory (configs, store, logs),
+starts ``python -m bench.simulator`` on a free port of 127.0.0.1, then ``python -m smsc
+serve`` with a generated config whose one tenant has an unlimited window and rate and whose
+one operator is that simulator. Each process's banner ("... listening on HOST:PORT") is
+awaited with a deadline; on exit both are stopped (SIGTERM, then SIGKILL after a grace
+period), gateway first. Nothing else is ever signalled.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from types import TracebackType
+
+import msgspec
+
+from config import load_gateway_config
+
+__all__ = ["GatewayOptions", "ManagedProcess", "Stack", "StartError"]
+
+REPO = Path(__file__).resolve().parents[2]
+TENANT_ID = "bench"
+TENANT_PASSWORD = "bench"
+
+
+class StartError(RuntimeError):
+    """A subprocess exited or stayed silent before printing its banner."""
+
+
+class GatewayOptions(msgspec.Struct, frozen=True, kw_only=True):
+    """What the generated gateway config varies (everything else is the default)."""
+
+    op_binds: int = 2
+    op_window: int = 100
+    tenant_window: int = 65_535
+    deliver_window: int = 100
+    max_binds: int = 2_000
+    commit_interval_ms: float = 2.0
+    log_level: str = "WARNING"
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    return env
+
+
+class ManagedProcess:
+    """One child process; ``start`` waits (bounded) for a stdout line containing ``marker``."""
+
+    def __init__(self, name: str, argv: list[str], log_path: Path) -> None:
+        self.name = name
+        self.argv = argv
+        self.log_path = log_path
+        self.proc: subprocess.Popen[str] | None = None
+        self.banner = ""
+        self._lines: queue.Queue[str | None] = queue.Queue()
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None else None
+
+    def start(self, marker: str, timeout_s: float = 20.0) -> str:
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(self.argv, cwd=REPO, env=_env(), text=True,
+                                         stdout=subprocess.PIPE, stderr=log,
+                                         stdin=subprocess.DEVNULL)
+        threading.Thread(target=self._read, daemon=True, name=f"{self.name}-stdout").start()
+        deadline = time.monotonic() + timeout_s
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            try:
+                line = self._lines.get(timeout=min(left, 0.5))
+            except queue.Empty:
+                continue
+            if line is None:
+                break
+            if marker in line:
+                self.banner = line.strip()
+                return self.banner
+        self.stop()
+        tail = self.log_path.read_text(errors="replace")[-2000:] if self.log_path.exists() else ""
+        raise StartError(f"{self.name} did not print {marker!r} within {timeout_s:.0f} s; "
+                         f"log {self.log_path}:\n{tail}")
+
+    def _read(self) -> None:
+        proc = self.proc
+        assert proc is not None and proc.stdout is not None
+        for n, line in enumerate(proc.stdout):
+            if n < 100:  # only the first lines matter; later ones are drained and dropped
+                self._lines.put(line)
+        self._lines.put(None)
+
+    def port(self) -> int:
+        """The port of "listening on HOST:PORT" in the banner."""
+        word = self.banner.split("listening on ", 1)[1].split()[0].rstrip(",")
+        return int(word.rsplit(":", 1)[1])
+
+    def stop(self, grace_s: float = 10.0) -> int | None:
+        """SIGTERM the child by PID, SIGKILL it after ``grace_s``; returns its exit code."""
+        proc = self.proc
+        if proc is None:
+            return None
+        if proc.poll() is None:
+            try:
+                os.kill(proc.pid, signal.SIGTERM)
+                return proc.wait(timeout=grace_s)
+            except subprocess.TimeoutExpired:
+                os.kill(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        try:
+            return proc.wait(timeout=5.0)
+        except subprocess.TimeoutExpired:  # pragma: no cover - a zombie we cannot reap
+            return None
+
+
+def simulator_toml(window: int) -> str:
+    return (
+        'host = "127.0.0.1"\nport = 0\nseed = 1\n'
+        f"window = {window}\nhistory = 200000\n"
+        "receipt_delay_ms = { min = 0, max = 0 }\nfinal_states = { DELIVRD = 1.0 }\n"
+    )
+
+
+def gateway_toml(workdir: Path, sim_port: int, opts: GatewayOptions) -> str:
+    return f"""\
+[listen]
+host = "127.0.0.1"
+port = 0
+max_connections = {opts.max_binds + 100}
+
+[store]
+path = "{workdir / 'smsc.db'}"
+commit_interval_ms = {opts.commit_interval_ms}
+
+[metrics]
+enabled = true
+host = "127.0.0.1"
+port = 0
+
+[[tenants]]
+system_id = "{TENANT_ID}"
+password = "{TENANT_PASSWORD}"
+max_binds = {opts.max_binds}
+window = {opts.tenant_window}
+tps = 0.0
+deliver_window = {opts.deliver_window}
+
+[[operators]]
+name = "sim"
+host = "127.0.0.1"
+port = {sim_port}
+system_id = "gw"
+password = "gw"
+binds = {opts.op_binds}
+window = {opts.op_window}
+tps = 0.0
+
+[[routes]]
+prefix = ""
+operators = ["sim"]
+"""
+
+
+class Stack:
+    """Simulator (+ gateway unless ``gateway=False``) in a temporary directory."""
+
+    def __init__(self, *, gateway: bool = True, opts: GatewayOptions | None = None,
+                 sim_window: int = 100, keep_dir: bool = False) -> None:
+        self.with_gateway = gateway
+        self.opts = opts or GatewayOptions()
+        self.sim_window = sim_window
+        self._tmp = tempfile.TemporaryDirectory(prefix="smsc-bench-",
+                                                ignore_cleanup_errors=True)
+        self.keep_dir = keep_dir
+        self.dir = Path(self._tmp.name)
+        self.sim: ManagedProcess | None = None
+        self.gateway: ManagedProcess | None = None
+        self.sim_port = 0
+        self.gateway_port = 0
+
+    def __enter__(self) -> Stack:
+        try:
+            self._start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def _start(self) -> None:
+        sim_cfg = self.dir / "simulator.toml"
+        sim_cfg.write_text(simulator_toml(self.sim_window))
+        self.sim = ManagedProcess(
+            "simulator", [sys.executable, "-m", "bench.simulator", "--config", str(sim_cfg),
+                          "--port", "0"], self.dir / "simulator.log")
+        self.sim.start("smsc-sim listening on")
+        self.sim_port = self.sim.port()
+        if not self.with_gateway:
+            return
+        gw_cfg = self.dir / "gateway.toml"
+        gw_cfg.write_text(gateway_toml(self.dir, self.sim_port, self.opts))
+        load_gateway_config(gw_cfg)  # a bad generated config fails here, with its reason
+        self.gateway = ManagedProcess(
+            "gateway", [sys.executable, "-m", "smsc", "serve", "--config", str(gw_cfg),
+                        "--log-level", self.opts.log_level], self.dir / "gateway.log")
+        self.gateway.start("smsc listening on")
+        self.gateway_port = self.gateway.port()
+
+    @property
+    def target_port(self) -> int:
+        return self.gateway_port if self.with_gateway else self.sim_port
+
+    def close(self) -> None:
+        for proc in (self.gateway, self.sim):
+            if proc is not None:
+                proc.stop()
+        if not self.keep_dir:
+            self._tmp.cleanup()
