@@ -67,10 +67,12 @@ class StoreConfig(_Strict, frozen=True, kw_only=True):
     """
 
     path: Annotated[str, Meta(min_length=1)] = "var/smsc.db"
-    commit_interval_ms: NonNegative = 2.0  # how long a group commit waits for more rows
-    max_batch: Annotated[int, Meta(ge=1)] = 2000
     max_queue: Annotated[int, Meta(ge=1)] = 100_000  # beyond this submits get ESME_RMSGQFUL
     retention_s: NonNegative = 604_800.0  # how long undelivered outbox items are kept
+    # "normal": a commit survives the process being killed (SIGKILL, crash) — the promise
+    # behind submit_sm_resp. "full": also an OS crash or power loss, at one fsync per group
+    # commit (milliseconds on slow disks, so higher submit_sm_resp latency).
+    synchronous: Literal["normal", "full"] = "normal"
 
 
 class MetricsConfig(_Strict, frozen=True, kw_only=True):

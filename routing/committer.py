@@ -76,8 +76,8 @@ class GroupCommitter:
         self._thread.start()
 
     async def flush(self) -> None:
-        """Wait until everything queued so far is durable."""
-        if len(self._pending) or self._future is not None:
+        """Wait until everything queued so far is durable (the batch being committed too)."""
+        if len(self._pending) or self._future is not None or self._in_flight:
             await self.future()
 
     def stop(self) -> None:

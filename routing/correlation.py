@@ -31,7 +31,7 @@ def id_variants(operator_id: str, id_format: str) -> list[str]:
     if not base or id_format == "opaque":
         return [base]
     out = [base]
-    if id_format in ("hex", "auto") and base.isdigit():
+    if id_format in ("hex", "auto") and base.isascii() and base.isdigit():
         out.append(normalise(f"{int(base):X}"))  # a decimal receipt id for a hex resp id
     if id_format in ("decimal", "auto") and all(c in _HEX for c in base):
         out.append(normalise(str(int(base, 16))))  # a hex receipt id for a decimal resp id

@@ -66,7 +66,7 @@ class Inbound:
                         {k: v for k, v in tlvs.items() if k in _KEEP_TLVS})
             return CommandStatus.ESME_ROK
         ref, total, seq = concat
-        key: Hashable = (operator, pdu.source_addr, pdu.destination_addr)
+        key: Hashable = (operator, pdu.source_addr, pdu.destination_addr, pdu.data_coding)
         try:
             joined = self.reassembler.add(key, ref, total, seq, user_data, now)
         except TextError as exc:
@@ -78,7 +78,7 @@ class Inbound:
     def expire(self, now: float) -> None:
         """Deliver what arrived of groups whose missing parts never came (flagged in logs)."""
         for key, _ref, parts in self.reassembler.expire(now):
-            operator, source, destination = cast(tuple[str, str, str], key)
+            operator, source, destination, data_coding = cast(tuple[str, str, str, int], key)
             tenant = self.owner(destination)
             if tenant is None:
                 continue
@@ -86,7 +86,8 @@ class Inbound:
             log.warning("MO from %s: concatenated message incomplete after timeout; "
                         "delivering the %d parts that arrived", operator, len(parts))
             joined = b"".join(parts[i] for i in sorted(parts))
-            stub = DeliverSm(source_addr=source, destination_addr=destination)
+            stub = DeliverSm(source_addr=source, destination_addr=destination,
+                             data_coding=data_coding)
             self._queue(tenant, stub, joined, 0, {})
 
     @staticmethod

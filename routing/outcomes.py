@@ -35,6 +35,9 @@ _STATE_STATUS = {
     MessageState.REJECTED: Status.REJECTED,
     MessageState.SKIPPED: Status.UNDELIVERABLE,
 }
+_FINAL_VALUES = frozenset(s.value for s in FINAL)
+# The base a receipt's id may use, given the base of the operator's submit_sm_resp ids.
+_RECEIPT_BASE = {"hex": "decimal", "decimal": "hex"}
 _MAX_TRACKED = 200_000  # parts awaiting receipts kept in memory; older ones are read from disk
 _MAX_PARKED = 10_000
 _PARK_S = 120.0
@@ -85,18 +88,26 @@ class Outcomes:
         ops.put_segment(m.id, index + 1, len(job.parts), operator, part.operator_id,
                         Status.SUBMITTED)
         key = (operator, part.operator_id)
-        self.index[key] = (job, index)
-        if len(self.index) > _MAX_TRACKED:
-            self.index.popitem(last=False)
+        self._track(key, job, index)
         if m.status is Status.ACCEPTED and all(p.state not in ("pending", "sending")
                                                for p in job.parts):
             m.status = Status.SUBMITTED
             ops.set_status(m.id, Status.SUBMITTED, now, operator=operator)
             # Out of the router's queue accounting; receipts find it through the index.
             self.router.jobs.pop(m.id, None)
-        parked = self.parked.pop(key, None)
-        if parked is not None:
-            self._apply(job.message, job, index, parked[0], now, operator)
+        # A receipt that came first may carry the id in the other base (reference 10.4).
+        op = self.router.operators.get(operator)
+        fmt = op.id_format if op is not None else "opaque"
+        for v in id_variants(operator_id, _RECEIPT_BASE.get(fmt, fmt)):
+            parked = self.parked.pop((operator, v), None)
+            if parked is not None:
+                self._apply(job.message, job, index, parked[0], now, operator)
+                break
+
+    def _track(self, key: tuple[str, str], job: Job, index: int) -> None:
+        self.index[key] = (job, index)
+        if len(self.index) > _MAX_TRACKED:
+            self.index.popitem(last=False)
 
     # --- receipts ---------------------------------------------------------------------------
 
@@ -110,7 +121,9 @@ class Outcomes:
             hit = self.index.get((operator, v))
             if hit is not None:
                 job, index = hit
-                del self.index[(operator, v)]
+                # Kept (first in line for eviction) so a duplicate that arrives before this
+                # receipt's writes are durable is recognised in memory.
+                self.index.move_to_end((operator, v), last=False)
                 self._apply(job.message, job, index, r, now, operator)
                 return True
         store = self.router.store
@@ -121,7 +134,8 @@ class Outcomes:
                 m = store.get_message(message_id)
                 if m is None or m.status in FINAL:
                     return True  # duplicate or late: already final
-                self._apply_stored(m, part, parts, r, now, operator, v)
+                job = self._from_store(m, parts)
+                self._apply(m, job, part - 1, r, now, operator)
                 return True
         self._park(operator, normalise(r.id), r, now)
         return False
@@ -147,20 +161,24 @@ class Outcomes:
         states = [p.state for p in job.parts]
         self._combine(m, index, states, status, _error_code(r), now)
 
-    def _apply_stored(self, m: Message, part: int, parts: int, r: Receipt, now: float,
-                      operator: str, operator_id: str) -> None:
-        status = status_of_receipt(r)
-        assert status is not None
-        rows = self.router.store.segments_of(m.id)
-        states: list[str | Status] = ["acked"] * parts
-        for row in rows:
-            states[row[0] - 1] = Status(row[4]) if row[4] in Status._value2member_map_ else row[4]
-        if isinstance(states[part - 1], Status) and states[part - 1] in FINAL:
-            return
-        states[part - 1] = status
-        self.router.committer.pending.put_segment(m.id, part, parts, operator, operator_id,
-                                                  status, _error_code(r))
-        self._combine(m, part - 1, states, status, _error_code(r), now)
+    def _from_store(self, m: Message, parts: int) -> Job:
+        """Rebuild a sent message's parts from its segment rows (after a restart) and track
+        them in memory, so its other receipts and duplicates see what was already applied
+        even before those writes are durable."""
+        from .router import Job
+
+        job = Job(m, (m.operator,))
+        job.sent = True
+        job.parts = [PartState(None) for _ in range(parts)]
+        for part, _, operator, operator_id, status, _ in self.router.store.segments_of(m.id):
+            state = job.parts[part - 1]
+            state.operator, state.operator_id = operator, operator_id
+            state.state = Status(status) if status in _FINAL_VALUES else "acked"
+            self._track((operator, operator_id), job, part - 1)
+        for state in job.parts:
+            if state.state == "pending":
+                state.state = "acked"
+        return job
 
     def _combine(self, m: Message, index: int, states: list[str | Status], status: Status,
                  error: int, now: float) -> None:

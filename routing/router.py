@@ -35,8 +35,8 @@ log = logging.getLogger(__name__)
 class Job:
     """One message on its way to an operator."""
 
-    __slots__ = ("attempts", "cancelled", "message", "not_before", "operator_index",
-                 "operators", "parts", "queued", "sent")
+    __slots__ = ("attempts", "built_for", "cancelled", "message", "not_before",
+                 "operator_index", "operators", "parts", "queued", "sent")
 
     def __init__(self, message: Message, operators: tuple[str, ...]) -> None:
         self.message = message
@@ -48,6 +48,7 @@ class Job:
         self.sent = False  # at least one part left for an operator: no cancel/replace now
         self.queued = False
         self.parts: list[PartState] = []  # built on first dispatch, with their outcomes
+        self.built_for = ""  # the operator whose policy (dcs0, split) built ``parts``
 
     @property
     def operator(self) -> str:
@@ -155,6 +156,9 @@ class Router:
 
     def parts_for(self, job: Job, now: float) -> list[int]:
         """Indexes of the job's parts still to send (builds them on first use)."""
+        if (job.parts and job.built_for != job.operator
+                and all(p.state == "pending" for p in job.parts)):
+            job.parts = []  # failed over before any part got through: rebuild for this one
         if not job.parts:
             m = job.message
             tenant = self.tenants.get(m.tenant)
@@ -167,6 +171,7 @@ class Router:
                             detail="cannot be sent as the operator requires")
                 return []
             job.parts = [PartState(p) for p in built]
+            job.built_for = job.operator
         return [i for i, p in enumerate(job.parts) if p.state == "pending"]
 
     def part_sending(self, job: Job, index: int) -> None:

@@ -104,7 +104,8 @@ def build_parts(m: Message, op: OperatorConfig, *, tenant_dcs0: str,
     base_esm = m.esm_class & ~EsmClass.UDHI
     several = len(bodies) > 1
     for body, has_udh, sar in bodies:
-        tlvs = _without_sar(extra) if several or not udhi else dict(extra)
+        # A tenant's own SAR TLVs (it split the message itself) stay on a part sent as is.
+        tlvs = _without_sar(extra) if several else dict(extra)
         if sar is not None:
             tlvs.update(sar_msg_ref_num=sar[0], sar_total_segments=sar[1],
                         sar_segment_seqnum=sar[2])

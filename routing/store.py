@@ -45,7 +45,11 @@ class StoreError(Exception):
 class Store:
     """SQLite behind a narrow interface. ``open`` before use; ``close`` at the end."""
 
-    def __init__(self, path: str | os.PathLike[str], *, synchronous: str = "FULL") -> None:
+    def __init__(self, path: str | os.PathLike[str], *, synchronous: str = "NORMAL") -> None:
+        """``synchronous``: SQLite's NORMAL (WAL: durable against a killed process) or FULL
+        (also against power loss, one fsync per commit)."""
+        if synchronous not in ("NORMAL", "FULL", "OFF"):  # OFF: throwaway stores in tests
+            raise ValueError(f"synchronous must be NORMAL or FULL, not {synchronous!r}")
         self.path = str(path)
         self.synchronous = synchronous
         self._reader: sqlite3.Connection | None = None

@@ -49,7 +49,7 @@ class Gateway:
         self.metrics = Metrics()
         self.prometheus = CollectorRegistry()
         self.prometheus.register(GatewayCollector(self.metrics))
-        self.store = Store(config.store.path)
+        self.store = Store(config.store.path, synchronous=config.store.synchronous.upper())
         self.port = 0
         self.metrics_port = 0
         self._purge: asyncio.TimerHandle | None = None

@@ -66,7 +66,6 @@ def _parser() -> argparse.ArgumentParser:
     add("--op-window", type=int, default=100, help="gateway window per operator bind (100)")
     add("--sim-window", type=int, default=100, help="simulator deliver_sm window per bind (100)")
     add("--deliver-window", type=int, default=100, help="gateway deliver_sm window (100)")
-    add("--commit-interval-ms", type=float, default=2.0, help="gateway group commit wait (2)")
     add("--gateway-log-level", default="WARNING", help="gateway --log-level (WARNING)")
     add("--out", "-o", metavar="FILE", help="write the JSON result here")
     add("--plot", metavar="FILE", help="write a PNG of throughput and latency over time")
@@ -133,7 +132,6 @@ def _gateway_options(args: argparse.Namespace) -> GatewayOptions:
     return GatewayOptions(op_binds=args.op_binds, op_window=args.op_window,
                           deliver_window=args.deliver_window,
                           max_binds=max(2_000, args.idle_binds + pairs + 10),
-                          commit_interval_ms=args.commit_interval_ms,
                           log_level=args.gateway_log_level)
 
 

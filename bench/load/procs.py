@@ -44,7 +44,6 @@ class GatewayOptions(msgspec.Struct, frozen=True, kw_only=True):
     tenant_window: int = 65_535
     deliver_window: int = 100
     max_binds: int = 2_000
-    commit_interval_ms: float = 2.0
     log_level: str = "WARNING"
 
 
@@ -144,7 +143,6 @@ max_connections = {opts.max_binds + 100}
 
 [store]
 path = "{workdir / 'smsc.db'}"
-commit_interval_ms = {opts.commit_interval_ms}
 
 [metrics]
 enabled = true

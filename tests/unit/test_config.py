@@ -213,7 +213,7 @@ def test_error_fields(tmp_path: Path) -> None:
         ("colour = 1\n", "colour", "unknown key"),
         ("[listen]\nport = '2775'\n", "listen.port", "Expected `int`, got `str`"),
         ("[listen]\nport = 70000\n", "listen.port", "Expected `int` <= 65535, got 70000"),
-        ("[store]\nmax_batch = 0\n", "store.max_batch", ">= 1, got 0"),
+        ("[store]\nmax_queue = 0\n", "store.max_queue", ">= 1, got 0"),
         ("[metrics]\nenabled = 'yes'\n", "metrics.enabled", "Expected `bool`"),
         ("listen = 3\n", "listen", "Expected `object`, got `int`"),
         (TENANT + "tps = -1\n", "tenants[0].tps", "Expected `float` >= 0.0, got -1"),

@@ -1,0 +1,172 @@
+"""Group commit: batching, futures that resolve only once rows are durable, failures, flush."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from routing import GroupCommitter, Message, Ops, Store
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    s = Store(tmp_path / "c.db", synchronous="OFF")
+    s.open()
+    yield s
+    s.close()
+
+
+def msg(mid: str) -> Message:
+    return Message(id=mid, tenant="acme", source_addr="1", destination_addr="2")
+
+
+class GatedStore:
+    """Wraps a Store; ``apply`` waits for ``release`` after signalling ``entered``."""
+
+    def __init__(self, inner: Store) -> None:
+        self.inner = inner
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self.batches: list[int] = []
+
+    def apply(self, ops: Ops) -> None:
+        self.entered.set()
+        assert self.release.wait(10)
+        self.batches.append(len(ops))
+        self.inner.apply(ops)
+
+
+def test_writes_queued_together_commit_as_one_batch(store: Store) -> None:
+    seen: list[tuple[int, float]] = []
+
+    async def main() -> None:
+        c = GroupCommitter(store, asyncio.get_running_loop(),
+                           on_commit=lambda n, s: seen.append((n, s)))
+        futures = []
+        for i in range(50):  # fifty writers before the thread runs
+            c.pending.insert_message(msg(str(i)), 1.0)
+            futures.append(c.future())
+        assert all(f is futures[0] for f in futures)
+        assert c.backlog == 50
+        c.start()
+        try:
+            await asyncio.wait_for(futures[0], 10)
+            assert store.count("messages") == 50
+            assert c.stats.batches == 1
+            assert c.stats.rows == c.stats.last_batch_size == 50
+            assert c.backlog == 0
+        finally:
+            c.stop()
+
+    asyncio.run(main())
+    assert [n for n, _ in seen] == [50]
+
+
+def test_future_resolves_only_after_the_write_is_durable(store: Store) -> None:
+    gated = GatedStore(store)
+
+    async def main() -> None:
+        c = GroupCommitter(gated, asyncio.get_running_loop())  # type: ignore[arg-type]
+        c.start()
+        try:
+            c.pending.insert_message(msg("1"), 1.0)
+            fut = c.future()
+            assert await asyncio.to_thread(gated.entered.wait, 10)
+            # Rows written while a commit runs form the next batch.
+            c.pending.insert_message(msg("2"), 1.0)
+            second = c.future()
+            assert second is not fut
+            for _ in range(20):
+                await asyncio.sleep(0)
+            assert not fut.done()
+            assert store.get_message("1") is None
+            gated.release.set()
+            await asyncio.wait_for(fut, 10)
+            assert store.get_message("1") is not None
+            await asyncio.wait_for(second, 10)
+            assert store.get_message("2") is not None
+        finally:
+            gated.release.set()
+            c.stop()
+
+    asyncio.run(main())
+    assert gated.batches == [1, 1]
+
+
+def test_failed_commit_resolves_its_future_with_the_error(store: Store) -> None:
+    async def main() -> None:
+        c = GroupCommitter(store, asyncio.get_running_loop())
+        c.start()
+        try:
+            c.pending.insert_message(msg("1"), 1.0)
+            c.pending.segments.append(("broken",))  # wrong column count: the apply fails
+            fut = c.future()
+            with pytest.raises(sqlite3.Error):
+                await asyncio.wait_for(fut, 10)
+            assert store.count("messages") == 0  # all or nothing
+            # The committer keeps working for the next batch.
+            c.pending.insert_message(msg("2"), 1.0)
+            await asyncio.wait_for(c.future(), 10)
+            assert store.get_message("2") is not None
+            assert c.stats.batches == 1
+        finally:
+            c.stop()
+
+    asyncio.run(main())
+
+
+def test_flush_waits_for_everything_queued(store: Store) -> None:
+    async def main() -> None:
+        c = GroupCommitter(store, asyncio.get_running_loop())
+        c.start()
+        try:
+            await asyncio.wait_for(c.flush(), 10)  # nothing queued: returns at once
+            for i in range(5):
+                c.pending.insert_message(msg(str(i)), 1.0)  # no future() taken
+            await asyncio.wait_for(c.flush(), 10)
+            assert store.count("messages") == 5
+        finally:
+            c.stop()
+
+    asyncio.run(main())
+
+
+def test_flush_waits_for_the_batch_already_being_committed(store: Store) -> None:
+    gated = GatedStore(store)
+
+    async def main() -> None:
+        c = GroupCommitter(gated, asyncio.get_running_loop())  # type: ignore[arg-type]
+        c.start()
+        try:
+            c.pending.insert_message(msg("1"), 1.0)
+            c.future()
+            assert await asyncio.to_thread(gated.entered.wait, 10)
+            flushing = asyncio.ensure_future(c.flush())
+            for _ in range(20):
+                await asyncio.sleep(0)
+            assert not flushing.done(), "flush returned while the batch was not durable"
+            gated.release.set()
+            await asyncio.wait_for(flushing, 10)
+            assert store.get_message("1") is not None
+        finally:
+            gated.release.set()
+            c.stop()
+
+    asyncio.run(main())
+
+
+def test_stop_commits_what_is_queued(store: Store) -> None:
+    async def main() -> None:
+        c = GroupCommitter(store, asyncio.get_running_loop())
+        c.start()
+        c.pending.insert_message(msg("1"), 1.0)
+        c.future()
+        c.stop()
+        assert store.get_message("1") is not None
+
+    asyncio.run(main())
