@@ -39,6 +39,7 @@ class Pool:
                      else ["transmitter", "receiver"])
             self.binds[op.name] = [OperatorBind(self, op, kind, i)
                                    for i in range(op.binds) for kind in kinds]
+        self._available: dict[str, bool] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._stop: asyncio.Event | None = None
         self._expire: asyncio.TimerHandle | None = None
@@ -82,14 +83,17 @@ class Pool:
             await asyncio.wait_for(self._stop.wait(), seconds)
 
     def available(self, operator: str) -> bool:
-        return any(b.bound and b.transmits for b in self.binds.get(operator, ()))
+        """Has ``operator`` a bound transmitting bind? (kept current by ``bound_changed``)"""
+        return self._available.get(operator, False)
 
     def on_work(self, operator: str) -> None:
         for b in self.binds.get(operator, ()):
             b.pump()
 
     def bound_changed(self, operator: str) -> None:
-        if self.available(operator):
+        self._available[operator] = any(b.bound and b.transmits
+                                        for b in self.binds.get(operator, ()))
+        if self._available[operator]:
             self.on_work(operator)
         else:
             self.router.operator_down(operator)
