@@ -165,7 +165,8 @@ class OperatorBind:
     def pump(self) -> None:
         """Send as many queued parts as window room, rate and the router's queue allow."""
         conn = self.conn
-        if not self.bound or not self.transmits or conn is None or not conn.writable:
+        if (not self.bound or not self.transmits or conn is None or not conn.writable
+                or not conn.session.bound):  # closed or unbinding: send() would raise
             return
         room = conn.session.window.room
         if room <= 0:
@@ -217,9 +218,11 @@ class OperatorBind:
         self.pool.count(self.op.name, "submit_failed" if status is not None else "no_answer")
         outcome = router.part_failed(job, index, status, asyncio.get_running_loop().time())
         if outcome is Outcome.FLOW:
-            self.flow_strikes += 1
-            pause = min(10.0, 0.05 * (2 ** min(self.flow_strikes, 8)))
-            self.paused_until = asyncio.get_running_loop().time() + pause
+            now = asyncio.get_running_loop().time()
+            if now >= self.paused_until:  # answers to submits sent before the pause began
+                self.flow_strikes += 1    # are the same episode: one strike, not one each
+                pause = min(10.0, 0.05 * (2 ** min(self.flow_strikes, 8)))
+                self.paused_until = now + pause
         elif outcome is Outcome.SESSION and self.conn is not None:
             self.conn.unbind()
 

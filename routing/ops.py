@@ -22,6 +22,7 @@ class Ops:
         "outbox_acks",
         "outbox_adds",
         "outbox_retries",
+        "purge_before",
         "replaced",
         "segments",
     )
@@ -35,11 +36,12 @@ class Ops:
         self.outbox_adds: list[tuple[object, ...]] = []
         self.outbox_acks: list[tuple[int]] = []
         self.outbox_retries: list[tuple[object, ...]] = []
+        self.purge_before = 0.0  # drop outbox items created before this (retention); 0 = no
 
     def __len__(self) -> int:
         return (len(self.messages) + len(self.replaced) + len(self.segments)
                 + len(self.message_status) + len(self.outbox_adds) + len(self.outbox_acks)
-                + len(self.outbox_retries))
+                + len(self.outbox_retries) + (1 if self.purge_before else 0))
 
     def insert_message(self, m: Message, now: float) -> None:
         self.messages.append(row_of(m, now))

@@ -61,7 +61,8 @@ class Gateway:
         self.loop = loop
         cfg = self.config
         self.store.open()
-        self.committer = GroupCommitter(self.store, loop, on_commit=self.metrics.on_commit)
+        self.committer = GroupCommitter(self.store, loop, on_commit=self.metrics.on_commit,
+                                        threaded=cfg.store.synchronous == "full")
         self.committer.start()
         self.registry = Registry()
         self.delivery = Delivery(self.store, self.committer, self.registry, loop)
@@ -114,12 +115,17 @@ class Gateway:
             log.info("recovered %d accepted messages from the store", total)
 
     def _purge_outbox(self) -> None:
-        try:
-            n = self.store.purge_outbox(time.time() - self.config.store.retention_s)
-            if n:
+        """Retention: drop deliver_sm nobody took in time (through the group commit)."""
+        before = self.store.purged
+
+        def report(fut: asyncio.Future[None]) -> None:
+            n = self.store.purged - before
+            if n and not fut.exception():
                 log.warning("dropped %d deliver_sm older than the retention period", n)
-        finally:
-            self._purge = self.loop.call_later(_PURGE_EVERY_S, self._purge_outbox)
+
+        self.committer.pending.purge_before = time.time() - self.config.store.retention_s
+        self.committer.future().add_done_callback(report)
+        self._purge = self.loop.call_later(_PURGE_EVERY_S, self._purge_outbox)
 
     async def put_outbox(self, tenant: str, pdu: bytes, kind: OutboxKind = OutboxKind.MO,
                          message_id: str = "") -> OutboxItem:

@@ -170,3 +170,66 @@ def test_stop_commits_what_is_queued(store: Store) -> None:
         assert store.get_message("1") is not None
 
     asyncio.run(main())
+
+
+def test_inline_mode_commits_each_loop_iteration_as_one_batch(store: Store) -> None:
+    """synchronous=normal runs the commit on the loop: writes made in one iteration share one
+    transaction, their future resolves only after it, and the next iteration starts a new one."""
+    async def main() -> None:
+        c = GroupCommitter(store, asyncio.get_running_loop(), threaded=False,
+                           checkpoint_every_s=0)
+        c.start()
+        try:
+            first = []
+            for i in range(30):
+                c.pending.insert_message(msg(str(i)), 1.0)
+                first.append(c.future())
+            assert store.count("messages") == 0  # nothing written before the loop turns
+            await asyncio.wait_for(first[0], 5)
+            assert store.count("messages") == 30 and c.stats.batches == 1
+            c.pending.insert_message(msg("late"), 2.0)
+            await asyncio.wait_for(c.future(), 5)
+            assert store.count("messages") == 31 and c.stats.batches == 2
+            c.pending.insert_message(msg("at-stop"), 3.0)
+            c.future()
+        finally:
+            c.stop()  # commits what is still pending
+        assert store.get_message("at-stop") is not None
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize("every", [0.05, 0.0], ids=["checkpointing", "no-checkpoints"])
+def test_checkpoint_thread_copies_the_wal_into_the_database(tmp_path: Path,
+                                                              every: float) -> None:
+    """Checkpoints run off the commit path: with the background thread on, committed pages
+    reach the database file itself; with it off (and SQLite's own threshold far away) they
+    stay in the WAL."""
+    store = Store(tmp_path / "w.db", synchronous="OFF")
+    store.open()
+    db_file = tmp_path / "w.db"
+
+    async def main() -> bool:
+        c = GroupCommitter(store, asyncio.get_running_loop(), threaded=False,
+                           checkpoint_every_s=every)
+        c.start()
+        try:
+            start_size = db_file.stat().st_size
+            for i in range(300):
+                c.pending.insert_message(msg(f"m{i}"), 1.0)
+                await c.future()
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 2
+            while loop.time() < deadline:
+                if db_file.stat().st_size > start_size:
+                    return True
+                await asyncio.sleep(0.02)
+            return False
+        finally:
+            c.stop()
+
+    try:
+        grew = asyncio.run(main())
+    finally:
+        store.close()
+    assert grew is (every > 0)
