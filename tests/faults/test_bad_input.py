@@ -28,7 +28,6 @@ from encoding.constants import RESPONSE_BIT, CommandId, CommandStatus
 from encoding.errors import PduError
 from encoding.pdu import (
     REGISTRY,
-    BindTransceiver,
     BindTransmitter,
     DeliverSm,
     EnquireLink,
@@ -38,6 +37,7 @@ from encoding.pdu import (
     decode_pdu,
     encode_pdu,
 )
+from tests.rawclient import RawClient
 
 if TYPE_CHECKING:
     from tests.conftest import GatewayThread
@@ -45,78 +45,6 @@ if TYPE_CHECKING:
 S = CommandStatus
 pytestmark = pytest.mark.timeout(60)
 READ_TIMEOUT = 5.0
-
-
-class RawClient:
-    """A blocking SMPP client on a plain socket: encode, send, read whole frames."""
-
-    def __init__(self, port: int) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=READ_TIMEOUT)
-        self.buf = bytearray()
-        self.seq = 0
-
-    def next_seq(self) -> int:
-        self.seq += 1
-        return self.seq
-
-    def send(self, pdu: Pdu) -> int:
-        pdu.sequence_number = self.next_seq()
-        self.sock.sendall(encode_pdu(pdu))
-        return pdu.sequence_number
-
-    def send_raw(self, data: bytes) -> None:
-        self.sock.sendall(data)
-
-    def read_pdu(self, timeout: float = READ_TIMEOUT) -> Pdu | None:
-        """The next PDU, or None at EOF / reset; raises TimeoutError after ``timeout``."""
-        deadline = time.monotonic() + timeout
-        while True:
-            if len(self.buf) >= 4:
-                length = int.from_bytes(self.buf[:4], "big")
-                if len(self.buf) >= length:
-                    frame = bytes(self.buf[:length])
-                    del self.buf[:length]
-                    return decode_pdu(frame)
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError("no PDU from the gateway")
-            self.sock.settimeout(remaining)
-            try:
-                data = self.sock.recv(65536)
-            except ConnectionResetError:
-                return None
-            if not data:
-                return None
-            self.buf += data
-
-    def expect(self, seq: int) -> Pdu:
-        """The gateway's answer carrying ``seq`` (anything else arriving first is an error)."""
-        pdu = self.read_pdu()
-        assert pdu is not None, f"connection closed while waiting for the answer to {seq}"
-        assert pdu.sequence_number == seq, f"expected an answer to {seq}, got {pdu}"
-        assert pdu.is_response, pdu
-        return pdu
-
-    def request(self, pdu: Pdu) -> Pdu:
-        return self.expect(self.send(pdu))
-
-    def bind(self, system_id: str = "demo", password: str = "demo") -> None:
-        resp = self.request(BindTransceiver(system_id=system_id, password=password))
-        assert resp.command_status == S.ESME_ROK, resp
-
-    def assert_closed(self) -> None:
-        """The gateway closes the connection (after anything still in flight)."""
-        for _ in range(100):
-            if self.read_pdu() is None:
-                return
-        raise AssertionError("gateway kept sending instead of closing")
-
-    def assert_alive(self) -> None:
-        resp = self.request(EnquireLink())
-        assert resp.command_id == CommandId.enquire_link_resp and resp.command_status == 0
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 def _submit(text: str = "hello") -> SubmitSm:
@@ -135,14 +63,14 @@ class Harness:
         self.gw = gw
         self.clients: list[RawClient] = []
         self.witness = self.client()
-        self.witness.bind("witness", "witness")
+        self.witness.bind("witness", "witness", expect_ok=True)
         self.witness_submits()
 
     def client(self, bind: bool = False) -> RawClient:
         c = RawClient(self.gw.port)
         self.clients.append(c)
         if bind:
-            c.bind()
+            c.bind(expect_ok=True)
         return c
 
     def witness_submits(self) -> None:
@@ -158,7 +86,7 @@ class Harness:
         self.witness_submits()
         fresh = RawClient(self.gw.port)
         try:
-            fresh.bind()
+            fresh.bind(expect_ok=True)
             resp = fresh.request(_submit("fresh"))
             assert resp.command_status == S.ESME_ROK, resp
         finally:
@@ -314,7 +242,7 @@ def test_submit_before_bind_is_invbndsts_and_bind_still_works(h: Harness) -> Non
     resp = c.request(_submit())
     assert resp.command_id == CommandId.submit_sm_resp
     assert resp.command_status == S.ESME_RINVBNDSTS
-    c.bind()
+    c.bind(expect_ok=True)
     assert c.request(_submit()).command_status == S.ESME_ROK
     # the witness submit and this one
     assert h.gw.run(lambda: h.gw.gateway.store.count("messages")) == 2

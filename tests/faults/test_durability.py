@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import queue
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -24,8 +23,9 @@ from pathlib import Path
 import pytest
 
 from encoding.constants import CommandId
-from encoding.pdu import BindTransceiver, Pdu, SubmitSm, Unbind, decode_pdu, encode_pdu
+from encoding.pdu import SubmitSm, Unbind
 from routing import Store
+from tests.rawclient import RawClient
 
 REPO = Path(__file__).resolve().parents[2]
 WINDOW = 50
@@ -113,55 +113,6 @@ class GatewayProcess:
 # --- a minimal pipelining client -----------------------------------------------------------
 
 
-class RawClient:
-    """A blocking SMPP client on a plain socket: encode, send, read whole frames."""
-
-    def __init__(self, port: int, timeout: float = 10.0) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-        self.sock.settimeout(timeout)
-        self.buf = bytearray()
-        self.seq = 0
-
-    def send(self, pdu: Pdu) -> int:
-        self.seq += 1
-        pdu.sequence_number = self.seq
-        self.sock.sendall(encode_pdu(pdu))
-        return self.seq
-
-    def read_pdu(self) -> Pdu | None:
-        """The next PDU, or None when the peer closed (or reset) the connection."""
-        while True:
-            if len(self.buf) >= 4:
-                length = int.from_bytes(self.buf[:4], "big")
-                if len(self.buf) >= length:
-                    frame = bytes(self.buf[:length])
-                    del self.buf[:length]
-                    return decode_pdu(frame)
-            try:
-                data = self.sock.recv(65536)
-            except ConnectionResetError:
-                return None
-            if not data:
-                return None
-            self.buf += data
-
-    def request(self, pdu: Pdu) -> Pdu:
-        seq = self.send(pdu)
-        for _ in range(1000):
-            resp = self.read_pdu()
-            assert resp is not None, "gateway closed the connection"
-            if resp.sequence_number == seq and resp.is_response:
-                return resp
-        raise AssertionError("no response")
-
-    def bind(self) -> None:
-        resp = self.request(BindTransceiver(system_id="demo", password="demo"))
-        assert resp.command_status == 0, resp
-
-    def close(self) -> None:
-        self.sock.close()
-
-
 def _submit(i: int) -> SubmitSm:
     return SubmitSm(source_addr="4412345", destination_addr=f"447700{i:06d}",
                     short_message=f"durable {i}".encode())
@@ -219,7 +170,7 @@ def test_sigkill_mid_burst_loses_no_acknowledged_message(tmp_path: Path) -> None
     try:
         client = RawClient(gw.port)
         try:
-            client.bind()
+            client.bind(expect_ok=True)
             ids, sent = _burst_until_killed(client, gw)
         finally:
             client.close()
@@ -240,7 +191,7 @@ def test_sigkill_mid_burst_loses_no_acknowledged_message(tmp_path: Path) -> None
     try:
         client = RawClient(gw2.port)
         try:
-            client.bind()
+            client.bind(expect_ok=True)
             new_ids = []
             for i in range(50):
                 resp = client.request(_submit(100_000 + i))

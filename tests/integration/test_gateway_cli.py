@@ -24,8 +24,11 @@ from pathlib import Path
 import pytest
 
 from encoding.constants import CommandId
-from encoding.pdu import BindTransceiver, Pdu, SubmitSm, decode_pdu, encode_pdu
+from encoding.pdu import SubmitSm, encode_pdu
 from routing import Store
+from tests.rawclient import RawClient
+
+Client = RawClient
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "config" / "examples" / "smsc.toml"
@@ -127,49 +130,6 @@ def started(tmp_path: Path) -> Iterator[list[GatewayProcess]]:
         p.kill()
 
 
-class Client:
-    """A bound tenant on a plain socket that can tell an unbind from a close."""
-
-    def __init__(self, port: int) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-        self.buf = bytearray()
-        self.seq = 0
-
-    def send(self, pdu: Pdu) -> int:
-        self.seq += 1
-        pdu.sequence_number = self.seq
-        self.sock.sendall(encode_pdu(pdu))
-        return self.seq
-
-    def read_pdu(self) -> Pdu | None:
-        while True:
-            if len(self.buf) >= 4:
-                length = int.from_bytes(self.buf[:4], "big")
-                if len(self.buf) >= length:
-                    frame = bytes(self.buf[:length])
-                    del self.buf[:length]
-                    return decode_pdu(frame)
-            try:
-                data = self.sock.recv(65536)
-            except ConnectionResetError:
-                return None
-            if not data:
-                return None
-            self.buf += data
-
-    def request(self, pdu: Pdu) -> Pdu:
-        seq = self.send(pdu)
-        resp = self.read_pdu()
-        assert resp is not None and resp.sequence_number == seq, resp
-        return resp
-
-    def bind(self) -> None:
-        assert self.request(BindTransceiver(system_id="demo", password="demo")).command_status == 0
-
-
-# --- check-config -------------------------------------------------------------------------
-
-
 def test_check_config_accepts_the_example() -> None:
     result = _run("check-config", str(EXAMPLE))
     assert result.returncode == 0, result.stderr
@@ -248,7 +208,7 @@ def test_signal_unbinds_tenants_flushes_and_exits_0(tmp_path: Path,
 
     client = Client(gw.port)
     try:
-        client.bind()
+        client.bind(expect_ok=True)
         ids = []
         for i in range(20):
             resp = client.request(SubmitSm(source_addr="4412345", destination_addr="447700900123",
@@ -281,7 +241,7 @@ def test_second_signal_exits_at_once(tmp_path: Path, started: list[GatewayProces
     assert "metrics" not in gw.banner
     client = Client(gw.port)
     try:
-        client.bind()
+        client.bind(expect_ok=True)
         gw.signal(signal.SIGTERM)
         unbind = client.read_pdu()  # we never answer it: the gateway would wait its timeout
         assert unbind is not None and unbind.command_id == CommandId.unbind

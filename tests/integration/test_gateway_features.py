@@ -31,15 +31,14 @@ from encoding.pdu import (
     DataSm,
     DlDest,
     EnquireLink,
-    Pdu,
     QuerySm,
     ReplaceSm,
     SmeDest,
     SubmitMulti,
     SubmitSm,
-    decode_pdu,
     encode_pdu,
 )
+from tests.rawclient import RawClient
 
 if TYPE_CHECKING:
     from tests.conftest import GatewayThread
@@ -47,65 +46,6 @@ if TYPE_CHECKING:
 S = CommandStatus
 pytestmark = pytest.mark.timeout(60)
 READ_TIMEOUT = 5.0
-
-
-class RawClient:
-    """A blocking SMPP client on a plain socket: encode, send, read whole frames."""
-
-    def __init__(self, port: int) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=READ_TIMEOUT)
-        self.buf = bytearray()
-        self.seq = 0
-        self.delivered: list[Pdu] = []
-
-    def send(self, pdu: Pdu) -> int:
-        self.seq += 1
-        pdu.sequence_number = self.seq
-        self.sock.sendall(encode_pdu(pdu))
-        return self.seq
-
-    def read_pdu(self) -> Pdu | None:
-        """The next PDU, or None at EOF; raises TimeoutError after READ_TIMEOUT."""
-        deadline = time.monotonic() + READ_TIMEOUT
-        while True:
-            if len(self.buf) >= 4:
-                length = int.from_bytes(self.buf[:4], "big")
-                if len(self.buf) >= length:
-                    frame = bytes(self.buf[:length])
-                    del self.buf[:length]
-                    return decode_pdu(frame)
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError("no PDU from the gateway")
-            self.sock.settimeout(remaining)
-            try:
-                data = self.sock.recv(65536)
-            except ConnectionResetError:
-                return None
-            if not data:
-                return None
-            self.buf += data
-
-    def request(self, pdu: Pdu) -> Pdu:
-        """Send and wait for the answer; deliver_sm arriving meanwhile are acknowledged."""
-        seq = self.send(pdu)
-        for _ in range(100):
-            resp = self.read_pdu()
-            assert resp is not None, "gateway closed the connection"
-            if not resp.is_response:  # deliver_sm (a receipt) or enquire_link
-                self.delivered.append(resp)
-                self.sock.sendall(encode_pdu(resp.response()))
-                continue
-            assert resp.sequence_number == seq, resp
-            return resp
-        raise AssertionError("no answer among 100 PDUs")
-
-    def bind(self, system_id: str = "demo", password: str = "demo",
-             cls: type[Pdu] = BindTransceiver) -> Pdu:
-        return self.request(cls(system_id=system_id, password=password))  # type: ignore[call-arg]
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 @pytest.fixture
