@@ -28,31 +28,25 @@ from encoding.pdu import SubmitSm, encode_pdu
 from routing import Store
 from tests.rawclient import RawClient
 
-Client = RawClient
-
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "config" / "examples" / "smsc.toml"
 
 pytestmark = pytest.mark.timeout(60)
-
 
 def _env() -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
     return env
 
-
 def _run(*args: str, timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "smsc", *args], cwd=REPO, env=_env(),
                           capture_output=True, text=True, timeout=timeout, check=False)
-
 
 def _one_line(stderr: str) -> str:
     lines = [line for line in stderr.splitlines() if line.strip()]
     assert len(lines) == 1, f"expected one stderr line, got: {stderr!r}"
     assert "Traceback" not in stderr
     return lines[0]
-
 
 def _config(tmp_path: Path, *, port: int = 0, metrics: str = "port = 0",
             name: str = "smsc.toml") -> Path:
@@ -64,7 +58,6 @@ def _config(tmp_path: Path, *, port: int = 0, metrics: str = "port = 0",
         "[[tenants]]\nsystem_id = \"demo\"\npassword = \"demo\"\n"
     )
     return cfg
-
 
 class GatewayProcess:
     """``smsc serve`` in a subprocess; waits (bounded) for its "listening on" line."""
@@ -121,7 +114,6 @@ class GatewayProcess:
             os.kill(self.proc.pid, signal.SIGKILL)
         self.wait(10)
 
-
 @pytest.fixture
 def started(tmp_path: Path) -> Iterator[list[GatewayProcess]]:
     procs: list[GatewayProcess] = []
@@ -129,13 +121,11 @@ def started(tmp_path: Path) -> Iterator[list[GatewayProcess]]:
     for p in procs:
         p.kill()
 
-
 def test_check_config_accepts_the_example() -> None:
     result = _run("check-config", str(EXAMPLE))
     assert result.returncode == 0, result.stderr
     assert "ok" in result.stdout
     assert result.stderr == ""
-
 
 def test_check_config_refuses_an_unknown_key(tmp_path: Path) -> None:
     cfg = tmp_path / "typo.toml"
@@ -145,7 +135,6 @@ def test_check_config_refuses_an_unknown_key(tmp_path: Path) -> None:
     line = _one_line(result.stderr)
     assert "typo.toml" in line and "max_conections" in line, line
 
-
 def test_check_config_refuses_a_bad_value(tmp_path: Path) -> None:
     cfg = tmp_path / "range.toml"
     cfg.write_text("[[tenants]]\nsystem_id = \"demo\"\npassword = \"demo\"\ntps = -1\n")
@@ -154,9 +143,7 @@ def test_check_config_refuses_a_bad_value(tmp_path: Path) -> None:
     line = _one_line(result.stderr)
     assert "range.toml" in line and "tps" in line, line
 
-
 # --- serve: refusals ----------------------------------------------------------------------
-
 
 def test_serve_with_a_missing_config_file(tmp_path: Path) -> None:
     missing = tmp_path / "nowhere.toml"
@@ -164,7 +151,6 @@ def test_serve_with_a_missing_config_file(tmp_path: Path) -> None:
     assert result.returncode == 2
     line = _one_line(result.stderr)
     assert "nowhere.toml" in line
-
 
 @pytest.mark.parametrize("which", ["listen", "metrics"])
 def test_serve_on_a_port_in_use(tmp_path: Path, which: str) -> None:
@@ -191,9 +177,7 @@ def test_serve_on_a_port_in_use(tmp_path: Path, which: str) -> None:
     assert str(port) in line and "in use" in line, line
     assert "listening" not in out
 
-
 # --- serve: graceful stop -----------------------------------------------------------------
-
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_signal_unbinds_tenants_flushes_and_exits_0(tmp_path: Path,
@@ -206,7 +190,7 @@ def test_signal_unbinds_tenants_flushes_and_exits_0(tmp_path: Path,
     with urllib.request.urlopen(metrics_url, timeout=5) as r:
         assert "smsc_pdus_in" in r.read().decode()
 
-    client = Client(gw.port)
+    client = RawClient(gw.port)
     try:
         client.bind(expect_ok=True)
         ids = []
@@ -234,12 +218,11 @@ def test_signal_unbinds_tenants_flushes_and_exits_0(tmp_path: Path,
     finally:
         store.close()
 
-
 def test_second_signal_exits_at_once(tmp_path: Path, started: list[GatewayProcess]) -> None:
     gw = GatewayProcess(_config(tmp_path, metrics="enabled = false"), tmp_path / "gateway.log")
     started.append(gw)
     assert "metrics" not in gw.banner
-    client = Client(gw.port)
+    client = RawClient(gw.port)
     try:
         client.bind(expect_ok=True)
         gw.signal(signal.SIGTERM)
