@@ -38,7 +38,7 @@ _STATE_STATUS = {
 _FINAL_VALUES = frozenset(s.value for s in FINAL)
 # The base a receipt's id may use, given the base of the operator's submit_sm_resp ids.
 _RECEIPT_BASE = {"hex": "decimal", "decimal": "hex"}
-_MAX_TRACKED = 200_000  # parts awaiting receipts kept in memory; older ones are read from disk
+_MAX_TRACKED = 50_000  # recent parts kept in memory for receipts; older ones are read from disk
 _MAX_PARKED = 10_000
 _PARK_S = 120.0
 
