@@ -26,6 +26,8 @@ class Outcome(Enum):
 
 
 _FLOW = frozenset({S.ESME_RTHROTTLED, S.ESME_RMSGQFUL})
+# ESME_RSUBMITFAIL is generic ("submit failed"): the reference's table calls it permanent,
+# but another operator of the route may well accept the message, so it fails over.
 _TEMPORARY = frozenset({S.ESME_RSYSERR, S.ESME_RX_T_APPN, S.ESME_RUNKNOWNERR,
                         S.ESME_RSUBMITFAIL, S.ESME_RDELIVERYFAILURE})
 _SESSION = frozenset({S.ESME_RINVBNDSTS, S.ESME_RINVCMDID})
