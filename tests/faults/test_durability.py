@@ -11,13 +11,7 @@ must hand out ids that never collide with the old ones. Subprocesses are killed 
 
 from __future__ import annotations
 
-import os
-import queue
 import signal
-import subprocess
-import sys
-import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -25,6 +19,7 @@ import pytest
 from encoding.constants import CommandId
 from encoding.pdu import SubmitSm, Unbind
 from routing import Store
+from tests.gatewayproc import GatewayProcess
 from tests.rawclient import RawClient
 
 REPO = Path(__file__).resolve().parents[2]
@@ -47,70 +42,6 @@ def _write_config(tmp_path: Path) -> Path:
         "[[tenants]]\nsystem_id = \"demo\"\npassword = \"demo\"\nwindow = 200\n"
     )
     return cfg
-
-
-class GatewayProcess:
-    """``smsc serve`` in a subprocess; ``port`` is parsed from its "listening on" line."""
-
-    def __init__(self, config: Path, log: Path) -> None:
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
-        self.log = log
-        self._stderr = log.open("ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "smsc", "serve", "--config", str(config),
-             "--log-level", "WARNING"],
-            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=self._stderr, text=True)
-        self._lines: queue.Queue[str | None] = queue.Queue()
-        self._reader = threading.Thread(target=self._read_stdout, daemon=True)
-        self._reader.start()
-        self.port = self._wait_listening(timeout=20.0)
-
-    def _read_stdout(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self._lines.put(line)
-        self._lines.put(None)
-
-    def _wait_listening(self, timeout: float) -> int:
-        deadline = time.monotonic() + timeout
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise AssertionError(f"no 'listening on' line in {timeout}s; "
-                                     f"stderr: {self.log.read_text()[-2000:]}")
-            try:
-                line = self._lines.get(timeout=remaining)
-            except queue.Empty:
-                continue
-            if line is None:
-                raise AssertionError(f"gateway exited with {self.proc.wait(5)} before listening;"
-                                     f" stderr: {self.log.read_text()[-2000:]}")
-            if line.startswith("smsc listening on "):
-                address = line.split()[3].rstrip(",")
-                return int(address.rsplit(":", 1)[1])
-
-    def kill(self) -> None:
-        """SIGKILL by PID (idempotent) and reap."""
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGKILL)
-        self._reap(10.0)
-
-    def terminate(self, timeout: float = 10.0) -> int:
-        """SIGTERM by PID; the exit code (raises TimeoutExpired when it does not stop)."""
-        os.kill(self.proc.pid, signal.SIGTERM)
-        return self._reap(timeout)
-
-    def _reap(self, timeout: float) -> int:
-        code = self.proc.wait(timeout=timeout)
-        self._reader.join(timeout=5)
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
-        self._stderr.close()
-        return code
-
-
-# --- a minimal pipelining client -----------------------------------------------------------
 
 
 def _submit(i: int) -> SubmitSm:
@@ -166,7 +97,7 @@ def _stored_ids(path: Path) -> set[str]:
 def test_sigkill_mid_burst_loses_no_acknowledged_message(tmp_path: Path) -> None:
     config = _write_config(tmp_path)
     db = tmp_path / "smsc.db"
-    gw = GatewayProcess(config, tmp_path / "gateway1.log")
+    gw = GatewayProcess(config, tmp_path / "gateway1.log", log_level="WARNING")
     try:
         client = RawClient(gw.port)
         try:
@@ -187,7 +118,7 @@ def test_sigkill_mid_burst_loses_no_acknowledged_message(tmp_path: Path) -> None
                          f"SIGKILL, e.g. {missing[:5]}")
 
     # Restart on the same store: the old messages are still there, new ids are fresh.
-    gw2 = GatewayProcess(config, tmp_path / "gateway2.log")
+    gw2 = GatewayProcess(config, tmp_path / "gateway2.log", log_level="WARNING")
     try:
         client = RawClient(gw2.port)
         try:

@@ -10,12 +10,10 @@ killed by PID in ``finally``.
 from __future__ import annotations
 
 import os
-import queue
 import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -26,6 +24,7 @@ import pytest
 from encoding.constants import CommandId
 from encoding.pdu import SubmitSm, encode_pdu
 from routing import Store
+from tests.gatewayproc import GatewayProcess
 from tests.rawclient import RawClient
 
 REPO = Path(__file__).resolve().parents[2]
@@ -58,61 +57,6 @@ def _config(tmp_path: Path, *, port: int = 0, metrics: str = "port = 0",
         "[[tenants]]\nsystem_id = \"demo\"\npassword = \"demo\"\n"
     )
     return cfg
-
-class GatewayProcess:
-    """``smsc serve`` in a subprocess; waits (bounded) for its "listening on" line."""
-
-    def __init__(self, config: Path, log: Path) -> None:
-        self.log = log
-        self._stderr = log.open("ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "smsc", "serve", "--config", str(config)],
-            cwd=REPO, env=_env(), stdout=subprocess.PIPE, stderr=self._stderr, text=True)
-        self._lines: queue.Queue[str | None] = queue.Queue()
-        self._reader = threading.Thread(target=self._read_stdout, daemon=True)
-        self._reader.start()
-        self.banner = self._wait_listening(timeout=20.0)
-        self.port = int(self.banner.split()[3].rstrip(",").rsplit(":", 1)[1])
-
-    def _read_stdout(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self._lines.put(line)
-        self._lines.put(None)
-
-    def _wait_listening(self, timeout: float) -> str:
-        deadline = time.monotonic() + timeout
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise AssertionError(f"no 'listening on' line in {timeout}s: "
-                                     f"{self.log.read_text()[-2000:]}")
-            try:
-                line = self._lines.get(timeout=remaining)
-            except queue.Empty:
-                continue
-            if line is None:
-                raise AssertionError(f"gateway exited ({self.proc.wait(5)}) before listening: "
-                                     f"{self.log.read_text()[-2000:]}")
-            if line.startswith("smsc listening on "):
-                return line.strip()
-
-    def signal(self, sig: int) -> None:
-        os.kill(self.proc.pid, sig)
-
-    def wait(self, timeout: float) -> int:
-        code = self.proc.wait(timeout=timeout)
-        self._reader.join(timeout=5)
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
-        self._stderr.close()
-        return code
-
-    def kill(self) -> None:
-        """SIGKILL by PID unless it already exited; always reaps."""
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGKILL)
-        self.wait(10)
 
 @pytest.fixture
 def started(tmp_path: Path) -> Iterator[list[GatewayProcess]]:

@@ -1,0 +1,89 @@
+"""``smsc serve`` in a subprocess, for tests that need a real process (signals, SIGKILL).
+
+The port comes from the gateway's "smsc listening on HOST:PORT" line (configs use port 0);
+every wait is bounded, and the process is always stopped and reaped by PID.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+__all__ = ["GatewayProcess", "REPO"]
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
+    return env
+
+
+class GatewayProcess:
+    def __init__(self, config: Path, log: Path, *, log_level: str | None = None) -> None:
+        self.log = log
+        self._stderr = log.open("ab")
+        cmd = [sys.executable, "-m", "smsc", "serve", "--config", str(config)]
+        if log_level:
+            cmd += ["--log-level", log_level]
+        self.proc = subprocess.Popen(cmd, cwd=REPO, env=_env(), stdout=subprocess.PIPE,
+                                     stderr=self._stderr, text=True)
+        self._lines: queue.Queue[str | None] = queue.Queue()
+        self._reader = threading.Thread(target=self._read_stdout, daemon=True)
+        self._reader.start()
+        self.banner = self._wait_listening(timeout=20.0)
+        self.port = int(self.banner.split()[3].rstrip(",").rsplit(":", 1)[1])
+
+    def _read_stdout(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self._lines.put(line)
+        self._lines.put(None)
+
+    def _wait_listening(self, timeout: float) -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(f"no 'listening on' line in {timeout}s: "
+                                     f"{self.log.read_text()[-2000:]}")
+            try:
+                line = self._lines.get(timeout=remaining)
+            except queue.Empty:
+                continue
+            if line is None:
+                raise AssertionError(f"gateway exited ({self.proc.wait(5)}) before listening: "
+                                     f"{self.log.read_text()[-2000:]}")
+            if line.startswith("smsc listening on "):
+                return line.strip()
+
+    def signal(self, sig: int) -> None:
+        os.kill(self.proc.pid, sig)
+
+    def wait(self, timeout: float) -> int:
+        """Exit code (raises TimeoutExpired when it does not stop); closes the pipes."""
+        code = self.proc.wait(timeout=timeout)
+        self._reader.join(timeout=5)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+        self._stderr.close()
+        return code
+
+    def terminate(self, timeout: float = 10.0) -> int:
+        """SIGTERM by PID, then the exit code."""
+        self.signal(signal.SIGTERM)
+        return self.wait(timeout)
+
+    def kill(self) -> None:
+        """SIGKILL by PID unless it already exited; always reaps (idempotent)."""
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+        if not self._stderr.closed:
+            self.wait(10)
