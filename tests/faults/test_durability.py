@@ -22,7 +22,6 @@ from routing import Store
 from tests.gatewayproc import GatewayProcess
 from tests.rawclient import RawClient
 
-REPO = Path(__file__).resolve().parents[2]
 WINDOW = 50
 TOTAL = 5000
 KILL_AFTER = 1200  # responses received before the SIGKILL (well inside the burst)
