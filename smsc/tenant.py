@@ -186,7 +186,7 @@ class TenantHandler:
 
     # --- submits ----------------------------------------------------------------------------
 
-    def _admit(self, conn: Connection, pdu: Pdu, now: float) -> int:
+    def _admit(self, conn: Connection, now: float) -> int:
         """Throttle and queue checks common to every submit (before any validation)."""
         binding: Binding = conn.context
         tenant = binding.tenant
@@ -243,7 +243,7 @@ class TenantHandler:
         self._submit_one(conn, pdu, now)
 
     def _submit_one(self, conn: Connection, pdu: SubmitSm | DataSm, now: float) -> None:
-        status = self._admit(conn, pdu, now)
+        status = self._admit(conn, now)
         if status:
             self._respond(conn, pdu.response(status))
             return
@@ -255,7 +255,7 @@ class TenantHandler:
         self._batch.append(_Accepted(conn, pdu, [result], time.perf_counter()))
 
     def _submit_multi(self, conn: Connection, pdu: SubmitMulti, now: float) -> None:
-        status = self._admit(conn, pdu, now)
+        status = self._admit(conn, now)
         if status or not pdu.dest_address:
             self._respond(conn, pdu.response(status or S.ESME_RINVNUMDESTS))
             return

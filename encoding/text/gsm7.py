@@ -21,7 +21,7 @@ import codecs
 
 from ..constants import CommandStatus
 from ..errors import TextError
-from .national import LOCKING_SHIFT_TABLES, SINGLE_SHIFT_TABLES
+from .national import COMMON_SHIFT, LOCKING_SHIFT_TABLES, SINGLE_SHIFT_TABLES
 
 __all__ = [
     "DEFAULT_ALPHABET",
@@ -52,19 +52,8 @@ DEFAULT_ALPHABET = (
     "\u00bfabcdefghijklmnopqrstuvwxyz\u00e4\u00f6\u00f1\u00fc\u00e0"
 )
 
-# 6.2.1.1: code after ESC -> character.
-EXTENSION_TABLE: dict[int, str] = {
-    0x0A: "\x0c",
-    0x14: "^",
-    0x28: "{",
-    0x29: "}",
-    0x2F: "\\",
-    0x3C: "[",
-    0x3D: "~",
-    0x3E: "]",
-    0x40: "|",
-    0x65: "\u20ac",
-}
+# 6.2.1.1: code after ESC -> character (the entries national single shifts share, plus €).
+EXTENSION_TABLE: dict[int, str] = {**COMMON_SHIFT, 0x65: "\u20ac"}
 
 # --- precomputed maps -------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ Encoding with these tables is optional (reference section 8.5) and not offered.
 from __future__ import annotations
 
 __all__ = [
+    "COMMON_SHIFT",
     "LANGUAGE_NAMES",
     "LOCKING_SHIFT_TABLES",
     "SINGLE_SHIFT_TABLES",
@@ -55,7 +56,7 @@ _PORTUGUESE_LOCKING = (
 LOCKING_SHIFT_TABLES: dict[int, str] = {1: _TURKISH_LOCKING, 3: _PORTUGUESE_LOCKING}
 
 # Entries every single shift table shares with the default extension table (6.2.1.1).
-_COMMON_SHIFT: dict[int, str] = {
+COMMON_SHIFT: dict[int, str] = {
     0x0A: "\x0c",
     0x14: "^",
     0x28: "{",
@@ -68,7 +69,7 @@ _COMMON_SHIFT: dict[int, str] = {
 }
 
 _TURKISH_SINGLE: dict[int, str] = {
-    **_COMMON_SHIFT,
+    **COMMON_SHIFT,
     0x47: "\u011e",  # Ğ
     0x49: "\u0130",  # İ
     0x53: "\u015e",  # Ş
@@ -80,7 +81,7 @@ _TURKISH_SINGLE: dict[int, str] = {
 }
 
 _SPANISH_SINGLE: dict[int, str] = {
-    **_COMMON_SHIFT,
+    **COMMON_SHIFT,
     0x09: "\u00e7",  # ç
     0x41: "\u00c1",  # Á
     0x49: "\u00cd",  # Í
@@ -94,7 +95,7 @@ _SPANISH_SINGLE: dict[int, str] = {
 }
 
 _PORTUGUESE_SINGLE: dict[int, str] = {
-    **_COMMON_SHIFT,
+    **COMMON_SHIFT,
     0x05: "\u00ea",  # ê
     0x09: "\u00e7",  # ç
     0x0B: "\u00d4",  # Ô

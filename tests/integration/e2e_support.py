@@ -31,7 +31,7 @@ import smpplib.client
 import smpplib.consts
 import smpplib.exceptions
 import smpplib.smpp
-from aiosmpplib import ESME, AbstractHook, BindMode, SmppMessage
+from aiosmpplib import ESME, BindMode
 from aiosmpplib.protocol import BindTransceiverResp
 
 from bench.simulator import Simulator
@@ -48,6 +48,7 @@ from config.simulator import SimulatorConfig
 from encoding.constants import EsmClass
 from encoding.pdu import Pdu
 from encoding.text import decode_text, parse_udh
+from tests.aiosmpp_recorder import Recorder
 
 if TYPE_CHECKING:
     from tests.conftest import GatewayThread
@@ -449,47 +450,6 @@ def smpplib_tenant(port: int, **kw: Any) -> Any:
 
 
 # --- aiosmpplib tenant -----------------------------------------------------------------------
-
-
-class Recorder(AbstractHook):
-    """Keeps every PDU aiosmpplib received and wakes waiters on each one."""
-
-    def __init__(self) -> None:
-        self.pdus: list[SmppMessage] = []
-        self.raw: list[bytes] = []
-        self.send_errors: list[Exception] = []
-        self._changed = asyncio.Event()
-
-    async def sending(self, smpp_message: SmppMessage, pdu: bytes, client_id: str) -> None:
-        return None
-
-    async def received(self, smpp_message: SmppMessage | None, pdu: bytes,
-                       client_id: str) -> None:
-        self.raw.append(pdu)
-        if smpp_message is not None:
-            self.pdus.append(smpp_message)
-        self._changed.set()
-
-    async def send_error(self, smpp_message: SmppMessage, error: Exception,
-                         client_id: str) -> None:
-        self.send_errors.append(error)
-        self._changed.set()
-
-    def of(self, kind: type[SmppMessage]) -> list[Any]:
-        return [m for m in self.pdus if isinstance(m, kind)]
-
-    async def wait(self, done: Callable[[], bool], what: str, timeout: float) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while not done():
-            assert not self.send_errors, self.send_errors
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                pytest.fail(f"aiosmpplib tenant: {what} not within {timeout} s; "
-                            f"received {self.pdus!r}")
-            self._changed.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), remaining)
 
 
 @contextlib.asynccontextmanager

@@ -23,13 +23,11 @@ from aiosmpplib import (
     ESME,
     NPI,
     TON,
-    AbstractHook,
     BindMode,
     DeliverSm,
     PhoneNumber,
     SmppCommandStatus,
     SmppError,
-    SmppMessage,
     SubmitSm,
     SubmitSmResp,
 )
@@ -39,6 +37,7 @@ from config import TenantConfig
 from encoding.pdu import DeliverSm as OurDeliverSm
 from encoding.pdu import encode_pdu
 from routing import OutboxKind
+from tests.aiosmpp_recorder import Recorder
 
 if TYPE_CHECKING:
     from tests.conftest import GatewayThread
@@ -48,48 +47,6 @@ T = TypeVar("T")
 DEST = "447700900123"
 SOURCE = "447700900999"
 TIMEOUT = 10.0
-
-
-class Recorder(AbstractHook):
-    """Keeps every PDU aiosmpplib received and wakes waiters on each one."""
-
-    def __init__(self) -> None:
-        self.pdus: list[SmppMessage] = []
-        self.raw: list[bytes] = []  # every PDU as received, parsed by aiosmpplib or not
-        self.send_errors: list[Exception] = []
-        self._changed = asyncio.Event()
-
-    async def sending(self, smpp_message: SmppMessage, pdu: bytes, client_id: str) -> None:
-        return None
-
-    async def received(self, smpp_message: SmppMessage | None, pdu: bytes,
-                       client_id: str) -> None:
-        self.raw.append(pdu)
-        if smpp_message is not None:
-            self.pdus.append(smpp_message)
-            self._changed.set()
-
-    async def send_error(self, smpp_message: SmppMessage, error: Exception,
-                         client_id: str) -> None:
-        self.send_errors.append(error)
-        self._changed.set()
-
-    def of(self, kind: type[SmppMessage]) -> list[Any]:
-        return [m for m in self.pdus if isinstance(m, kind)]
-
-    async def wait(self, done: Callable[[], bool], what: str,
-                   timeout: float = TIMEOUT) -> None:
-        """Until ``done()`` holds (checked after each received PDU), at most ``timeout`` s."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while not done():
-            assert not self.send_errors, self.send_errors
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                pytest.fail(f"timed out waiting for {what}; received {self.pdus!r}")
-            self._changed.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), remaining)
 
 
 async def on_gateway(gw: GatewayThread, coro: Coroutine[Any, Any, T]) -> T:
