@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import queue
 import signal
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -181,10 +182,10 @@ class Stack:
         self.with_gateway = gateway
         self.opts = opts or GatewayOptions()
         self.sim_window = sim_window
-        self._tmp = tempfile.TemporaryDirectory(prefix="smsc-bench-",
-                                                ignore_cleanup_errors=True)
         self.keep_dir = keep_dir
-        self.dir = Path(self._tmp.name)
+        # mkdtemp, not TemporaryDirectory: the latter's finalizer would remove a kept directory
+        # when the interpreter exits.
+        self.dir = Path(tempfile.mkdtemp(prefix="smsc-bench-"))
         self.sim: ManagedProcess | None = None
         self.gateway: ManagedProcess | None = None
         self.sim_port = 0
@@ -230,4 +231,4 @@ class Stack:
             if proc is not None:
                 proc.stop()
         if not self.keep_dir:
-            self._tmp.cleanup()
+            shutil.rmtree(self.dir, ignore_errors=True)
