@@ -73,6 +73,11 @@ class StoreConfig(_Strict, frozen=True, kw_only=True):
     # behind submit_sm_resp. "full": also an OS crash or power loss, at one fsync per group
     # commit (milliseconds on slow disks, so higher submit_sm_resp latency).
     synchronous: Literal["normal", "full"] = "normal"
+    # While answers wait on a commit, commit at most once per this interval (normal mode), so
+    # a busy gateway writes fewer, larger transactions: the first write after a quiet spell
+    # commits at once, later ones wait up to this long. 0 = commit every loop iteration
+    # (lowest latency, most CPU and WAL traffic at moderate rates).
+    commit_interval_ms: Annotated[float, Meta(ge=0, le=100)] = 1.0
 
 
 class MetricsConfig(_Strict, frozen=True, kw_only=True):

@@ -14,6 +14,8 @@ import logging
 from collections import OrderedDict
 from typing import TYPE_CHECKING
 
+import msgspec
+
 from encoding.constants import MessageState
 from encoding.receipt import Receipt
 
@@ -53,16 +55,14 @@ def _error_code(r: Receipt) -> int:
     return int(r.err) if r.err and r.err.isdigit() else 0
 
 
-class PartState:
-    """One part of a job: its submit_sm, where it went, and how it ended."""
+class PartState(msgspec.Struct, gc=False):
+    """One part of a job: its submit_sm, where it went, and how it ended (no cycles, so
+    untracked by the cyclic collector, like ``Job``)."""
 
-    __slots__ = ("operator", "operator_id", "pdu", "state")
-
-    def __init__(self, pdu: object) -> None:
-        self.pdu = pdu
-        self.operator = ""
-        self.operator_id = ""
-        self.state: str | Status = "pending"  # pending | sending | acked | a final Status
+    pdu: object
+    operator: str = ""
+    operator_id: str = ""
+    state: str | Status = "pending"  # pending | sending | acked | a final Status
 
 
 class Outcomes:
@@ -87,6 +87,7 @@ class Outcomes:
         ops = self.router.committer.pending
         ops.put_segment(m.id, index + 1, len(job.parts), operator, part.operator_id,
                         Status.SUBMITTED)
+        self.router.committer.commit_later()
         key = (operator, part.operator_id)
         self._track(key, job, index)
         if m.status is Status.ACCEPTED and all(p.state not in ("pending", "sending")
@@ -158,6 +159,7 @@ class Outcomes:
         self.router.committer.pending.put_segment(
             m.id, index + 1, len(job.parts), operator, part.operator_id or normalise(r.id),
             status, _error_code(r))
+        self.router.committer.commit_later()
         states = [p.state for p in job.parts]
         self._combine(m, index, states, status, _error_code(r), now)
 
@@ -169,7 +171,7 @@ class Outcomes:
 
         job = Job(m, (m.operator,))
         job.sent = True
-        job.parts = [PartState(None) for _ in range(parts)]
+        job.parts = tuple(PartState(None) for _ in range(parts))
         for part, _, operator, operator_id, status, _ in self.router.store.segments_of(m.id):
             state = job.parts[part - 1]
             state.operator, state.operator_id = operator, operator_id

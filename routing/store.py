@@ -26,6 +26,8 @@ __all__ = ["Store", "Ops", "StoreError"]
 
 _COUNTER_BITS = 40
 _COUNTER_MAX = (1 << _COUNTER_BITS) - 1
+_WAL_SAFETY_NET_PAGES = 100_000
+_WAL_KEEP_BYTES = 64 << 20
 _MESSAGE_COLUMNS = (
     "id, tenant, source_addr, destination_addr, source_addr_ton, source_addr_npi, "
     "dest_addr_ton, dest_addr_npi, service_type, esm_class, protocol_id, priority_flag, "
@@ -94,9 +96,12 @@ class Store:
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute(f"PRAGMA synchronous = {self.synchronous}")
         conn.execute("PRAGMA busy_timeout = 5000")
-        # Checkpoints run from ``checkpoint()`` off the commit path; this is only a safety net
-        # (about 40 MB of WAL) for when nobody calls it.
-        conn.execute("PRAGMA wal_autocheckpoint = 10000")
+        # Checkpoints run from ``checkpoint()`` on a background thread, off the commit path.
+        # The automatic one (run by whichever commit crosses the threshold) is only a safety
+        # net for when nobody calls it: about 400 MB of WAL.
+        conn.execute(f"PRAGMA wal_autocheckpoint = {_WAL_SAFETY_NET_PAGES}")
+        # After a burst, give the disk back when the WAL restarts (bytes kept: 64 MB).
+        conn.execute(f"PRAGMA journal_size_limit = {_WAL_KEEP_BYTES}")
         return conn
 
     def checkpoint(self) -> None:

@@ -62,7 +62,8 @@ class Gateway:
         cfg = self.config
         self.store.open()
         self.committer = GroupCommitter(self.store, loop, on_commit=self.metrics.on_commit,
-                                        threaded=cfg.store.synchronous == "full")
+                                        threaded=cfg.store.synchronous == "full",
+                                        min_interval_s=cfg.store.commit_interval_ms / 1000)
         self.committer.start()
         self.registry = Registry()
         self.delivery = Delivery(self.store, self.committer, self.registry, loop)

@@ -174,7 +174,7 @@ class Delivery:
 
     def _finish(self, item: OutboxItem) -> None:
         self.committer.pending.ack_outbox(item.id)
-        self.committer.future()
+        self.committer.commit_later()
 
     def _retry(self, item: OutboxItem, q: _TenantQueue) -> None:
         self.retried += 1
@@ -182,7 +182,7 @@ class Delivery:
         delay = backoff(item.attempts, _RETRY_BASE_S, _RETRY_CAP_S)
         item.next_attempt_at = self.loop.time() + delay
         self.committer.pending.retry_outbox(item.id, item.attempts, item.next_attempt_at)
-        self.committer.future()
+        self.committer.commit_later()
         q.waiting += 1
         self.loop.call_later(delay, self._requeue, item)
 

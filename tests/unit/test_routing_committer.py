@@ -233,3 +233,112 @@ def test_checkpoint_thread_copies_the_wal_into_the_database(tmp_path: Path,
     finally:
         store.close()
     assert grew is (every > 0)
+
+
+async def _turns(n: int) -> None:
+    """Let the loop run ``n`` iterations."""
+    for _ in range(n):
+        await asyncio.sleep(0)
+
+
+def test_inline_commits_are_paced_by_the_interval_and_carry_more_each(store: Store) -> None:
+    """While answers keep waiting, one commit per interval: writes from several loop
+    iterations inside the interval share the next transaction, which starts no earlier than
+    the interval after the previous one began."""
+    began: list[float] = []
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        c = GroupCommitter(store, loop, threaded=False, checkpoint_every_s=0,
+                           min_interval_s=0.2,
+                           on_commit=lambda n, s: began.append(loop.time() - s))
+        c.start()
+        try:
+            c.pending.insert_message(msg("first"), 1.0)
+            await asyncio.wait_for(c.future(), 5)  # nothing committed before: at once
+            futures = []
+            for i in range(3):  # three iterations, three writers, inside the interval
+                c.pending.insert_message(msg(f"w{i}"), 1.0)
+                futures.append(c.future())
+                await _turns(5)
+            assert not futures[0].done()
+            assert store.get_message("w0") is None
+            await asyncio.wait_for(asyncio.gather(*futures), 5)
+            assert c.stats.batches == 2 and c.stats.last_batch_size == 3
+        finally:
+            c.stop()
+
+    asyncio.run(main())
+    assert len(began) == 2
+    assert began[1] - began[0] >= 0.19
+
+
+def test_first_write_after_a_quiet_spell_commits_at_once(store: Store) -> None:
+    async def main() -> None:
+        c = GroupCommitter(store, asyncio.get_running_loop(), threaded=False,
+                           checkpoint_every_s=0, min_interval_s=0.05)
+        c.start()
+        try:
+            c.pending.insert_message(msg("1"), 1.0)
+            await asyncio.wait_for(c.future(), 5)
+            await asyncio.sleep(0.1)  # longer than the interval: the next commit is not held
+            c.pending.insert_message(msg("2"), 1.0)
+            fut = c.future()
+            await _turns(3)
+            assert fut.done() and store.get_message("2") is not None
+        finally:
+            c.stop()
+
+    asyncio.run(main())
+
+
+def test_commit_later_waits_for_a_commit_or_the_lazy_deadline(store: Store) -> None:
+    """Writes nobody waits on ride the next commit; alone, they are committed within
+    ``lazy_s``; an answer waiting (``future``) brings the commit forward."""
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        committed = asyncio.Event()
+        c = GroupCommitter(store, loop, threaded=False, checkpoint_every_s=0,
+                           min_interval_s=0, lazy_s=0.1,
+                           on_commit=lambda n, s: committed.set())
+        c.start()
+        try:
+            c.pending.insert_message(msg("lazy"), 1.0)
+            c.commit_later()
+            await _turns(20)
+            assert store.get_message("lazy") is None  # not yet: nobody waits for it
+            await asyncio.wait_for(committed.wait(), 5)  # but within lazy_s by itself
+            assert store.get_message("lazy") is not None
+
+            committed.clear()
+            c.pending.insert_message(msg("rides"), 1.0)
+            c.commit_later()
+            c.pending.insert_message(msg("urgent"), 1.0)
+            fut = c.future()
+            await _turns(3)
+            assert fut.done()
+            assert store.get_message("rides") is not None  # went with the urgent commit
+            assert c.stats.batches == 2
+        finally:
+            c.stop()
+
+    asyncio.run(main())
+
+
+def test_threaded_commit_later_is_committed_without_a_future(store: Store) -> None:
+    async def main() -> None:
+        c = GroupCommitter(store, asyncio.get_running_loop(), threaded=True,
+                           checkpoint_every_s=0, lazy_s=0.05)
+        c.start()
+        try:
+            c.pending.insert_message(msg("lazy"), 1.0)
+            c.commit_later()
+            for _ in range(200):  # bounded: 200 x 25 ms
+                if store.get_message("lazy") is not None:
+                    break
+                await asyncio.sleep(0.025)
+            assert store.get_message("lazy") is not None
+        finally:
+            c.stop()
+
+    asyncio.run(main())

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,22 +15,7 @@ from encoding.text import concat_udh, decode_text, encode_text, gsm7_encode
 from routing import Ops, OutboxItem, OutboxKind, Store
 from routing.inbound import Inbound
 from routing.router import Router
-
-
-class DoneFuture:
-    def exception(self) -> BaseException | None:
-        return None
-
-    def add_done_callback(self, fn: Callable[[Any], None]) -> None:
-        fn(self)
-
-
-class FakeCommitter:
-    def __init__(self) -> None:
-        self.pending = Ops()
-
-    def future(self) -> DoneFuture:
-        return DoneFuture()
+from tests.fakecommitter import FakeCommitter
 
 
 class Rig:

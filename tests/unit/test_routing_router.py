@@ -8,7 +8,7 @@ status, segment rows, and the deliver_sm receipts waiting in the tenant's outbox
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,28 +24,11 @@ from encoding.text import decode_text, gsm7_encode
 from routing import Message, Ops, OutboxItem, Status, Store
 from routing.retry import MAX_ATTEMPTS, Outcome
 from routing.router import Job, Router
+from tests.fakecommitter import FakeCommitter
 
 STATE = {"DELIVRD": MessageState.DELIVERED, "UNDELIV": MessageState.UNDELIVERABLE,
          "EXPIRED": MessageState.EXPIRED, "REJECTD": MessageState.REJECTED,
          "ENROUTE": MessageState.ENROUTE, "ACCEPTD": MessageState.ACCEPTED}
-
-
-class DoneFuture:
-    """Stands for a commit that has already succeeded: callbacks run at once."""
-
-    def exception(self) -> BaseException | None:
-        return None
-
-    def add_done_callback(self, fn: Callable[[Any], None]) -> None:
-        fn(self)
-
-
-class FakeCommitter:
-    def __init__(self) -> None:
-        self.pending = Ops()
-
-    def future(self) -> DoneFuture:
-        return DoneFuture()
 
 
 def operator(name: str, **kw: Any) -> OperatorConfig:
