@@ -15,6 +15,7 @@ fields, 12/14-digit dates, letters in err, UTF-16 bodies, receipts carried only 
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import datetime
 from typing import Final
@@ -110,8 +111,18 @@ _TEXT_LEN: Final = 20
 _GSM_SAFE: Final = frozenset(chr(c) for c in range(0x20, 0x7F) if chr(c) not in "@[\\]^`{|}~")
 
 
+_GSM_UNSAFE_RE: Final = re.compile(
+    "[^" + "".join(re.escape(c) for c in sorted(_GSM_SAFE)) + "]")
+
+
 def _gsm_safe(text: str) -> str:
-    return "".join(ch if ch in _GSM_SAFE else "?" for ch in text[:_TEXT_LEN])
+    return _GSM_UNSAFE_RE.sub("?", text[:_TEXT_LEN])
+
+
+@functools.lru_cache(maxsize=16)
+def _date_text(d: datetime) -> str:
+    """YYMMDDhhmm; cached, as receipts sent in the same minute share their dates."""
+    return d.strftime(_DATE_FORMAT)
 
 
 def format_receipt(
@@ -151,8 +162,8 @@ def format_receipt(
             raise ValueError(f"receipt {name} must be 0..999: {count}")
     line = (
         f"id:{message_id} sub:{submitted:03d} dlvrd:{delivered:03d}"
-        f" submit date:{submit_date.strftime(_DATE_FORMAT)}"
-        f" done date:{done_date.strftime(_DATE_FORMAT)}"
+        f" submit date:{_date_text(submit_date)}"
+        f" done date:{_date_text(done_date)}"
         f" stat:{stat_word} err:{err.zfill(3)} text:{_gsm_safe(text)}"
     )
     return line.encode("ascii")

@@ -30,8 +30,10 @@ class Ops:
     def __init__(self) -> None:
         self.messages: list[tuple[object, ...]] = []
         self.replaced: list[tuple[object, ...]] = []
-        self.segments: list[tuple[object, ...]] = []
-        self.message_status: list[tuple[object, ...]] = []
+        # Keyed, so a part acked and receipted within one batch (common: operators send the
+        # receipt right behind the resp) costs one row write, not two.
+        self.segments: dict[tuple[str, int], tuple[object, ...]] = {}
+        self.message_status: dict[str, tuple[object, ...]] = {}
         self.history: list[tuple[object, ...]] = []
         self.outbox_adds: list[tuple[object, ...]] = []
         self.outbox_acks: list[tuple[int]] = []
@@ -54,13 +56,16 @@ class Ops:
 
     def set_status(self, message_id: str, status: Status, now: float, *, error: int = 0,
                    operator: str = "", detail: str = "") -> None:
-        self.message_status.append((status.value, error, operator, now, message_id))
+        earlier = self.message_status.get(message_id)
+        if earlier is not None and not operator:
+            operator = earlier[2]  # type: ignore[assignment]  # an update keeps the operator
+        self.message_status[message_id] = (status.value, error, operator, now, message_id)
         self.history.append((message_id, status.value, now, detail))
 
     def put_segment(self, message_id: str, part: int, parts: int, operator: str,
                     operator_id: str, status: Status, error: int = 0) -> None:
-        self.segments.append((message_id, part, parts, operator, operator_id, status.value,
-                              error))
+        self.segments[message_id, part] = (message_id, part, parts, operator, operator_id,
+                                           status.value, error)
 
     def add_outbox(self, item: OutboxItem) -> None:
         self.outbox_adds.append((item.id, item.tenant, item.kind.value, item.pdu,

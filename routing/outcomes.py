@@ -96,6 +96,8 @@ class Outcomes:
             ops.set_status(m.id, Status.SUBMITTED, now, operator=operator)
             # Out of the router's queue accounting; receipts find it through the index.
             self.router.jobs.pop(m.id, None)
+        if not self.parked:
+            return
         # A receipt that came first may carry the id in the other base (reference 10.4).
         op = self.router.operators.get(operator)
         fmt = op.id_format if op is not None else "opaque"
@@ -117,7 +119,9 @@ class Outcomes:
         status = status_of_receipt(r)
         if status is None:
             return True  # intermediate notification: nothing to record
-        variants = id_variants(r.id, id_format)
+        variants = [normalise(r.id)]
+        if (operator, variants[0]) not in self.index:  # else the usual case: same id and base
+            variants = id_variants(r.id, id_format)
         for v in variants:
             hit = self.index.get((operator, v))
             if hit is not None:

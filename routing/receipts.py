@@ -9,6 +9,7 @@ Whether a receipt is due follows registered_delivery bits 1-0 (section 5.2.17).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 
 from encoding.constants import EsmClass, RegisteredDelivery
 from encoding.errors import SmppError
@@ -29,6 +30,13 @@ def receipt_due(registered_delivery: int, status: Status) -> bool:
     return wanted == RegisteredDelivery.RECEIPT_ON_FAILURE and status is not Status.DELIVERED
 
 
+@functools.lru_cache(maxsize=64)
+def _minute(minute: int) -> dt.datetime:
+    """The UTC start of a minute since the epoch: receipt dates have minute precision, and
+    one object per minute lets ``format_receipt`` reuse its text."""
+    return dt.datetime.fromtimestamp(minute * 60, dt.UTC)
+
+
 def build_receipt(m: Message, status: Status, *, id_format: str, done_at: float,
                   error: int = 0, dcs0: str = "gsm7") -> bytes:
     """The encoded deliver_sm receipt for ``m`` reaching ``status``."""
@@ -40,8 +48,8 @@ def build_receipt(m: Message, status: Status, *, id_format: str, done_at: float,
         preview = ""
     text = format_receipt(
         mid, STAT_OF_STATUS[status], err=f"{min(error, 999):03d}",
-        submit_date=dt.datetime.fromtimestamp(m.created_at, dt.UTC),
-        done_date=dt.datetime.fromtimestamp(done_at, dt.UTC), text=preview)
+        submit_date=_minute(int(m.created_at // 60)),
+        done_date=_minute(int(done_at // 60)), text=preview)
     pdu = DeliverSm(
         source_addr=m.destination_addr, source_addr_ton=m.dest_addr_ton,
         source_addr_npi=m.dest_addr_npi, destination_addr=m.source_addr,

@@ -149,14 +149,15 @@ class Store:
                 conn.executemany(_INSERT_MESSAGE.replace("OR IGNORE", "OR REPLACE"), ops.replaced)
             if ops.segments:
                 conn.executemany(
-                    "INSERT OR REPLACE INTO segments VALUES (?, ?, ?, ?, ?, ?, ?)", ops.segments
+                    "INSERT OR REPLACE INTO segments VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    ops.segments.values(),
                 )
             if ops.message_status:
                 conn.executemany(
                     "UPDATE messages SET status = ?, error = ?, "
                     "operator = CASE WHEN ?3 = '' THEN operator ELSE ?3 END, "
                     "updated_at = ? WHERE id = ?",
-                    ops.message_status,
+                    ops.message_status.values(),
                 )
             if ops.history:
                 conn.executemany("INSERT INTO history VALUES (?, ?, ?, ?)", ops.history)

@@ -104,7 +104,7 @@ def test_failed_commit_resolves_its_future_with_the_error(store: Store) -> None:
         c.start()
         try:
             c.pending.insert_message(msg("1"), 1.0)
-            c.pending.segments.append(("broken",))  # wrong column count: the apply fails
+            c.pending.segments["broken", 1] = ("broken",)  # wrong column count: the apply fails
             fut = c.future()
             with pytest.raises(sqlite3.Error):
                 await asyncio.wait_for(fut, 10)

@@ -121,7 +121,7 @@ def test_apply_is_one_transaction(store: Store) -> None:
     ops = Ops()
     ops.insert_message(msg("1"), 1.0)
     ops.add_outbox(item(store))
-    ops.segments.append(("1", 1))  # a broken row: wrong number of values
+    ops.segments["1", 1] = ("1", 1)  # a broken row: wrong number of values
     with pytest.raises(sqlite3.Error):
         store.apply(ops)
     assert store.count("messages") == 0
@@ -143,6 +143,24 @@ def test_segments_lookup(store: Store) -> None:
     assert store.find_segment("opB", "ABD") is None
     assert store.segments_of("1") == [(1, 2, "opA", "ABC", "submitted", 0),
                                       (2, 2, "opA", "ABD", "delivered", 0)]
+
+
+def test_updates_to_one_row_within_a_batch_write_it_once(store: Store) -> None:
+    """An operator's resp and receipt often land in one group commit: the message and the
+    part are written once, in their last state, the operator kept; history keeps every step."""
+    apply(store, lambda o: o.insert_message(msg("1"), 1.0))
+    ops = Ops()
+    ops.put_segment("1", 1, 1, "opA", "ABC", Status.SUBMITTED)
+    ops.set_status("1", Status.SUBMITTED, 2.0, operator="opA")
+    ops.put_segment("1", 1, 1, "opA", "ABC", Status.DELIVERED)
+    ops.set_status("1", Status.DELIVERED, 3.0, detail="receipt")
+    assert len(ops.segments) == 1 and len(ops.message_status) == 1
+    store.apply(ops)
+    m = store.get_message("1")
+    assert m is not None
+    assert (m.status, m.operator, m.updated_at) == (Status.DELIVERED, "opA", 3.0)
+    assert store.segments_of("1") == [(1, 1, "opA", "ABC", "delivered", 0)]
+    assert [h[0] for h in store.history_of("1")] == ["accepted", "submitted", "delivered"]
 
 
 def test_messages_with_status_pages_in_id_order(store: Store) -> None:
