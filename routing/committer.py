@@ -27,7 +27,11 @@ iteration holds one PDU, committing per iteration spends most of the loop in ``C
 Either way, WAL checkpoints run on a background thread with their own connection (the
 writer's automatic checkpoint is only a distant safety net), so copying the WAL back into the
 database never runs inside a commit: when it did, one commit in every few hundred took
-15-25 ms and set the submit_sm_resp p99.
+15-25 ms and set the submit_sm_resp p99. Under steady writes a concurrent checkpoint never
+catches up with the last frame, and SQLite restarts the WAL only after one that did, so the
+file would grow without bound: once the WAL holds ``restart_frames``, the checkpoint thread
+holds commits back (``_write_gate``) for one short checkpoint of what is left. Inline commits
+that find the gate closed are put off by a millisecond, so the loop never blocks on it.
 """
 
 from __future__ import annotations
@@ -64,13 +68,17 @@ class GroupCommitter:
     def __init__(self, store: Store, loop: asyncio.AbstractEventLoop,
                  on_commit: Callable[[int, float], None] | None = None, *,
                  threaded: bool = True, checkpoint_every_s: float = 0.2,
-                 min_interval_s: float = 0.001, lazy_s: float = 0.05) -> None:
+                 min_interval_s: float = 0.001, lazy_s: float = 0.05,
+                 restart_frames: int = 16384) -> None:
         self.store = store
         self.loop = loop
         self.threaded = threaded
         self.checkpoint_every_s = checkpoint_every_s
         self.min_interval_s = min_interval_s
         self.lazy_s = lazy_s
+        self.restart_frames = restart_frames
+        self.catch_ups = 0  # checkpoints run with commits held back
+        self._write_gate = threading.Lock()  # held by commits; by the checkpointer to catch up
         self._last_commit = float("-inf")  # loop time the last inline commit began
         self._timer: asyncio.TimerHandle | asyncio.Handle | None = None
         self._timer_due = float("inf")
@@ -149,25 +157,32 @@ class GroupCommitter:
         self._running = False
         self._stopping.set()
         self._wake.set()
+        if self._checkpointer is not None:  # first: it may hold the write gate
+            self._checkpointer.join(timeout=30)
+            self._checkpointer = None
         if self._thread is not None:
             self._thread.join(timeout=30)
             self._thread = None
         if not self.threaded and (len(self._pending) or self._future is not None):
             self._commit_inline()
-        if self._checkpointer is not None:
-            self._checkpointer.join(timeout=30)
-            self._checkpointer = None
 
     def _commit_inline(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
             self._timer_due = float("inf")
-        self._last_commit = self.loop.time()
-        ops, fut = self._pending, self._future
-        self._pending = Ops()
-        self._future = None
-        error = self._commit(ops)
+        if not self._write_gate.acquire(blocking=False):  # the checkpointer is catching up
+            self._timer = self.loop.call_later(0.001, self._commit_inline)
+            self._timer_due = self.loop.time() + 0.001
+            return
+        try:
+            self._last_commit = self.loop.time()
+            ops, fut = self._pending, self._future
+            self._pending = Ops()
+            self._future = None
+            error = self._commit(ops)
+        finally:
+            self._write_gate.release()
         if fut is not None and not fut.done():
             if error is None:
                 fut.set_result(None)
@@ -195,7 +210,12 @@ class GroupCommitter:
     def _checkpoint_loop(self) -> None:
         while not self._stopping.wait(self.checkpoint_every_s):
             try:
-                self.store.checkpoint()
+                if self.store.checkpoint() >= self.restart_frames:
+                    # Most frames are copied now; copy the rest with commits held back, so
+                    # the next commit starts the WAL over instead of growing it.
+                    with self._write_gate:
+                        self.store.checkpoint()
+                    self.catch_ups += 1
             except Exception:  # a busy or closed store: try again next time
                 log.debug("checkpoint skipped", exc_info=True)
 
@@ -217,7 +237,8 @@ class GroupCommitter:
                     return
                 continue
             try:
-                error = self._commit(ops)
+                with self._write_gate:
+                    error = self._commit(ops)
             finally:
                 self._in_flight = 0
             if fut is not None:

@@ -104,14 +104,19 @@ class Store:
         conn.execute(f"PRAGMA journal_size_limit = {_WAL_KEEP_BYTES}")
         return conn
 
-    def checkpoint(self) -> None:
-        """Copy committed WAL frames into the database without blocking writers (PASSIVE).
+    def checkpoint(self) -> int:
+        """Copy committed WAL frames into the database without blocking writers (PASSIVE);
+        returns how many frames the WAL holds (0 once it has restarted).
 
-        Runs on its own connection, from a background thread (``GroupCommitter``)."""
+        Runs on its own connection, from a background thread (``GroupCommitter``). The WAL
+        restarts from its beginning (and is cut back to ``journal_size_limit``) only when a
+        write begins after every frame was copied, so under steady writes the caller must
+        also hold writes back for one checkpoint now and then."""
         conn = self._checkpoint_conn
         if conn is None:
             conn = self._checkpoint_conn = self._connect()
-        conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        row = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        return int(row[1]) if row and row[1] > 0 else 0
 
     def close(self) -> None:
         for conn in (self._writer, self._reader, self._checkpoint_conn):
