@@ -67,6 +67,10 @@ def _parser() -> argparse.ArgumentParser:
     add("--sim-window", type=int, default=100, help="simulator deliver_sm window per bind (100)")
     add("--deliver-window", type=int, default=100, help="gateway deliver_sm window (100)")
     add("--gateway-log-level", default="WARNING", help="gateway --log-level (WARNING)")
+    add("--synchronous", choices=("normal", "full"), default="normal",
+        help="gateway [store] synchronous (normal)")
+    add("--commit-interval-ms", type=float, default=1.0,
+        help="gateway [store] commit_interval_ms (1.0; 0 = commit every loop iteration)")
     add("--out", "-o", metavar="FILE", help="write the JSON result here")
     add("--plot", metavar="FILE", help="write a PNG of throughput and latency over time")
     add("--quiet", "-q", action="store_true", help="no progress line")
@@ -132,7 +136,8 @@ def _gateway_options(args: argparse.Namespace) -> GatewayOptions:
     return GatewayOptions(op_binds=args.op_binds, op_window=args.op_window,
                           deliver_window=args.deliver_window,
                           max_binds=max(2_000, args.idle_binds + pairs + 10),
-                          log_level=args.gateway_log_level)
+                          log_level=args.gateway_log_level, synchronous=args.synchronous,
+                          commit_interval_ms=args.commit_interval_ms)
 
 
 def _run_phase(args: argparse.Namespace, phase: Phase, want_idle: bool

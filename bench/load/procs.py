@@ -46,6 +46,8 @@ class GatewayOptions(msgspec.Struct, frozen=True, kw_only=True):
     deliver_window: int = 100
     max_binds: int = 2_000
     log_level: str = "WARNING"
+    synchronous: str = "normal"
+    commit_interval_ms: float = 1.0
 
 
 def _env() -> dict[str, str]:
@@ -144,6 +146,8 @@ max_connections = {opts.max_binds + 100}
 
 [store]
 path = "{workdir / 'smsc.db'}"
+synchronous = "{opts.synchronous}"
+commit_interval_ms = {opts.commit_interval_ms}
 
 [metrics]
 enabled = true
