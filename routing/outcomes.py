@@ -78,6 +78,7 @@ class Outcomes:
 
     def acked(self, job: Job, index: int, operator: str, operator_id: str, now: float) -> None:
         part = job.parts[index]
+        part.pdu = None  # never sent again; the index keeps the job for its receipt only
         part.operator = operator
         part.operator_id = normalise(operator_id)
         if isinstance(part.state, Status):  # its receipt came first (parked and matched)

@@ -339,6 +339,16 @@ def test_ack_of_every_part_makes_the_message_submitted(rig: Rig) -> None:
     assert rig.router.backlog() == 0
 
 
+def test_an_acked_part_lets_go_of_its_pdu_the_others_keep_theirs(rig: Rig) -> None:
+    """Jobs stay in the receipt index long after sending (tens of thousands of them): a part
+    that was acked is never sent again, so its submit_sm is not kept."""
+    rig.submit("y" * 400)  # three parts
+    [job] = rig.send("opA")
+    rig.router.part_acked(job, 0, "opA", "id-1")
+    assert job.parts[0].pdu is None
+    assert all(p.pdu is not None for p in job.parts[1:])
+
+
 # --- receipts ---------------------------------------------------------------------------
 
 
