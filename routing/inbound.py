@@ -5,6 +5,10 @@ the message as deliver_sm (esm_class 0), kept in its outbox while it is offline.
 messages (UDH IEI 0x00/0x08 or SAR TLVs, reference 9.5) are joined as bytes before anything
 decodes them when the tenant's ``mo_reassemble`` is on; a long result travels in
 message_payload. Otherwise each part is passed on with its UDH (or SAR TLVs).
+
+Every part is durable before the operator hears ESME_ROK: a whole message through its outbox
+row, a part still waiting for the rest through ``mo_parts`` (put back into the reassembler
+on start), and the joined message's outbox row and the removal of its parts share a commit.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from encoding.pdu.tlv import TlvMap
 from encoding.text import Reassembler, parse_udh
 
 from .model import OutboxItem, OutboxKind
+from .ops import MoGroup
 
 if TYPE_CHECKING:
     from .router import Router
@@ -41,6 +46,22 @@ class Inbound:
         self._owners = sorted(owners, key=lambda o: len(o[0]), reverse=True)
         self.unrouted = 0
         self.partial = 0
+        self.restored = 0
+        self._restore()
+
+    def _restore(self) -> None:
+        """Put back the parts acknowledged before a restart whose group is still open."""
+        for group, seqnum, user_data, received_at in self.router.store.mo_parts():
+            operator, source, destination, data_coding, reference, total = group
+            key = (operator, source, destination, data_coding)
+            try:
+                self.reassembler.add(key, reference, total, seqnum, user_data, received_at)
+            except TextError:  # cannot happen for rows this code wrote; skip, do not crash
+                log.warning("stored MO part %r/%d unusable; dropped", group, seqnum)
+                continue
+            self.restored += 1
+        if self.restored:
+            log.info("restored %d parts of incomplete MO messages", self.restored)
 
     def owner(self, destination: str) -> TenantConfig | None:
         digits = destination.lstrip("+")
@@ -71,14 +92,26 @@ class Inbound:
             joined = self.reassembler.add(key, ref, total, seq, user_data, now)
         except TextError as exc:
             return exc.command_status
-        if joined is not None:
-            self._queue(tenant, pdu, joined, pdu.esm_class & ~EsmClass.UDHI, {})
+        group: MoGroup = (operator, pdu.source_addr, pdu.destination_addr, pdu.data_coding,
+                          ref, total)
+        ops = self.router.committer.pending
+        if joined is None:
+            # The operator's deliver_sm_resp waits for this commit: an acknowledged part is
+            # on disk, and comes back into the reassembler after a restart.
+            ops.put_mo_part(group, seq, user_data, now)
+            return CommandStatus.ESME_ROK
+        if total > 1:
+            ops.drop_mo_group(group)  # in the same commit as the joined message's outbox row
+        self._queue(tenant, pdu, joined, pdu.esm_class & ~EsmClass.UDHI, {})
         return CommandStatus.ESME_ROK
 
     def expire(self, now: float) -> None:
         """Deliver what arrived of groups whose missing parts never came (flagged in logs)."""
-        for key, _ref, parts in self.reassembler.expire(now):
+        for key, ref, total, parts in self.reassembler.expire(now):
             operator, source, destination, data_coding = cast(tuple[str, str, str, int], key)
+            self.router.committer.pending.drop_mo_group(
+                (operator, source, destination, data_coding, ref, total))
+            self.router.committer.commit_later()
             tenant = self.owner(destination)
             if tenant is None:
                 continue

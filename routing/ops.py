@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .model import Message, OutboxItem, Status
 
-__all__ = ["Ops", "row_of"]
+__all__ = ["MoGroup", "Ops", "row_of"]
 
 
 class Ops:
@@ -19,6 +19,8 @@ class Ops:
         "history",
         "message_status",
         "messages",
+        "mo_groups_done",
+        "mo_parts",
         "outbox_acks",
         "outbox_adds",
         "outbox_retries",
@@ -38,12 +40,15 @@ class Ops:
         self.outbox_adds: list[tuple[object, ...]] = []
         self.outbox_acks: list[tuple[int]] = []
         self.outbox_retries: list[tuple[object, ...]] = []
+        self.mo_parts: list[tuple[object, ...]] = []  # MO parts waiting for their group
+        self.mo_groups_done: list[tuple[object, ...]] = []  # groups joined or given up
         self.purge_before = 0.0  # drop outbox items created before this (retention); 0 = no
 
     def __len__(self) -> int:
         return (len(self.messages) + len(self.replaced) + len(self.segments)
                 + len(self.message_status) + len(self.outbox_adds) + len(self.outbox_acks)
-                + len(self.outbox_retries) + (1 if self.purge_before else 0))
+                + len(self.outbox_retries) + len(self.mo_parts) + len(self.mo_groups_done)
+                + (1 if self.purge_before else 0))
 
     def insert_message(self, m: Message, now: float) -> None:
         self.messages.append(row_of(m, now))
@@ -77,6 +82,22 @@ class Ops:
 
     def retry_outbox(self, item_id: int, attempts: int, next_attempt_at: float) -> None:
         self.outbox_retries.append((attempts, next_attempt_at, item_id))
+
+    def put_mo_part(self, group: MoGroup, seqnum: int, user_data: bytes,
+                    received_at: float) -> None:
+        self.mo_parts.append((*group, seqnum, user_data, received_at))
+
+    def drop_mo_group(self, group: MoGroup) -> None:
+        """Forget a group's stored parts. Its parts queued in this same batch are simply not
+        written, so the store applies drops before inserts: an insert left in the batch came
+        after the drop (a late part opening the group anew) and must survive it."""
+        if self.mo_parts:
+            self.mo_parts = [row for row in self.mo_parts if row[:6] != group]
+        self.mo_groups_done.append(group)
+
+
+# (operator, source_addr, destination_addr, data_coding, reference, total)
+MoGroup = tuple[str, str, str, int, int, int]
 
 
 def row_of(m: Message, now: float) -> tuple[object, ...]:

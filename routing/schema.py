@@ -72,5 +72,22 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     );
     CREATE INDEX outbox_tenant ON outbox (tenant, id);
     """,
+    # 2: parts of concatenated MO messages, kept until the whole message is in the outbox,
+    # so a part acknowledged to the operator survives a restart.
+    """
+    CREATE TABLE mo_parts (
+        operator TEXT NOT NULL,
+        source_addr TEXT NOT NULL,
+        destination_addr TEXT NOT NULL,
+        data_coding INTEGER NOT NULL,
+        reference INTEGER NOT NULL,
+        total INTEGER NOT NULL,
+        seqnum INTEGER NOT NULL,
+        user_data BLOB NOT NULL,
+        received_at REAL NOT NULL,
+        PRIMARY KEY (operator, source_addr, destination_addr, data_coding, reference, total,
+                     seqnum)
+    ) WITHOUT ROWID;
+    """,
 )
 SCHEMA_VERSION: Final = len(MIGRATIONS)

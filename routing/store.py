@@ -19,7 +19,7 @@ from typing import Any
 import sqlite_utils
 
 from .model import Message, OutboxItem, OutboxKind, Status
-from .ops import Ops
+from .ops import MoGroup, Ops
 from .schema import MIGRATIONS, SCHEMA_VERSION
 
 __all__ = ["Store", "Ops", "StoreError"]
@@ -182,6 +182,18 @@ class Store:
                     "UPDATE outbox SET attempts = ?, next_attempt_at = ? WHERE id = ?",
                     ops.outbox_retries,
                 )
+            if ops.mo_groups_done:  # before the inserts (see Ops.drop_mo_group)
+                conn.executemany(
+                    "DELETE FROM mo_parts WHERE operator = ? AND source_addr = ? "
+                    "AND destination_addr = ? AND data_coding = ? AND reference = ? "
+                    "AND total = ?",
+                    ops.mo_groups_done,
+                )
+            if ops.mo_parts:
+                conn.executemany(
+                    "INSERT OR IGNORE INTO mo_parts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    ops.mo_parts,
+                )
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -238,6 +250,15 @@ class Store:
             "WHERE message_id = ? ORDER BY part",
             (message_id,),
         ).fetchall()
+
+    def mo_parts(self) -> list[tuple[MoGroup, int, bytes, float]]:
+        """Stored parts of incomplete concatenated MO messages, oldest first:
+        (group, seqnum, user_data, received_at)."""
+        rows = self.reader.execute(
+            "SELECT operator, source_addr, destination_addr, data_coding, reference, total, "
+            "seqnum, user_data, received_at FROM mo_parts ORDER BY received_at"
+        ).fetchall()
+        return [((r[0], r[1], r[2], r[3], r[4], r[5]), r[6], r[7], r[8]) for r in rows]
 
     def history_of(self, message_id: str) -> list[tuple[str, float, str]]:
         return self.reader.execute(

@@ -17,9 +17,12 @@ __all__ = ["RawClient"]
 
 
 class RawClient:
-    def __init__(self, port: int, timeout: float = 10.0) -> None:
+    def __init__(self, port: int, timeout: float = 10.0, *,
+                 sock: socket.socket | None = None) -> None:
+        """Connect to ``port`` on 127.0.0.1, or speak over ``sock`` (an accepted connection,
+        for a test playing the operator's SMSC)."""
         self.timeout = timeout
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.sock = sock or socket.create_connection(("127.0.0.1", port), timeout=timeout)
         self.buf = bytearray()
         self.seq = 0
         self.delivered: list[Pdu] = []

@@ -96,13 +96,13 @@ class Reassembler:
         del self._groups[gid]
         return b"".join([parts[i] for i in range(1, total + 1)])
 
-    def expire(self, now: float) -> list[tuple[Hashable, int, dict[int, bytes]]]:
+    def expire(self, now: float) -> list[tuple[Hashable, int, int, dict[int, bytes]]]:
         """Remove and return the groups whose deadline is at or before ``now``.
 
-        Each item is (key, reference, parts by seqnum), oldest first; deliver what arrived
-        (flagged partial) or drop it, per tenant policy.
+        Each item is (key, reference, total, parts by seqnum), oldest first; deliver what
+        arrived (flagged partial) or drop it, per tenant policy.
         """
-        expired: list[tuple[Hashable, int, dict[int, bytes]]] = []
+        expired: list[tuple[Hashable, int, int, dict[int, bytes]]] = []
         groups = self._groups
         while groups:
             gid = next(iter(groups))
@@ -110,7 +110,7 @@ class Reassembler:
             if group.deadline > now:
                 break
             del groups[gid]
-            expired.append((gid[0], gid[1], group.parts))
+            expired.append((gid[0], gid[1], gid[2], group.parts))
         return expired
 
     def next_deadline(self) -> float | None:

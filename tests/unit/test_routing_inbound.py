@@ -172,3 +172,63 @@ def test_partial_ucs2_message_keeps_its_data_coding(rig: Rig) -> None:
     [pdu] = rig.outbox("acme")
     assert pdu.data_coding == 8
     assert decode_text(pdu.short_message, pdu.data_coding) == "Привет "
+
+
+def stored_parts(rig: Rig) -> list[tuple[int, bytes]]:
+    rig.store.apply(rig.committer.pending)
+    rig.committer.pending = Ops()
+    return [(seq, data) for _, seq, data, _ in rig.store.mo_parts()]
+
+
+def test_acknowledged_parts_survive_a_restart_and_complete_the_message(tmp_path: Path) -> None:
+    """A part answered ESME_ROK is in the store (the answer waits for that commit), so the
+    operator never needs to send it again: after a restart the next part completes it."""
+    path = tmp_path / "i.db"
+    dest = "447700000009"
+    rig = Rig(path)
+    assert rig.inbound.message("opA", mo(dest, concat_udh(9, 2, 1) + b"before ", 0x40),
+                               100.0) == S.ESME_ROK
+    assert stored_parts(rig) == [(1, b"before ")]
+    rig.store.close()
+
+    rig = Rig(path)  # the gateway restarted
+    try:
+        assert rig.inbound.restored == 1
+        rig.inbound.message("opA", mo(dest, concat_udh(9, 2, 2) + b"and after", 0x40), 200.0)
+        [pdu] = rig.outbox("acme")
+        assert pdu.short_message == b"before and after"
+        assert stored_parts(rig) == []  # gone with the commit that queued the whole message
+        rig.inbound.expire(10_000.0)
+        assert rig.inbound.partial == 0  # the restored group was completed, not left open
+    finally:
+        rig.store.close()
+
+
+def test_restored_parts_keep_their_deadline(tmp_path: Path) -> None:
+    path = tmp_path / "i.db"
+    dest = "447700000010"
+    rig = Rig(path)
+    rig.inbound.message("opA", mo(dest, concat_udh(10, 2, 1) + b"lonely", 0x40), 100.0)
+    stored_parts(rig)
+    rig.store.close()
+    rig = Rig(path)
+    try:
+        rig.inbound.expire(699.0)
+        assert rig.outbox("acme") == []
+        rig.inbound.expire(700.0)  # 600 s from the part's arrival, not from the restart
+        [pdu] = rig.outbox("acme")
+        assert pdu.short_message == b"lonely"
+        assert stored_parts(rig) == []
+    finally:
+        rig.store.close()
+
+
+def test_a_late_part_after_expiry_in_the_same_batch_is_kept(rig: Rig) -> None:
+    """The expired group's rows are dropped, but a part of the same group that arrives
+    afterwards in the same group commit opens it anew and must stay on disk."""
+    dest = "447700000011"
+    rig.inbound.message("opA", mo(dest, concat_udh(11, 2, 1) + b"early", 0x40), 100.0)
+    assert stored_parts(rig) == [(1, b"early")]
+    rig.inbound.expire(700.0)
+    rig.inbound.message("opA", mo(dest, concat_udh(11, 2, 2) + b"late", 0x40), 750.0)
+    assert stored_parts(rig) == [(2, b"late")]

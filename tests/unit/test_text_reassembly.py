@@ -72,11 +72,11 @@ def test_timeout_with_fake_clock() -> None:
     r.add("b", 2, 3, 2, b"y", now=200.0)
     assert r.next_deadline() == 700.0
     assert r.expire(699.9) == []
-    assert r.expire(700.0) == [("a", 1, {1: b"x"})]
+    assert r.expire(700.0) == [("a", 1, 2, {1: b"x"})]
     assert r.next_deadline() == 800.0
     # a late part of the expired group opens a new group (and never completes it)
     assert r.add("a", 1, 2, 2, b"z", now=750.0) is None
-    assert r.expire(10_000.0) == [("b", 2, {2: b"y"}), ("a", 1, {2: b"z"})]
+    assert r.expire(10_000.0) == [("b", 2, 3, {2: b"y"}), ("a", 1, 2, {2: b"z"})]
     assert len(r) == 0
     assert r.next_deadline() is None
 
