@@ -1,7 +1,8 @@
 """How to treat an operator's answer: the ESME pool policy of reference section 4.
 
 ``classify`` maps a command_status (or a missing answer) to what the pool does next:
-flow control keeps the message on the same operator and slows down; temporary errors retry,
+flow control keeps the message on the same operator and slows down (without using up its
+attempts); temporary errors retry,
 on the next operator of the route when there is one; session errors rebind and retry;
 permanent errors fail the message and the tenant gets a failure receipt.
 """
@@ -12,9 +13,13 @@ from enum import Enum
 
 from encoding.constants import CommandStatus as S
 
-__all__ = ["Outcome", "classify", "MAX_ATTEMPTS", "retry_delay"]
+__all__ = ["Outcome", "classify", "MAX_ATTEMPTS", "MAX_FLOW_WAITS", "retry_delay"]
 
-MAX_ATTEMPTS = 8
+MAX_ATTEMPTS = 8  # failures (temporary, session, no answer) before a message is undeliverable
+# Flow-control answers (throttled, queue full) mean "later", not "failed": they do not count
+# as attempts. A message the operator keeps throttling waits until its validity period ends,
+# or, without one, for this many answers (at the 30 s cap of ``retry_delay``, about an hour).
+MAX_FLOW_WAITS = 120
 
 
 class Outcome(Enum):

@@ -24,7 +24,7 @@ from .committer import GroupCommitter
 from .model import FINAL, Message, OutboxItem, OutboxKind, Status
 from .outcomes import Outcomes, PartState
 from .receipts import build_receipt, receipt_due
-from .retry import MAX_ATTEMPTS, Outcome, classify, retry_delay
+from .retry import MAX_ATTEMPTS, MAX_FLOW_WAITS, Outcome, classify, retry_delay
 from .routes import RouteTable
 from .segments import build_parts
 from .store import Store
@@ -44,7 +44,8 @@ class Job(msgspec.Struct, gc=False):
     message: Message
     operators: tuple[str, ...]
     operator_index: int = 0
-    attempts: int = 0
+    attempts: int = 0  # failures so far (flow-control answers are counted in flow_waits)
+    flow_waits: int = 0
     not_before: float = 0.0
     cancelled: bool = False
     sent: bool = False  # at least one part left for an operator: no cancel/replace now
@@ -198,16 +199,27 @@ class Router:
             self.finish(m, Status.REJECTED, wall, error=status or 0,
                         detail=f"refused by {job.operator}")
             return outcome
-        job.attempts += 1
-        if job.attempts > MAX_ATTEMPTS:
-            self.finish(m, Status.UNDELIVERABLE, wall,
-                        error=status if status is not None else CommandStatus.ESME_RSYSERR,
-                        detail="too many attempts")
-            return outcome
-        if outcome is Outcome.TEMPORARY and len(job.operators) > 1:
-            job.operator_index = (job.operator_index + 1) % len(job.operators)
-        job.not_before = now + (retry_delay(job.attempts) if outcome is Outcome.FLOW
-                                else retry_delay(1) * (job.attempts - 1))
+        if outcome is Outcome.FLOW:
+            job.flow_waits += 1
+            if m.expires_at and m.expires_at <= wall:
+                self.finish(m, Status.EXPIRED, wall, error=status or 0,
+                            detail=f"validity ran out while {job.operator} throttled")
+                return outcome
+            if job.flow_waits > MAX_FLOW_WAITS:
+                self.finish(m, Status.UNDELIVERABLE, wall, error=status or 0,
+                            detail=f"{job.operator} kept throttling")
+                return outcome
+            job.not_before = now + retry_delay(job.flow_waits)
+        else:
+            job.attempts += 1
+            if job.attempts > MAX_ATTEMPTS:
+                self.finish(m, Status.UNDELIVERABLE, wall,
+                            error=status if status is not None else CommandStatus.ESME_RSYSERR,
+                            detail="too many attempts")
+                return outcome
+            if outcome is Outcome.TEMPORARY and len(job.operators) > 1:
+                job.operator_index = (job.operator_index + 1) % len(job.operators)
+            job.not_before = now + retry_delay(1) * (job.attempts - 1)
         if not job.queued:
             self.on_work(self.enqueue(job, front=True))
         return outcome

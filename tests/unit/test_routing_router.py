@@ -22,7 +22,7 @@ from encoding.pdu import DeliverSm, SubmitSm, decode_pdu
 from encoding.receipt import Receipt, parse_receipt
 from encoding.text import decode_text, gsm7_encode
 from routing import Message, Ops, OutboxItem, Status, Store
-from routing.retry import MAX_ATTEMPTS, Outcome
+from routing.retry import MAX_ATTEMPTS, MAX_FLOW_WAITS, Outcome
 from routing.router import Job, Router
 from tests.fakecommitter import FakeCommitter
 
@@ -309,6 +309,52 @@ def test_too_many_attempts_is_undeliverable(rig: Rig) -> None:
     [(_, r)] = rig.receipts()
     assert r.stat == "UNDELIV"
     assert rig.router.pending("opA") == rig.router.pending("opB") == 0
+
+
+def test_throttling_does_not_use_up_the_attempts(rig: Rig) -> None:
+    """An operator that throttles means "later": a message throttled more often than the
+    failure limit still goes out once the operator takes it again."""
+    m = rig.submit()
+    now = 1000.0
+    for _ in range(MAX_ATTEMPTS * 2):
+        [job] = rig.send("opA", now)
+        assert rig.router.part_failed(job, 0, S.ESME_RTHROTTLED, now) is Outcome.FLOW
+        now += 1000.0
+    assert rig.stored(m).status is Status.ACCEPTED
+    [job] = rig.send("opA", now)
+    assert job.operator == "opA"  # throttling does not fail over either
+    rig.router.part_acked(job, 0, "opA", "ok-1")
+    assert rig.stored(m).status is Status.SUBMITTED
+    assert rig.receipts() == []
+
+
+def test_throttled_past_its_validity_the_message_expires(rig: Rig) -> None:
+    wall = time.time()
+    m = rig.submit(expires_at=wall + 3600.0)
+    [job] = rig.send("opA", 100.0)
+    rig.router.part_failed(job, 0, S.ESME_RTHROTTLED, 100.0)
+    assert rig.stored(m).status is Status.ACCEPTED  # still valid: it waits
+    m_in_memory = job.message
+    m_in_memory.expires_at = wall - 1.0  # the validity period has run out meanwhile
+    [job] = rig.send("opA", 1000.0)
+    rig.router.part_failed(job, 0, S.ESME_RMSGQFUL, 1000.0)
+    assert rig.stored(m).status is Status.EXPIRED
+    [(_, r)] = rig.receipts()
+    assert r.stat == "EXPIRED"
+
+
+def test_endless_throttling_ends_as_undeliverable(rig: Rig) -> None:
+    m = rig.submit()
+    now = 1000.0
+    for _ in range(MAX_FLOW_WAITS + 1):
+        jobs = rig.send("opA", now)
+        assert len(jobs) == 1, "a throttled message left the queue before the limit"
+        rig.router.part_failed(jobs[0], 0, S.ESME_RTHROTTLED, now)
+        now += 1000.0
+    assert rig.stored(m).status is Status.UNDELIVERABLE
+    assert rig.router.pending("opA") == 0
+    [(_, r)] = rig.receipts()
+    assert r.stat == "UNDELIV"
 
 
 def test_message_the_operator_cannot_take_is_rejected(tmp_path: Path) -> None:
