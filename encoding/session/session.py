@@ -73,6 +73,9 @@ class Session:
         self.inbound_pending = 0
         # Peer's unbind held until our answers to its earlier requests are out: (seq, deadline)
         self._peer_unbind: tuple[int, float] | None = None
+        # After a framing error: nothing more is read; close once the answers still owed are
+        # out, or at this deadline. (reason, deadline)
+        self._drain: tuple[str, float] | None = None
         self.close_reason: str | None = None
         self._frames = FrameBuffer(cfg.max_command_length)
         self._out: list[bytes] = []
@@ -127,8 +130,11 @@ class Session:
             self._out.append(data)
             if cid != _NACK and self.inbound_pending:
                 self.inbound_pending -= 1
-                if self._peer_unbind is not None and not self.inbound_pending:
-                    self._answer_peer_unbind(None)
+                if not self.inbound_pending:
+                    if self._peer_unbind is not None:
+                        self._answer_peer_unbind(None)
+                    elif self._drain is not None:
+                        self._close(self._drain[0], None)
             if cid in BIND_RESULT and self.role is Role.SMSC and state is State.OPEN:
                 if pdu.command_status == 0:
                     self._set_state(BIND_RESULT[cid], None)
@@ -170,7 +176,7 @@ class Session:
 
     def receive_data(self, data: bytes, now: float) -> list[Event]:
         """Feed bytes from the transport; returns the events they caused."""
-        if self.state is State.CLOSED:
+        if self.state is State.CLOSED or self._drain is not None:
             return []
         events: list[Event] = []
         self._last_rx = now
@@ -184,7 +190,13 @@ class Session:
             events.append(ProtocolError(str(exc), exc.command_status, exc.command_id,
                                         exc.sequence_number))
             self._out.append(encode_pdu(GenericNack(exc.sequence_number, exc.command_status)))
-            self._close("framing error", events)
+            if self.inbound_pending and self._peer_unbind is None:
+                # The stream cannot be read past this point, but requests before it (submits
+                # awaiting a durable commit) still get their answers before the close.
+                self._set_state(State.UNBOUND, events)
+                self._drain = ("framing error", now + self.config.response_timeout_s)
+            else:
+                self._close("framing error", events)
             return events
         for frame in frames:
             self._handle_frame(frame, now, events)
@@ -313,6 +325,8 @@ class Session:
         candidates: list[float] = [] if deadline is None else [deadline]
         if self._peer_unbind is not None:
             candidates.append(self._peer_unbind[1])
+        if self._drain is not None:
+            candidates.append(self._drain[1])
         if state is State.OPEN or state is State.OUTBOUND:
             candidates.append(self._opened + cfg.session_init_s)
         elif state in BOUND_STATES:
@@ -335,6 +349,9 @@ class Session:
             return events
         if self._peer_unbind is not None and now >= self._peer_unbind[1]:
             self._answer_peer_unbind(events)
+            return events
+        if self._drain is not None and now >= self._drain[1]:
+            self._close(f"{self._drain[0]}; answers still owed at response_timeout_s", events)
             return events
         for item in self.window.pop_expired(now):
             cid = item.request.command_id

@@ -148,10 +148,13 @@ def test_frames_before_a_broken_one_are_still_handled(h: Harness) -> None:
         raise AssertionError("the gateway did not close after a broken frame")
     assert got[4].command_id == CommandId.enquire_link_resp
     assert isinstance(got[6], GenericNack) and got[6].command_status == S.ESME_RINVCMDLEN
-    # The submit in the same read was accepted (it is in the store); its submit_sm_resp may
-    # be lost because the session closes before the commit (a known weakness).
-    if 5 in got:
-        assert got[5].command_id == CommandId.submit_sm_resp and got[5].command_status == 0
+    # The submit in the same read is answered before the close (after its durable commit),
+    # and the id it got is the stored message's.
+    assert 5 in got, "the submit before the broken frame never got its submit_sm_resp"
+    resp = got[5]
+    assert resp.command_id == CommandId.submit_sm_resp and resp.command_status == 0
+    mid = resp.message_id  # type: ignore[attr-defined]
+    assert h.gw.run(lambda: h.gw.gateway.store.get_message(mid)) is not None
 
 
 def test_truncated_pdu_then_eof_closes_only_that_session(h: Harness) -> None:

@@ -413,14 +413,36 @@ def test_command_length_over_max_closes() -> None:
     assert pdus(other.data_to_send()) == [GenericNack(0, S.ESME_RINVCMDLEN)] and other.closed
 
 
-def test_pdus_before_a_broken_frame_are_delivered() -> None:
+def test_pdus_before_a_broken_frame_are_delivered_and_answered_before_the_close() -> None:
+    """A submit then garbage in one read: nothing after the broken frame is read, but the
+    submit still gets its answer (its id may already be stored) before the session closes."""
     _, smsc = bound_pair()
     stream = encode_pdu(SubmitSm(40)) + encode_pdu(EnquireLink(50)) + struct.pack(">II", 7, 0)
     events = smsc.receive_data(stream, T)
-    assert [type(e) for e in events] == [RequestReceived, ProtocolError, StateChanged,
-                                         SessionClosed]
+    assert [type(e) for e in events] == [RequestReceived, ProtocolError, StateChanged]
     assert events[0].pdu.sequence_number == 40
     assert pdus(smsc.data_to_send()) == [EnquireLinkResp(50), GenericNack(0, S.ESME_RINVCMDLEN)]
+    assert not smsc.closed and smsc.state is State.UNBOUND
+    assert smsc.receive_data(encode_pdu(EnquireLink(51)), T) == []  # nothing more is read
+    smsc.send(events[0].pdu.response(message_id="77"), T + 0.1)
+    assert smsc.closed and smsc.close_reason == "framing error"
+    assert pdus(smsc.data_to_send()) == [SubmitSmResp(40, message_id="77")]
+
+
+def test_broken_frame_with_answers_never_given_closes_at_response_timeout() -> None:
+    _, smsc = bound_pair()
+    smsc.receive_data(encode_pdu(SubmitSm(40)) + struct.pack(">I", 3), T)
+    deadline = smsc.next_deadline()
+    assert deadline is not None and deadline <= T + smsc.config.response_timeout_s
+    assert smsc.handle_timer(deadline - 0.001) == [] and not smsc.closed
+    events = smsc.handle_timer(deadline)
+    assert smsc.closed and isinstance(events[-1], SessionClosed)
+
+
+def test_broken_frame_with_nothing_owed_closes_at_once() -> None:
+    _, smsc = bound_pair()
+    events = smsc.receive_data(encode_pdu(EnquireLink(50)) + struct.pack(">I", 3), T)
+    assert isinstance(events[-1], SessionClosed) and smsc.closed
 
 
 def test_unbind_before_a_broken_frame_closes_once() -> None:
