@@ -141,6 +141,10 @@ class OperatorConfig(_Strict, frozen=True, kw_only=True):
     tps: NonNegative = 0.0  # 0 = unlimited
     enquire_link_s: NonNegative = 30.0  # 0 = off
     response_timeout_s: Positive = 30.0
+    # A message this operator took but sent no final receipt for within this time becomes
+    # UNKNOWN, and the tenant gets an UNKNOWN receipt (a later real receipt updates the
+    # stored status without a second receipt). 0 = wait for ever.
+    receipt_timeout_s: NonNegative = 172_800.0
     reconnect_min_s: Positive = 1.0
     reconnect_max_s: Positive = 60.0
     dcs0: Literal["gsm7", "latin1", "ascii"] = "gsm7"

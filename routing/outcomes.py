@@ -203,5 +203,6 @@ class Outcomes:
             elif all(s is Status.DELIVERED for s in states):
                 final = Status.DELIVERED
         if final is not None:
+            told = m.status is Status.UNKNOWN  # the tenant had its receipt at the timeout
             m.status = final
-            self.router.finish(m, final, now, error=error, detail="receipt")
+            self.router.finish(m, final, now, error=error, detail="receipt", notify=not told)

@@ -224,6 +224,23 @@ class Router:
             self.on_work(self.enqueue(job, front=True))
         return outcome
 
+    def receipt_timeouts(self, now: float, limit: int = 1000) -> int:
+        """Messages an operator took but never sent a final receipt for, past that operator's
+        ``receipt_timeout_s``, become UNKNOWN (an UNKNOWN receipt to the tenant); returns how
+        many. Their parts leave the receipt index, so a late receipt is matched from the
+        store, where it sees UNKNOWN: the status is updated, no second receipt is sent."""
+        done = 0
+        for op in self.config.operators:
+            if not op.receipt_timeout_s:
+                continue
+            for m in self.store.submitted_before(op.name, now - op.receipt_timeout_s, limit):
+                for _, _, operator, operator_id, _, _ in self.store.segments_of(m.id):
+                    self.outcomes.index.pop((operator, operator_id), None)
+                self.finish(m, Status.UNKNOWN, now,
+                            detail=f"no receipt from {op.name} within receipt_timeout_s")
+                done += 1
+        return done
+
     def receipt(self, operator: str, receipt: Receipt, now: float) -> bool:
         """A delivery receipt from ``operator``; False when no message matches."""
         return self.outcomes.receipt(operator, self.operators[operator].id_format, receipt,
@@ -256,15 +273,16 @@ class Router:
     # --- outcomes ---------------------------------------------------------------------------
 
     def finish(self, m: Message, status: Status, now: float, *, error: int = 0,
-               detail: str = "") -> None:
-        """Record a final outcome; queue a receipt for the tenant when one is due."""
+               detail: str = "", notify: bool = True) -> None:
+        """Record an outcome; queue a receipt for the tenant when one is due (``notify``
+        False: the tenant already had its one receipt, an UNKNOWN at the receipt timeout)."""
         self.jobs.pop(m.id, None)
         m.status = status
         m.error = error
         ops = self.committer.pending
         ops.set_status(m.id, status, now, error=error, detail=detail)
         tenant = self.tenants.get(m.tenant)
-        if tenant is None or not receipt_due(m.registered_delivery, status):
+        if not notify or tenant is None or not receipt_due(m.registered_delivery, status):
             self.committer.commit_later()
             return
         item = OutboxItem(id=self.store.new_outbox_id(), tenant=m.tenant,

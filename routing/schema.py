@@ -89,5 +89,10 @@ MIGRATIONS: Final[tuple[str, ...]] = (
                      seqnum)
     ) WITHOUT ROWID;
     """,
+    # 3: messages still waiting for their receipt, by operator and age (receipt timeout).
+    """
+    CREATE INDEX messages_submitted ON messages (operator, updated_at)
+        WHERE status = 'submitted';
+    """,
 )
 SCHEMA_VERSION: Final = len(MIGRATIONS)

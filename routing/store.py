@@ -251,6 +251,17 @@ class Store:
             (message_id,),
         ).fetchall()
 
+    def submitted_before(self, operator: str, before: float, limit: int = 1000
+                         ) -> list[Message]:
+        """Messages ``operator`` took (SUBMITTED) whose last change is older than ``before``,
+        oldest first (the receipt timeout)."""
+        rows = self.reader.execute(
+            f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE status = 'submitted' "
+            "AND operator = ? AND updated_at < ? ORDER BY updated_at LIMIT ?",
+            (operator, before, limit),
+        ).fetchall()
+        return [_message(r) for r in rows]
+
     def mo_parts(self) -> list[tuple[MoGroup, int, bytes, float]]:
         """Stored parts of incomplete concatenated MO messages, oldest first:
         (group, seqnum, user_data, received_at)."""

@@ -29,6 +29,10 @@ __all__ = ["Gateway"]
 
 log = logging.getLogger("smsc")
 _PURGE_EVERY_S = 60.0
+# Receipt timeouts are checked this often at most (a quarter of the shortest timeout if that
+# is shorter; every second while a sweep finds a full batch due).
+_RECEIPT_SWEEP_S = 60.0
+_RECEIPT_SWEEP_BATCH = 1000
 
 
 class _Handler(TenantHandler):
@@ -53,6 +57,7 @@ class Gateway:
         self.port = 0
         self.metrics_port = 0
         self._purge: asyncio.TimerHandle | None = None
+        self._receipt_sweep: asyncio.TimerHandle | asyncio.Handle | None = None
         self._metrics_http: MetricsEndpoint | None = None
         self._started = False
 
@@ -89,6 +94,8 @@ class Gateway:
                                                  cfg.metrics.port)
             self.metrics_port = await self._metrics_http.start()
         self._purge = loop.call_later(_PURGE_EVERY_S, self._purge_outbox)
+        if self.pool is not None:
+            self._receipt_sweep = loop.call_soon(self._sweep_receipt_timeouts)
         self._started = True
         log.info("listening for tenants on %s:%d", cfg.listen.host, self.port)
 
@@ -128,6 +135,17 @@ class Gateway:
         self.committer.future().add_done_callback(report)
         self._purge = self.loop.call_later(_PURGE_EVERY_S, self._purge_outbox)
 
+    def _sweep_receipt_timeouts(self) -> None:
+        """Operators' receipt timeouts: overdue SUBMITTED messages become UNKNOWN."""
+        n = self.router.receipt_timeouts(time.time(), _RECEIPT_SWEEP_BATCH)
+        if n:
+            log.warning("%d messages got no receipt within receipt_timeout_s: UNKNOWN", n)
+        timeouts = [op.receipt_timeout_s for op in self.config.operators if op.receipt_timeout_s]
+        every = min([_RECEIPT_SWEEP_S] + [max(0.1, t / 4) for t in timeouts])
+        self._receipt_sweep = self.loop.call_later(
+            min(every, 1.0) if n >= _RECEIPT_SWEEP_BATCH else every,
+            self._sweep_receipt_timeouts)
+
     async def put_outbox(self, tenant: str, pdu: bytes, kind: OutboxKind = OutboxKind.MO,
                          message_id: str = "") -> OutboxItem:
         """Persist one encoded deliver_sm for ``tenant`` and deliver it (tests, tooling)."""
@@ -146,6 +164,8 @@ class Gateway:
         self.listener.stop_accepting()
         if self._purge is not None:
             self._purge.cancel()
+        if self._receipt_sweep is not None:
+            self._receipt_sweep.cancel()
         await self.listener.close_all(timeout)
         if self.pool is not None:
             await self.pool.stop()

@@ -26,7 +26,7 @@ import pytest
 from aiosmpplib import NPI, TON, PhoneNumber, SubmitSm
 from aiosmpplib import DeliverSm as AioDeliverSm
 
-from config.simulator import FaultRule
+from config.simulator import DelayRange, FaultRule
 from encoding.constants import EsmClass
 from encoding.pdu import DeliverSm as OurDeliverSm
 from encoding.pdu import SubmitSm as OurSubmitSm
@@ -273,6 +273,25 @@ def test_failed_outcomes_reach_the_tenant_with_their_stat(stack: Stack) -> None:
     tenant_mix = Counter(stats[i] for i in ids[:len(seqs)])
     assert tenant_mix == Counter(operator_mix), (tenant_mix, operator_mix)
     assert set(tenant_mix) == {"DELIVRD", "UNDELIV", "REJECTD"}
+
+
+def test_operator_that_never_sends_a_receipt_gives_unknown_at_its_timeout(
+        stack: Stack) -> None:
+    """The simulator holds its receipts for 10 minutes; the operator's receipt_timeout_s
+    is 1 s: each message is acknowledged, then its tenant gets exactly one UNKNOWN receipt."""
+    sim = stack.sim(receipt_delay_ms=DelayRange(min=600_000, max=600_000))
+    gw = stack.gateway([operator("A", sim.port, receipt_timeout_s=1.0)])
+    with smpplib_tenant(gw.port) as tenant:
+        ids = tenant.ids([tenant.submit(f"silent {i}".encode()) for i in range(3)])
+        tenant.wait_receipts(len(ids), 20.0)
+        tenant.settle()
+        receipts = tenant.receipts()
+        stats = {r.receipted_message_id: r.stat for r in receipts}
+        check_receipts(ids, receipts, stats)  # one each, text and TLVs agree
+    assert set(stats.values()) == {"UNKNOWN"}
+    for mid in ids:
+        m = gw.run(lambda mid=mid: gw.gateway.store.get_message(mid))
+        assert m is not None and m.status == "unknown"
 
 
 def test_no_receipt_when_registered_delivery_is_0(stack: Stack) -> None:

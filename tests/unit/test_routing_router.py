@@ -395,6 +395,51 @@ def test_an_acked_part_lets_go_of_its_pdu_the_others_keep_theirs(rig: Rig) -> No
     assert all(p.pdu is not None for p in job.parts[1:])
 
 
+# --- receipt timeout ---------------------------------------------------------------------
+
+
+def test_no_receipt_within_the_timeout_gives_one_unknown_receipt(rig: Rig) -> None:
+    m = rig.submit()
+    [job] = rig.send("opA")
+    rig.router.part_acked(job, 0, "opA", "late-1")
+    rig.commit()
+    timeout = rig.config.operators[0].receipt_timeout_s
+    assert timeout > 0
+    now = time.time()
+    assert rig.router.receipt_timeouts(now + timeout - 60) == 0
+    assert rig.router.receipt_timeouts(now + timeout + 60) == 1
+    assert rig.stored(m).status is Status.UNKNOWN
+    [(pdu, r)] = rig.receipts()
+    assert r.stat == "UNKNOWN" and pdu.tlvs["message_state"] == 7
+    assert rig.router.receipt_timeouts(now + timeout + 120) == 0  # once only
+    # The operator's receipt comes after all: the status is put right, no second receipt.
+    assert rig.dlr("opA", "late-1")
+    assert rig.stored(m).status is Status.DELIVERED
+    assert [r.stat for _, r in rig.receipts()] == ["UNKNOWN"]
+
+
+def test_receipt_timeout_zero_waits_for_ever(tmp_path: Path) -> None:
+    rig = make(tmp_path, ops={"opA": {"receipt_timeout_s": 0}})
+    m = rig.submit()
+    [job] = rig.send("opA")
+    rig.router.part_acked(job, 0, "opA", "x-1")
+    rig.commit()
+    assert rig.router.receipt_timeouts(time.time() + 10**9) == 0
+    assert rig.stored(m).status is Status.SUBMITTED
+    rig.store.close()
+
+
+def test_receipted_messages_are_not_timed_out(rig: Rig) -> None:
+    m = rig.submit()
+    [job] = rig.send("opA")
+    rig.router.part_acked(job, 0, "opA", "d-1")
+    assert rig.dlr("opA", "d-1")
+    rig.commit()
+    assert rig.router.receipt_timeouts(time.time() + 10**9) == 0
+    assert rig.stored(m).status is Status.DELIVERED
+    assert [r.stat for _, r in rig.receipts()] == ["DELIVRD"]
+
+
 # --- receipts ---------------------------------------------------------------------------
 
 
