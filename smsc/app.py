@@ -58,6 +58,7 @@ class Gateway:
         self.metrics_port = 0
         self._purge: asyncio.TimerHandle | None = None
         self._receipt_sweep: asyncio.TimerHandle | asyncio.Handle | None = None
+        self._receipt_task: asyncio.Task[None] | None = None
         self._metrics_http: MetricsEndpoint | None = None
         self._started = False
 
@@ -136,7 +137,13 @@ class Gateway:
         self._purge = self.loop.call_later(_PURGE_EVERY_S, self._purge_outbox)
 
     def _sweep_receipt_timeouts(self) -> None:
+        self._receipt_task = self.loop.create_task(self._receipt_sweep_once())
+
+    async def _receipt_sweep_once(self) -> None:
         """Operators' receipt timeouts: overdue SUBMITTED messages become UNKNOWN."""
+        # The sweep reads statuses from the store: first make every outcome decided so far
+        # durable (what arrives meanwhile is still pending, and the router skips it).
+        await self.committer.flush()
         n = self.router.receipt_timeouts(time.time(), _RECEIPT_SWEEP_BATCH)
         if n:
             log.warning("%d messages got no receipt within receipt_timeout_s: UNKNOWN", n)
@@ -166,6 +173,8 @@ class Gateway:
             self._purge.cancel()
         if self._receipt_sweep is not None:
             self._receipt_sweep.cancel()
+        if self._receipt_task is not None:
+            self._receipt_task.cancel()
         await self.listener.close_all(timeout)
         if self.pool is not None:
             await self.pool.stop()

@@ -418,6 +418,17 @@ def test_no_receipt_within_the_timeout_gives_one_unknown_receipt(rig: Rig) -> No
     assert [r.stat for _, r in rig.receipts()] == ["UNKNOWN"]
 
 
+def test_a_receipt_not_yet_committed_wins_over_the_timeout(rig: Rig) -> None:
+    m = rig.submit()
+    [job] = rig.send("opA")
+    rig.router.part_acked(job, 0, "opA", "just-1")
+    rig.commit()
+    assert rig.dlr("opA", "just-1")  # DELIVERED, still in the pending batch
+    assert rig.router.receipt_timeouts(time.time() + 10**9) == 0
+    assert rig.stored(m).status is Status.DELIVERED
+    assert [r.stat for _, r in rig.receipts()] == ["DELIVRD"]
+
+
 def test_receipt_timeout_zero_waits_for_ever(tmp_path: Path) -> None:
     rig = make(tmp_path, ops={"opA": {"receipt_timeout_s": 0}})
     m = rig.submit()
