@@ -61,6 +61,46 @@ def test_newer_schema_is_refused_not_misread(tmp_path: Path) -> None:
     s.close()
 
 
+def test_a_store_from_the_first_schema_is_brought_forward_with_its_data(tmp_path: Path) -> None:
+    """An older gateway's store (schema 1) opens: migrations add what is new, rows stay."""
+    from routing.schema import MIGRATIONS
+
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path)
+    conn.executescript("BEGIN;" + MIGRATIONS[0] + ";PRAGMA user_version = 1;COMMIT;")
+    conn.execute("INSERT INTO meta VALUES ('epoch', '4')")
+    conn.commit()
+    conn.close()
+    old = Store(path, synchronous="OFF")
+    old.open()  # at schema 1 plus migrations: write a SUBMITTED message as the old one would
+    old.apply(_with_message(msg("7", status=Status.SUBMITTED, operator="opA")))
+    old.close()
+    conn = sqlite3.connect(path)
+    conn.execute("DROP TABLE mo_parts")  # back to what schema 1 had ...
+    conn.execute("DROP INDEX messages_submitted")
+    conn.execute("PRAGMA user_version = 1")  # ... and its version
+    conn.commit()
+    conn.close()
+
+    s = Store(path, synchronous="OFF")
+    s.open()
+    try:
+        assert s.reader.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        got = s.get_message("7")
+        assert got is not None and got.status is Status.SUBMITTED
+        assert [m.id for m in s.submitted_before("opA", 10**12)] == ["7"]
+        assert s.mo_parts() == []
+        assert s.new_message_number() >> 40 == 6  # epochs keep counting up
+    finally:
+        s.close()
+
+
+def _with_message(m: Message) -> Ops:
+    ops = Ops()
+    ops.insert_message(m, 1.0)
+    return ops
+
+
 def test_unopenable_path_is_a_store_error(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("x")
