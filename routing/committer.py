@@ -91,6 +91,7 @@ class GroupCommitter:
         self._pending = Ops()
         self._future: asyncio.Future[None] | None = None
         self._in_flight = 0
+        self._committing: Ops | None = None  # the batch the writer thread is applying
         self._running = False
         self._thread: threading.Thread | None = None
 
@@ -103,6 +104,12 @@ class GroupCommitter:
     def backlog(self) -> int:
         """Writes not yet durable (queued plus the batch being committed)."""
         return len(self._pending) + self._in_flight
+
+    def status_uncommitted(self, message_id: str) -> bool:
+        """Whether a status change of ``message_id`` is queued or being committed."""
+        committing = self._committing
+        return (message_id in self._pending.message_status
+                or (committing is not None and message_id in committing.message_status))
 
     def future(self) -> asyncio.Future[None]:
         """Resolves when everything appended to ``pending`` so far is committed."""
@@ -225,6 +232,7 @@ class GroupCommitter:
             self._pending = Ops()
             self._future = None
             self._in_flight = len(ops)
+            self._committing = ops
             self._wake.clear()
         return ops, fut
 
@@ -241,6 +249,7 @@ class GroupCommitter:
                     error = self._commit(ops)
             finally:
                 self._in_flight = 0
+                self._committing = None
             if fut is not None:
                 self._resolve(fut, error)
 

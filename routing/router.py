@@ -233,9 +233,8 @@ class Router:
         for op in self.config.operators:
             if not op.receipt_timeout_s:
                 continue
-            pending = self.committer.pending.message_status
             for m in self.store.submitted_before(op.name, now - op.receipt_timeout_s, limit):
-                if m.id in pending:
+                if self.committer.status_uncommitted(m.id):
                     continue  # its receipt just came: that outcome is not committed yet
                 for _, _, operator, operator_id, _, _ in self.store.segments_of(m.id):
                     self.outcomes.index.pop((operator, operator_id), None)

@@ -29,3 +29,6 @@ class FakeCommitter:
 
     def commit_later(self) -> None:
         self.lazy_commits += 1
+
+    def status_uncommitted(self, message_id: str) -> bool:
+        return message_id in self.pending.message_status

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from routing import GroupCommitter, Message, Ops, Store
+from routing import GroupCommitter, Message, Ops, Status, Store
 
 
 @pytest.fixture
@@ -384,3 +384,28 @@ def test_wal_stays_bounded_under_steady_writes(tmp_path: Path) -> None:
     # About 80 MB of frames are written; without catch-ups the file grows to hold them all
     # (75 MB seen), with them it holds what one checkpoint cycle writes (8-10 MB seen).
     assert largest < 24 << 20, f"WAL grew to {largest} bytes"
+
+
+def test_a_status_change_is_uncommitted_while_queued_or_being_committed(store: Store) -> None:
+    """What the receipt-timeout sweep asks before it overrides a status it read from the
+    store: also true while the writer thread is still applying the change."""
+    gated = GatedStore(store)
+
+    async def main() -> None:
+        c = GroupCommitter(gated, asyncio.get_running_loop())  # type: ignore[arg-type]
+        c.start()
+        try:
+            assert not c.status_uncommitted("1")
+            c.pending.set_status("1", Status.DELIVERED, 1.0)
+            assert c.status_uncommitted("1")  # queued
+            fut = c.future()
+            assert await asyncio.to_thread(gated.entered.wait, 10)
+            assert len(c.pending) == 0 and c.status_uncommitted("1")  # being committed
+            gated.release.set()
+            await asyncio.wait_for(fut, 10)
+            assert not c.status_uncommitted("1")
+        finally:
+            gated.release.set()
+            c.stop()
+
+    asyncio.run(main())
