@@ -224,12 +224,13 @@ class Router:
             self.on_work(self.enqueue(job, front=True))
         return outcome
 
-    def receipt_timeouts(self, now: float, limit: int = 1000) -> int:
+    def receipt_timeouts(self, now: float, limit: int = 1000) -> dict[str, int]:
         """Messages an operator took but never sent a final receipt for, past that operator's
         ``receipt_timeout_s``, become UNKNOWN (an UNKNOWN receipt to the tenant); returns how
-        many. Their parts leave the receipt index, so a late receipt is matched from the
-        store, where it sees UNKNOWN: the status is updated, no second receipt is sent."""
-        done = 0
+        many per operator (those with any). Their parts leave the receipt index, so a late
+        receipt is matched from the store, where it sees UNKNOWN: the status is updated, no
+        second receipt is sent."""
+        done: dict[str, int] = {}
         for op in self.config.operators:
             if not op.receipt_timeout_s:
                 continue
@@ -240,7 +241,7 @@ class Router:
                     self.outcomes.index.pop((operator, operator_id), None)
                 self.finish(m, Status.UNKNOWN, now,
                             detail=f"no receipt from {op.name} within receipt_timeout_s")
-                done += 1
+                done[op.name] = done.get(op.name, 0) + 1
         return done
 
     def receipt(self, operator: str, receipt: Receipt, now: float) -> bool:

@@ -144,9 +144,12 @@ class Gateway:
         # The sweep reads statuses from the store: first make every outcome decided so far
         # durable (what arrives meanwhile is still pending, and the router skips it).
         await self.committer.flush()
-        n = self.router.receipt_timeouts(time.time(), _RECEIPT_SWEEP_BATCH)
-        if n:
-            log.warning("%d messages got no receipt within receipt_timeout_s: UNKNOWN", n)
+        timed_out = self.router.receipt_timeouts(time.time(), _RECEIPT_SWEEP_BATCH)
+        for operator, count in timed_out.items():
+            self.metrics.operator_event(operator, "receipt_timeout", count)
+            log.warning("%s: %d messages got no receipt within receipt_timeout_s: UNKNOWN",
+                        operator, count)
+        n = max(timed_out.values(), default=0)
         timeouts = [op.receipt_timeout_s for op in self.config.operators if op.receipt_timeout_s]
         every = min([_RECEIPT_SWEEP_S] + [max(0.1, t / 4) for t in timeouts])
         self._receipt_sweep = self.loop.call_later(

@@ -289,6 +289,8 @@ def test_operator_that_never_sends_a_receipt_gives_unknown_at_its_timeout(
         stats = {r.receipted_message_id: r.stat for r in receipts}
         check_receipts(ids, receipts, stats)  # one each, text and TLVs agree
     assert set(stats.values()) == {"UNKNOWN"}
+    counted = gw.run(lambda: gw.gateway.metrics.operator_events.get(("A", "receipt_timeout")))
+    assert counted == len(ids)  # smsc_operator_events{operator="A",event="receipt_timeout"}
     for mid in ids:
         m = gw.run(lambda mid=mid: gw.gateway.store.get_message(mid))
         assert m is not None and m.status == "unknown"

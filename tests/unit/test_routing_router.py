@@ -406,12 +406,12 @@ def test_no_receipt_within_the_timeout_gives_one_unknown_receipt(rig: Rig) -> No
     timeout = rig.config.operators[0].receipt_timeout_s
     assert timeout > 0
     now = time.time()
-    assert rig.router.receipt_timeouts(now + timeout - 60) == 0
-    assert rig.router.receipt_timeouts(now + timeout + 60) == 1
+    assert rig.router.receipt_timeouts(now + timeout - 60) == {}
+    assert rig.router.receipt_timeouts(now + timeout + 60) == {"opA": 1}
     assert rig.stored(m).status is Status.UNKNOWN
     [(pdu, r)] = rig.receipts()
     assert r.stat == "UNKNOWN" and pdu.tlvs["message_state"] == 7
-    assert rig.router.receipt_timeouts(now + timeout + 120) == 0  # once only
+    assert rig.router.receipt_timeouts(now + timeout + 120) == {}  # once only
     # The operator's receipt comes after all: the status is put right, no second receipt.
     assert rig.dlr("opA", "late-1")
     assert rig.stored(m).status is Status.DELIVERED
@@ -424,7 +424,7 @@ def test_a_receipt_not_yet_committed_wins_over_the_timeout(rig: Rig) -> None:
     rig.router.part_acked(job, 0, "opA", "just-1")
     rig.commit()
     assert rig.dlr("opA", "just-1")  # DELIVERED, still in the pending batch
-    assert rig.router.receipt_timeouts(time.time() + 10**9) == 0
+    assert rig.router.receipt_timeouts(time.time() + 10**9) == {}
     assert rig.stored(m).status is Status.DELIVERED
     assert [r.stat for _, r in rig.receipts()] == ["DELIVRD"]
 
@@ -435,7 +435,7 @@ def test_receipt_timeout_zero_waits_for_ever(tmp_path: Path) -> None:
     [job] = rig.send("opA")
     rig.router.part_acked(job, 0, "opA", "x-1")
     rig.commit()
-    assert rig.router.receipt_timeouts(time.time() + 10**9) == 0
+    assert rig.router.receipt_timeouts(time.time() + 10**9) == {}
     assert rig.stored(m).status is Status.SUBMITTED
     rig.store.close()
 
@@ -446,7 +446,7 @@ def test_receipted_messages_are_not_timed_out(rig: Rig) -> None:
     rig.router.part_acked(job, 0, "opA", "d-1")
     assert rig.dlr("opA", "d-1")
     rig.commit()
-    assert rig.router.receipt_timeouts(time.time() + 10**9) == 0
+    assert rig.router.receipt_timeouts(time.time() + 10**9) == {}
     assert rig.stored(m).status is Status.DELIVERED
     assert [r.stat for _, r in rig.receipts()] == ["DELIVRD"]
 
