@@ -154,5 +154,6 @@ class Inbound:
             priority_flag=getattr(pdu, "priority_flag", 0), data_coding=pdu.data_coding,
             short_message=short, tlvs=out_tlvs)
         item = OutboxItem(id=self.router.store.new_outbox_id(), tenant=tenant.system_id,
-                          kind=OutboxKind.MO, pdu=encode_pdu(out), created_at=time.time())
+                          kind=OutboxKind.MO, pdu=encode_pdu(out), created_at=time.time(),
+                          deliver=out)
         self.router.put_outbox([item])

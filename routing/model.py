@@ -15,6 +15,7 @@ from typing import Final
 import msgspec
 
 from encoding.constants import MessageState as SmppState
+from encoding.pdu import DeliverSm
 
 __all__ = [
     "external_id",
@@ -157,3 +158,6 @@ class OutboxItem(msgspec.Struct, gc=False, kw_only=True):
     created_at: float = 0.0
     attempts: int = 0
     next_attempt_at: float = 0.0
+    # The same deliver_sm as an object, when this process built it (not stored): delivery
+    # sends it without decoding ``pdu`` again. None for items read back from the store.
+    deliver: DeliverSm | None = None

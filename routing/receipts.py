@@ -19,7 +19,7 @@ from encoding.text import decode_text, parse_udh
 
 from .model import STAT_OF_STATUS, Message, Status, external_id, smpp_state
 
-__all__ = ["receipt_due", "build_receipt"]
+__all__ = ["receipt_due", "build_receipt", "receipt_pdu"]
 
 
 def receipt_due(registered_delivery: int, status: Status) -> bool:
@@ -40,6 +40,13 @@ def _minute(minute: int) -> dt.datetime:
 def build_receipt(m: Message, status: Status, *, id_format: str, done_at: float,
                   error: int = 0, dcs0: str = "gsm7") -> bytes:
     """The encoded deliver_sm receipt for ``m`` reaching ``status``."""
+    return encode_pdu(receipt_pdu(m, status, id_format=id_format, done_at=done_at,
+                                  error=error, dcs0=dcs0))
+
+
+def receipt_pdu(m: Message, status: Status, *, id_format: str, done_at: float,
+                error: int = 0, dcs0: str = "gsm7") -> DeliverSm:
+    """The deliver_sm receipt for ``m`` reaching ``status``."""
     mid = external_id(id_format, m.id)
     try:
         user_data = parse_udh(m.body)[1] if m.esm_class & EsmClass.UDHI else m.body
@@ -56,4 +63,4 @@ def build_receipt(m: Message, status: Status, *, id_format: str, done_at: float,
         dest_addr_ton=m.source_addr_ton, dest_addr_npi=m.source_addr_npi,
         esm_class=EsmClass.TYPE_DELIVERY_RECEIPT, short_message=text,
         tlvs={"receipted_message_id": mid, "message_state": smpp_state(status)})
-    return encode_pdu(pdu)
+    return pdu

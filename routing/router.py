@@ -18,12 +18,13 @@ import msgspec
 
 from config import GatewayConfig, TenantConfig
 from encoding.constants import CommandStatus
+from encoding.pdu import encode_pdu
 from encoding.receipt import Receipt
 
 from .committer import GroupCommitter
 from .model import FINAL, Message, OutboxItem, OutboxKind, Status
 from .outcomes import Outcomes, PartState
-from .receipts import build_receipt, receipt_due
+from .receipts import receipt_due, receipt_pdu
 from .retry import MAX_ATTEMPTS, MAX_FLOW_WAITS, Outcome, classify, retry_delay
 from .routes import RouteTable
 from .segments import build_parts
@@ -288,10 +289,11 @@ class Router:
         if not notify or tenant is None or not receipt_due(m.registered_delivery, status):
             self.committer.commit_later()
             return
+        deliver = receipt_pdu(m, status, id_format=tenant.id_format, done_at=now, error=error,
+                              dcs0=tenant.dcs0)
         item = OutboxItem(id=self.store.new_outbox_id(), tenant=m.tenant,
                           kind=OutboxKind.RECEIPT, message_id=m.id, created_at=now,
-                          pdu=build_receipt(m, status, id_format=tenant.id_format,
-                                            done_at=now, error=error, dcs0=tenant.dcs0))
+                          pdu=encode_pdu(deliver), deliver=deliver)
         self.put_outbox([item])
 
     def put_outbox(self, items: list[OutboxItem]) -> None:

@@ -15,9 +15,11 @@ import logging
 from collections import deque
 from typing import Any
 
+import msgspec
+
 from encoding.constants import CommandStatus
 from encoding.errors import PduError
-from encoding.pdu import DeliverSm, decode_pdu
+from encoding.pdu import DeliverSm, Pdu, decode_pdu
 from esme import Connection
 from routing import GroupCommitter, OutboxItem, Store
 from routing.throttle import backoff
@@ -131,18 +133,23 @@ class Delivery:
         q.more_in_store = len(items) >= self.max_in_memory
 
     def _send(self, conn: Connection, item: OutboxItem) -> bool:
-        try:
-            pdu = decode_pdu(item.pdu)
-        except PduError:
-            log.error("outbox item %d of %s is not a PDU; dropping it", item.id, item.tenant)
-            self._finish(item)
-            return False
+        pdu: Pdu | None = item.deliver
+        if pdu is None:  # read back from the store
+            try:
+                pdu = decode_pdu(item.pdu)
+            except PduError:
+                log.error("outbox item %d of %s is not a PDU; dropping it", item.id,
+                          item.tenant)
+                self._finish(item)
+                return False
         if not isinstance(pdu, DeliverSm):
             self._finish(item)
             return False
         binding = conn.context
-        if binding.interface_version < 0x34:
-            pdu.tlvs = {}  # reference 2.1 policy: 3.3 tenants get receipt text only
+        if binding.interface_version < 0x34 and pdu.tlvs:
+            # reference 2.1 policy: 3.3 tenants get receipt text only (a copy: the item may
+            # be retried on a 3.4 bind)
+            pdu = msgspec.structs.replace(pdu, tlvs={})
         return conn.try_send(pdu, item) is not None
 
     # --- answers ----------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from encoding.pdu import (
     BindTransmitter,
     CancelSm,
     DataSm,
+    DeliverSm,
     DlDest,
     EnquireLink,
     QuerySm,
@@ -36,6 +37,7 @@ from encoding.pdu import (
     SmeDest,
     SubmitMulti,
     SubmitSm,
+    Unbind,
     encode_pdu,
 )
 from tests.rawclient import RawClient
@@ -439,3 +441,45 @@ def test_bind_response_header(gateway: GatewayThread, connect: Callable[..., Raw
     assert resp is not None
     assert (resp.command_id, resp.command_status, resp.sequence_number) == (
         CommandId.bind_transceiver_resp, 0, 4242)
+
+
+# --- receipts to SMPP 3.3 and 3.4 binds ---------------------------------------------------
+
+
+def _receipt_for(client: RawClient, interface_version: int) -> DeliverSm:
+    """Bind with ``interface_version``, submit to a number no route covers, return the
+    REJECTD receipt the gateway built for it."""
+    bind = client.request(BindTransceiver(system_id="demo", password="demo",
+                                          interface_version=interface_version))
+    assert bind.command_status == S.ESME_ROK, bind
+    resp = client.request(_submit(destination_addr="3312345678", registered_delivery=1))
+    assert resp.command_status == S.ESME_ROK, resp
+    for _ in range(50):  # bounded: the receipt may already be in ``delivered``
+        receipts = [p for p in client.delivered if isinstance(p, DeliverSm)]
+        if receipts:
+            return receipts[0]
+        pdu = client.read_pdu(READ_TIMEOUT)
+        assert pdu is not None, "gateway closed the connection"
+        if isinstance(pdu, DeliverSm):
+            client.send_raw(encode_pdu(pdu.response()))
+            return pdu
+    raise AssertionError("no receipt")
+
+
+def test_receipts_carry_tlvs_for_3_4_binds_and_text_only_for_3_3(
+        gateway_factory: Callable[..., GatewayThread],
+        connect: Callable[..., RawClient]) -> None:
+    """Reference 2.1 policy: a 3.3 bind gets the receipt text without TLVs, a 3.4 bind gets
+    receipted_message_id and message_state too; the same code path builds both."""
+    gw = gateway_factory(tenants=(TenantConfig(system_id="demo", password="demo"),),
+                         routes=())
+    first = connect(gw)
+    old = _receipt_for(first, 0x33)
+    assert old.esm_class == 0x04 and old.tlvs == {}
+    assert b"stat:REJECTD" in old.short_message
+    # Receipts go to any receiver bind of the tenant: only the 3.4 bind may be left.
+    assert first.request(Unbind()).command_status == S.ESME_ROK
+    new = _receipt_for(connect(gw), 0x34)
+    assert new.esm_class == 0x04 and b"stat:REJECTD" in new.short_message
+    assert new.tlvs.get("message_state") == MessageState.REJECTED
+    assert new.tlvs.get("receipted_message_id")
