@@ -32,7 +32,6 @@ import smpplib.consts
 import smpplib.exceptions
 import smpplib.smpp
 from aiosmpplib import ESME, BindMode
-from aiosmpplib.protocol import BindTransceiverResp
 
 from bench.simulator import Simulator
 from config import (
@@ -48,7 +47,7 @@ from config.simulator import SimulatorConfig
 from encoding.constants import EsmClass
 from encoding.pdu import Pdu
 from encoding.text import decode_text, parse_udh
-from tests.aiosmpp_recorder import Recorder
+from tests.aiosmpp_recorder import Recorder, bound_esme
 
 if TYPE_CHECKING:
     from tests.conftest import GatewayThread
@@ -457,29 +456,8 @@ async def aio_tenant(port: int, mode: BindMode = BindMode.TRANSCEIVER,
                      system_id: str = "demo", password: str = "demo",
                      ) -> AsyncIterator[tuple[ESME, Recorder]]:
     """A started and bound aiosmpplib ESME; stopped (unbind, close) on exit."""
-    hook = Recorder()
-    esme = ESME("127.0.0.1", port, system_id, password, bind_mode=mode, hook=hook,
-                log_level="ERROR", socket_timeout=5.0)
-    task = asyncio.create_task(esme.start(), name="esme")
-    try:
-        await hook.wait(lambda: bool(hook.of(BindTransceiverResp)) or task.done(), "bind",
-                        10.0)
-        assert not task.done(), "aiosmpplib ESME stopped before binding"
-        yield esme, hook
-    finally:
-        writer = esme._writer  # aiosmpplib's stop() sends EOF but never closes the writer
-        try:
-            await asyncio.wait_for(esme.stop(), 10.0)
-            await asyncio.wait_for(task, 10.0)
-        finally:
-            if not task.done():
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-            if writer is not None:
-                writer.close()
-                with contextlib.suppress(OSError):
-                    await writer.wait_closed()
+    async with bound_esme(port, mode, system_id, password) as bound:
+        yield bound
 
 
 def submit_resp_ids(raws: Iterable[bytes]) -> list[str]:

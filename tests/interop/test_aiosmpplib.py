@@ -37,7 +37,7 @@ from config import TenantConfig
 from encoding.pdu import DeliverSm as OurDeliverSm
 from encoding.pdu import encode_pdu
 from routing import OutboxKind
-from tests.aiosmpp_recorder import Recorder
+from tests.aiosmpp_recorder import Recorder, bound_esme
 
 if TYPE_CHECKING:
     from tests.conftest import GatewayThread
@@ -65,33 +65,13 @@ async def read_gateway(gw: GatewayThread, fn: Callable[[], T]) -> T:
 async def running_esme(gw: GatewayThread, mode: BindMode = BindMode.TRANSCEIVER,
                        system_id: str = "demo", password: str = "demo",
                        ) -> AsyncIterator[tuple[ESME, Recorder]]:
-    """A started and bound ESME; stopped (unbind, close) on exit."""
-    hook = Recorder()
-    esme = ESME("127.0.0.1", gw.port, system_id, password, bind_mode=mode, hook=hook,
-                log_level="ERROR", socket_timeout=5.0)
-    task = asyncio.create_task(esme.start(), name="esme")
-    try:
-        await hook.wait(lambda: bool(hook.of(BindTransceiverResp)) or task.done(), "bind")
-        assert not task.done(), "ESME stopped before binding"
+    """A started and bound ESME, its bind_resp checked; stopped (unbind, close) on exit."""
+    async with bound_esme(gw.port, mode, system_id, password, TIMEOUT) as (esme, hook):
         [resp] = hook.of(BindTransceiverResp)  # the receiver/transmitter resps subclass it
         assert resp.command_status == SmppCommandStatus.ESME_ROK
         assert resp.system_id == "smsc"
         assert resp.sc_interface_version == 0x34
         yield esme, hook
-    finally:
-        writer = esme._writer  # aiosmpplib's stop() sends EOF but never closes the writer
-        try:
-            await asyncio.wait_for(esme.stop(), TIMEOUT)
-            await asyncio.wait_for(task, TIMEOUT)
-        finally:
-            if not task.done():
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-            if writer is not None:
-                writer.close()
-                with contextlib.suppress(OSError):
-                    await writer.wait_closed()
 
 
 def submit_sm(text: str = "", *, log_id: str, **kw: Any) -> SubmitSm:
