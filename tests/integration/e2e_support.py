@@ -48,6 +48,7 @@ from encoding.constants import EsmClass
 from encoding.pdu import Pdu
 from encoding.text import decode_text, parse_udh
 from tests.aiosmpp_recorder import Recorder, bound_esme
+from tests.waiting import wait_until
 
 if TYPE_CHECKING:
     from tests.conftest import GatewayThread
@@ -60,19 +61,6 @@ RECEIPT_TEXT = re.compile(r"id:(?P<id>\S+) .*stat:(?P<stat>[A-Z]+)")
 #: message_state values of SMPP 3.4 section 5.2.28 for the stat words of receipts.
 STATE_OF_STAT = {"DELIVRD": 2, "EXPIRED": 3, "DELETED": 4, "UNDELIV": 5, "ACCEPTD": 6,
                  "UNKNOWN": 7, "REJECTD": 8}
-
-
-def wait_until(probe: Callable[[], T], timeout: float, what: str,
-               interval: float = 0.02) -> T:
-    """Poll ``probe`` until it returns something truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            pytest.fail(f"{what}: not within {timeout} s (last value {value!r})")
-        time.sleep(interval)
 
 
 # --- the simulator on its own loop thread ----------------------------------------------------

@@ -18,7 +18,7 @@ import contextlib
 import socket
 import time
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import smpplib.client
@@ -30,11 +30,11 @@ import smpplib.smpp
 from config import TenantConfig
 from encoding.pdu import DeliverSm, encode_pdu
 from routing import OutboxKind
+from tests.waiting import wait_until
 
 if TYPE_CHECKING:
     from tests.conftest import GatewayThread
 
-T = TypeVar("T")
 
 DEST = "447700900123"
 SOURCE = "447700900999"
@@ -43,18 +43,6 @@ MESSAGE_STATE_REJECTED = 8
 
 
 # --- helpers -------------------------------------------------------------------------------
-
-
-def wait_until(probe: Callable[[], T], timeout: float = 5.0, interval: float = 0.02) -> T:
-    """Poll ``probe`` until it returns something truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            pytest.fail(f"condition not met within {timeout} s (last value {value!r})")
-        time.sleep(interval)
 
 
 @contextlib.contextmanager
