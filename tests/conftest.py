@@ -7,9 +7,7 @@ the gateway's loop (for example to put a deliver_sm in a tenant's outbox) and wa
 
 from __future__ import annotations
 
-import asyncio
-import threading
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -18,19 +16,17 @@ import pytest
 
 from config import GatewayConfig, ListenConfig, MetricsConfig, StoreConfig, TenantConfig
 from smsc.app import Gateway
+from tests.loopthread import LoopThread
 
 T = TypeVar("T")
 
 
-class GatewayThread:
+class GatewayThread(LoopThread):
     """A started gateway on a private loop thread; ``stop()`` is idempotent."""
 
     def __init__(self, config: GatewayConfig) -> None:
+        super().__init__("gateway-loop")
         self.config = config
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="gateway-loop",
-                                       daemon=True)
-        self.thread.start()
         self.gateway = Gateway(config)
         self.call(self.gateway.start())
 
@@ -38,24 +34,12 @@ class GatewayThread:
     def port(self) -> int:
         return self.gateway.port
 
-    def call(self, coro: Coroutine[Any, Any, T], timeout: float = 10.0) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    def run(self, fn: Callable[[], T], timeout: float = 10.0) -> T:
-        """Run a plain function on the gateway loop (to read its state safely)."""
-        async def wrapper() -> T:
-            return fn()
-
-        return self.call(wrapper(), timeout)
-
     def stop(self) -> None:
         if self.thread.is_alive():
             try:
                 self.call(self.gateway.stop(timeout=2.0), timeout=15)
             finally:
-                self.loop.call_soon_threadsafe(self.loop.stop)
-                self.thread.join(timeout=10)
-                self.loop.close()
+                self.end_loop()
 
 
 def make_config(tmp_path: Path, *, tenants: tuple[TenantConfig, ...] | None = None,

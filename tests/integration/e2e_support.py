@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import re
 import socket
-import threading
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
 from pathlib import Path
@@ -48,6 +47,7 @@ from encoding.constants import EsmClass
 from encoding.pdu import Pdu
 from encoding.text import decode_text, parse_udh
 from tests.aiosmpp_recorder import Recorder, bound_esme
+from tests.loopthread import LoopThread
 from tests.waiting import wait_until
 
 if TYPE_CHECKING:
@@ -66,7 +66,7 @@ STATE_OF_STAT = {"DELIVRD": 2, "EXPIRED": 3, "DELETED": 4, "UNDELIV": 5, "ACCEPT
 # --- the simulator on its own loop thread ----------------------------------------------------
 
 
-class SimThread:
+class SimThread(LoopThread):
     """A started ``Simulator`` on a private loop thread; ``close()`` is idempotent.
 
     ``restart()`` stops the simulator and starts a fresh one on the same port (a new process
@@ -74,32 +74,17 @@ class SimThread:
     """
 
     def __init__(self, config: SimulatorConfig) -> None:
+        super().__init__("simulator-loop")
         self.config = config
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="simulator-loop",
-                                       daemon=True)
-        self.thread.start()
         self.previous: list[Simulator] = []
         self.sim = Simulator(config, record=True)
         self.running = False
         try:
             self.port = self.call(self.sim.start())
         except BaseException:
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            self.thread.join(timeout=10)
-            self.loop.close()
+            self.end_loop()
             raise
         self.running = True
-
-    def call(self, coro: Coroutine[Any, Any, T], timeout: float = 10.0) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    def run(self, fn: Callable[[], T], timeout: float = 10.0) -> T:
-        """Run a plain function on the simulator's loop (to read or poke it safely)."""
-        async def wrapper() -> T:
-            return fn()
-
-        return self.call(wrapper(), timeout)
 
     def snapshot(self) -> dict[str, Any]:
         return self.run(self.sim.snapshot)
@@ -149,9 +134,7 @@ class SimThread:
             try:
                 self.stop()
             finally:
-                self.loop.call_soon_threadsafe(self.loop.stop)
-                self.thread.join(timeout=10)
-                self.loop.close()
+                self.end_loop()
 
 
 def sim_config(**fields: Any) -> SimulatorConfig:
