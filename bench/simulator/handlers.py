@@ -10,10 +10,12 @@ registered_delivery asks (1 always, 2 on failure only, 3 on success only as in v
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final, Protocol
 
+from config.simulator import SimulatorConfig
 from encoding.constants import CommandId, CommandStatus, MessageState
 from encoding.pdu import (
     BindTransmitter,
@@ -41,13 +43,11 @@ from .behaviour import (
     parse_id,
     receipt_id,
 )
-from .receipts import Message, build_receipt, final_date, text_head
+from .delivery import Outbox
+from .receipts import Message, MessageStore, build_receipt, final_date, text_head
 from .timeline import Timeline
 
-if TYPE_CHECKING:
-    from .server import Simulator
-
-__all__ = ["Bind", "Out", "RequestHandler"]
+__all__ = ["Bind", "Host", "Out", "RequestHandler"]
 
 _SUCCESS: Final = frozenset({"DELIVRD", "ACCEPTD"})
 _ENROUTE: Final = int(MessageState.ENROUTE)
@@ -82,10 +82,42 @@ class Out:
 Dest = tuple[str, int, int]  # address, ton, npi
 
 
-class RequestHandler:
-    """Answers the requests of every connection of one ``Simulator``."""
+class Host(Protocol):
+    """What a ``RequestHandler`` uses of the simulator it answers for (``server.Simulator``).
 
-    def __init__(self, sim: Simulator, loop: asyncio.AbstractEventLoop,
+    The handler is the simulator's child: it gets this narrow view of its parent, so this
+    module never imports ``server``.
+    """
+
+    @property
+    def config(self) -> SimulatorConfig: ...
+
+    @property
+    def rng(self) -> random.Random: ...
+
+    @property
+    def stats(self) -> dict[str, Any]: ...
+
+    @property
+    def record(self) -> bool: ...  # keep each submit in ``received``
+
+    @property
+    def received(self) -> list[Pdu]: ...
+
+    @property
+    def store(self) -> MessageStore: ...
+
+    @property
+    def outbox(self) -> Outbox: ...
+
+    def bound(self, conn: Connection, bind: Bind) -> None:
+        """A bind succeeded: ``conn.context`` becomes ``bind``."""
+
+
+class RequestHandler:
+    """Answers the requests of every connection of one simulator (its ``Host``)."""
+
+    def __init__(self, sim: Host, loop: asyncio.AbstractEventLoop,
                  timeline: Timeline) -> None:
         self.sim = sim
         self.cfg = cfg = sim.config
