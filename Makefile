@@ -20,7 +20,7 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
-	$(PY) -m mypy encoding config routing esme smsc
+	$(PY) -m mypy encoding config routing esme smsc bench tests
 
 bench-micro: $(STAMP)
 	$(PY) -m bench.micro
