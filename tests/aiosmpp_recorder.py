@@ -19,7 +19,7 @@ from aiosmpplib.protocol import BindTransceiverResp
 __all__ = ["Recorder", "bound_esme"]
 
 
-class Recorder(AbstractHook):
+class Recorder(AbstractHook):  # type: ignore[misc]  # aiosmpplib ships no type hints
     """Keeps every PDU aiosmpplib received and wakes waiters on each one."""
 
     def __init__(self) -> None:

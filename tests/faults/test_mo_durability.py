@@ -52,7 +52,7 @@ def _accept_bind(listener: socket.socket) -> RawClient:
     op = RawClient(0, sock=sock)
     bind = op.read_pdu()
     assert bind is not None and bind.command_id == CommandId.bind_transceiver, bind
-    resp = bind.response(system_id="fakesmsc")  # type: ignore[call-arg]
+    resp = bind.response(system_id="fakesmsc")
     op.send_raw(encode_pdu(resp))
     return op
 

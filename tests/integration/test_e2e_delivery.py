@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -187,9 +188,22 @@ def aio_receipt(pdu: AioDeliverSm) -> Receipt:
 
 
 def raw_deliver_sm(raws: list[bytes]) -> list[OurDeliverSm]:
-    out = [decode_pdu(raw) for raw in raws if raw[4:8] == b"\x00\x00\x00\x05"]
-    assert all(isinstance(p, OurDeliverSm) for p in out)
-    return out  # type: ignore[return-value]
+    out: list[OurDeliverSm] = []
+    for raw in raws:
+        if raw[4:8] == b"\x00\x00\x00\x05":
+            pdu = decode_pdu(raw)
+            assert isinstance(pdu, OurDeliverSm), pdu
+            out.append(pdu)
+    return out
+
+
+def tlv_receipt(pdu: OurDeliverSm) -> Receipt:
+    """The receipt in ``pdu``, its id and state from the TLVs when present."""
+    rid = pdu.tlvs.get("receipted_message_id")
+    state = pdu.tlvs.get("message_state")
+    assert rid is None or isinstance(rid, (str, bytes)), rid
+    assert state is None or isinstance(state, int), state
+    return read_receipt(pdu.short_message, rid, state)
 
 
 def test_aiosmpplib_texts_reach_the_operator_and_each_id_gets_one_receipt(
@@ -217,10 +231,7 @@ def test_aiosmpplib_texts_reach_the_operator_and_each_id_gets_one_receipt(
             await in_thread(lambda: wait_until(lambda: gateway_idle(gw), 10.0, "idle"))
             # aiosmpplib hands the application one receipt per log_id (the split message's
             # parts share one), so every receipt is read from the PDUs as received
-            check_receipts(ids, [read_receipt(p.short_message,
-                                              p.tlvs.get("receipted_message_id"),
-                                              p.tlvs.get("message_state"))  # type: ignore[arg-type]
-                                 for p in raw_deliver_sm(hook.raw)])
+            check_receipts(ids, [tlv_receipt(p) for p in raw_deliver_sm(hook.raw)])
             parsed = hook.of(AioDeliverSm)
             assert parsed and all(r.is_receipt() for r in parsed)
             assert {r.parse_receipt()["id"] for r in parsed} <= set(ids)
@@ -292,7 +303,7 @@ def test_operator_that_never_sends_a_receipt_gives_unknown_at_its_timeout(
     counted = gw.run(lambda: gw.gateway.metrics.operator_events.get(("A", "receipt_timeout")))
     assert counted == len(ids)  # smsc_operator_events{operator="A",event="receipt_timeout"}
     for mid in ids:
-        m = gw.run(lambda mid=mid: gw.gateway.store.get_message(mid))
+        m = gw.run(partial(gw.gateway.store.get_message, mid))
         assert m is not None and m.status == "unknown"
 
 

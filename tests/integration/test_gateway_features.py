@@ -391,7 +391,8 @@ def _scrape(gw: GatewayThread) -> str:
     url = f"http://127.0.0.1:{gw.gateway.metrics_port}/metrics"
     with urllib.request.urlopen(url, timeout=5) as r:
         assert r.status == 200
-        return r.read().decode()
+        body: bytes = r.read()
+    return body.decode()
 
 
 def _sample(text: str, name: str, **labels: str) -> float | None:

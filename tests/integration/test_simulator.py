@@ -95,8 +95,9 @@ class Client:
         self.conn: Connection | None = None
 
     @classmethod
-    async def bind(cls, port: int, kind: type[Pdu] = BindTransceiver, system_id: str = "gw",
-                   password: str = "gw") -> Client:
+    async def bind(cls, port: int,
+                   kind: type[BindTransmitter | BindReceiver | BindTransceiver] = BindTransceiver,
+                   system_id: str = "gw", password: str = "gw") -> Client:
         client = cls()
         loop = asyncio.get_running_loop()
         _, conn = await loop.create_connection(
@@ -251,8 +252,9 @@ def test_failure_mix_yields_undeliv_and_rejectd() -> None:
                 stats: set[str] = set()
                 for _ in range(30):
                     dlr = await client.next_delivery()
-                    receipt = parse_receipt(dlr.short_message,
-                                            message_state=dlr.tlvs.get("message_state"))
+                    state = dlr.tlvs.get("message_state")
+                    assert isinstance(state, int), state
+                    receipt = parse_receipt(dlr.short_message, message_state=state)
                     assert receipt is not None and receipt.final
                     stats.add(receipt.stat)
                     assert dlr.tlvs["message_state"] in (MessageState.UNDELIVERABLE,

@@ -170,7 +170,9 @@ def _check_inbound(role: Role, state: St, cid: int, seq: int) -> None:
     assert type(answer) is (request.response_class or GenericNack)
     assert answer.command_status == status
     assert answer.sequence_number == seq
-    assert events == [ProtocolError(events[0].message, status, cid, seq)]
+    (error,) = events
+    assert isinstance(error, ProtocolError), error
+    assert error == ProtocolError(error.message, status, cid, seq)
     assert me.state is state
     assert me.inbound_pending == 0
 
