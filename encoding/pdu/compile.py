@@ -1,8 +1,9 @@
 """Turns a PDU's body table into a specialised decoder and encoder (generated Python).
 
-The body tables in ``encoding.pdu.types`` are the single statement of each layout (SMPP 3.4
-section 4). Interpreting a table field by field at run time costs a loop, a dispatch and a
-tuple unpack per field per PDU; generating one straight-line function per PDU type once at
+A body table (``cls.FIELDS``) is derived from the annotated attributes of each PDU Struct in
+``encoding.pdu.types``, the single statement of each layout (SMPP 3.4 section 4).
+Interpreting a table field by field at run time costs a loop, a dispatch and a tuple unpack
+per field per PDU; generating one straight-line function per PDU type once at
 import time removes all three, and runs of adjacent integers become one ``struct`` call.
 The generated source can be read with ``generated_source(cls)``.
 """

@@ -2,9 +2,11 @@
 
 SMPP 3.4 section 3.1 defines the field types: Integer (1, 2 or 4 octets, big-endian),
 C-Octet String (ASCII, NUL-terminated, "max" includes the NUL), Octet String (length from a
-preceding field) and Time (C-Octet String of 1 or 17 octets, section 7.1.1). A body is a
-sequence of ``Field`` rows; ``encoding.pdu.compile`` turns each table into a decoder and an
-encoder, so the tables here are the single statement of every layout.
+preceding field) and Time (C-Octet String of 1 or 17 octets, section 7.1.1). A PDU Struct
+states each body field once, as an attribute whose annotation carries a ``FieldSpec``
+(``esm_class: Annotated[int, u8()] = 0``); ``Pdu`` turns those into its ``FIELDS`` table of
+named ``Field`` rows and ``encoding.pdu.compile`` turns each table into a decoder and an
+encoder.
 """
 
 from __future__ import annotations
@@ -13,9 +15,9 @@ from typing import NamedTuple
 
 import msgspec
 
-__all__ = ["Field", "SmeDest", "DlDest", "UnsuccessSme", "U8", "U16", "U32", "CSTR", "TIME",
-           "SHORT_MESSAGE", "DEST_LIST", "UNSUCCESS_LIST", "u8", "u16", "u32", "cstr", "time",
-           "short_message", "dest_list", "unsuccess_list"]
+__all__ = ["Field", "FieldSpec", "PYTHON_TYPE", "SmeDest", "DlDest", "UnsuccessSme", "U8", "U16",
+           "U32", "CSTR", "TIME", "SHORT_MESSAGE", "DEST_LIST", "UNSUCCESS_LIST", "u8", "u16",
+           "u32", "cstr", "time", "short_message", "dest_list", "unsuccess_list"]
 
 # Field kinds.
 U8 = "u8"
@@ -28,12 +30,24 @@ DEST_LIST = "dests"  # submit_multi: number_of_dests then dest_address list (sec
 UNSUCCESS_LIST = "unsuccess"  # submit_multi_resp: no_unsuccess then unsuccess_sme list
 
 
-class Field(NamedTuple):
-    """One mandatory field: its spec name, kind, maximum size and the status of a bad value.
+class FieldSpec(NamedTuple):
+    """How one mandatory field travels: kind, maximum size and the status of a bad value.
 
     ``size`` is the spec maximum including the NUL for C strings (what we encode);
     ``decode_size`` may be larger where peers are known to exceed it (lenient input).
     """
+
+    kind: str
+    size: int = 0
+    status: int = 0
+    decode_size: int = 0
+
+    def named(self, name: str) -> Field:
+        return Field(name, *self)
+
+
+class Field(NamedTuple):
+    """One row of a body table: the attribute's (spec) name and its ``FieldSpec`` values."""
 
     name: str
     kind: str
@@ -42,36 +56,44 @@ class Field(NamedTuple):
     decode_size: int = 0
 
 
-def u8(name: str, status: int = 0) -> Field:
-    return Field(name, U8, 1, status)
+# The Python type an attribute of each kind holds (checked when a PDU class is defined).
+PYTHON_TYPE: dict[str, type] = {U8: int, U16: int, U32: int, CSTR: str, TIME: str,
+                                SHORT_MESSAGE: bytes, DEST_LIST: list, UNSUCCESS_LIST: list}
 
 
-def u16(name: str, status: int = 0) -> Field:
-    return Field(name, U16, 2, status)
+def u8(status: int = 0) -> FieldSpec:
+    return FieldSpec(U8, 1, status)
 
 
-def u32(name: str, status: int = 0) -> Field:
-    return Field(name, U32, 4, status)
+def u16(status: int = 0) -> FieldSpec:
+    return FieldSpec(U16, 2, status)
 
 
-def cstr(name: str, size: int, status: int, decode_size: int = 0) -> Field:
-    return Field(name, CSTR, size, status, decode_size or size)
+def u32(status: int = 0) -> FieldSpec:
+    return FieldSpec(U32, 4, status)
 
 
-def time(name: str, status: int) -> Field:
-    return Field(name, TIME, 17, status, 17)
+def cstr(size: int, status: int, decode_size: int = 0) -> FieldSpec:
+    return FieldSpec(CSTR, size, status, decode_size or size)
 
 
-def short_message(status: int) -> Field:
-    return Field("short_message", SHORT_MESSAGE, 254, status, 255)
+def time(status: int) -> FieldSpec:
+    return FieldSpec(TIME, 17, status, 17)
 
 
-def dest_list(status: int) -> Field:
-    return Field("dest_address", DEST_LIST, 254, status, 255)
+def short_message(status: int) -> FieldSpec:
+    """sm_length (Integer 1, derived) then the octets of short_message."""
+    return FieldSpec(SHORT_MESSAGE, 254, status, 255)
 
 
-def unsuccess_list() -> Field:
-    return Field("unsuccess_sme", UNSUCCESS_LIST, 255, 0, 255)
+def dest_list(status: int) -> FieldSpec:
+    """number_of_dests then the dest_address list (section 4.5.1.1)."""
+    return FieldSpec(DEST_LIST, 254, status, 255)
+
+
+def unsuccess_list() -> FieldSpec:
+    """no_unsuccess then the unsuccess_sme list (section 4.5.2)."""
+    return FieldSpec(UNSUCCESS_LIST, 255, 0, 255)
 
 
 class SmeDest(msgspec.Struct, frozen=True, gc=False):

@@ -1,20 +1,23 @@
-"""One Struct per SMPP 3.4 PDU, with its mandatory-body table (SMPP 3.4 section 4).
+"""One Struct per SMPP 3.4 PDU; each mandatory body field is declared once (SMPP 3.4 section 4).
 
-Field names are the spec's, in snake_case. ``sm_length``, ``number_of_dests`` and
-``no_unsuccess`` are derived from the lists they count and are not stored.
-Body tables are compiled into codecs by ``encoding.pdu.codec``.
+A body field is an attribute whose annotation is one of the field types below: the Python
+type callers see (``pdu.esm_class: int``) together with the wire spec (kind, maximum size,
+status of a bad value). ``Pdu`` derives each class's ``FIELDS`` table from these attributes
+in declaration order, which is the order on the wire, and ``encoding.pdu.compile`` turns the
+table into a decoder and an encoder. Field names are the spec's, in snake_case.
+``sm_length``, ``number_of_dests`` and ``no_unsuccess`` are derived from the lists they
+count and are not stored.
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Annotated, ClassVar, TypeAlias
 
 from ..constants import CommandId as C
 from ..constants import CommandStatus as S
 from .base import Pdu
 from .fields import (
     DlDest,
-    Field,
     SmeDest,
     UnsuccessSme,
     cstr,
@@ -34,87 +37,73 @@ __all__ = [
     "BIND_TYPES",
 ]
 
-# --- shared body tables -------------------------------------------------------------------
+# --- field types: Python type plus wire spec ---------------------------------------------
 
-# SMPP 3.4 section 4.1.1 (bind_transmitter; receiver and transceiver are identical).
-_BIND = (
-    cstr("system_id", 16, S.ESME_RINVSYSID),
-    # Spec max is 9; real providers use longer passwords (reference pitfall 6): lenient input.
-    cstr("password", 9, S.ESME_RINVPASWD, decode_size=65),
-    cstr("system_type", 13, S.ESME_RINVSYSTYP),
-    u8("interface_version"),
-    u8("addr_ton"),
-    u8("addr_npi"),
-    cstr("address_range", 41, S.ESME_RINVSRCADR),
-)
-_BIND_RESP = (cstr("system_id", 16, S.ESME_RINVSYSID),)
-_MESSAGE_ID = (cstr("message_id", 65, S.ESME_RINVMSGID),)
+UInt8: TypeAlias = Annotated[int, u8()]
+SystemId: TypeAlias = Annotated[str, cstr(16, S.ESME_RINVSYSID)]
+# Spec max is 9; real providers use longer passwords (reference pitfall 6): lenient input.
+Password: TypeAlias = Annotated[str, cstr(9, S.ESME_RINVPASWD, decode_size=65)]
+SystemType: TypeAlias = Annotated[str, cstr(13, S.ESME_RINVSYSTYP)]
+AddressRange: TypeAlias = Annotated[str, cstr(41, S.ESME_RINVSRCADR)]
+MessageId: TypeAlias = Annotated[str, cstr(65, S.ESME_RINVMSGID)]
+ServiceType: TypeAlias = Annotated[str, cstr(6, S.ESME_RINVSERTYP)]
+SourceAddr21: TypeAlias = Annotated[str, cstr(21, S.ESME_RINVSRCADR)]
+DestAddr21: TypeAlias = Annotated[str, cstr(21, S.ESME_RINVDSTADR)]
+SourceAddr65: TypeAlias = Annotated[str, cstr(65, S.ESME_RINVSRCADR)]
+DestAddr65: TypeAlias = Annotated[str, cstr(65, S.ESME_RINVDSTADR)]
+ScheduleTime: TypeAlias = Annotated[str, time(S.ESME_RINVSCHED)]
+ValidityTime: TypeAlias = Annotated[str, time(S.ESME_RINVEXPIRY)]
+FinalDate: TypeAlias = Annotated[str, time(S.ESME_RQUERYFAIL)]
+ShortMessage: TypeAlias = Annotated[bytes, short_message(S.ESME_RINVMSGLEN)]
+DestList: TypeAlias = Annotated[list[SmeDest | DlDest], dest_list(S.ESME_RINVNUMDESTS)]
+UnsuccessList: TypeAlias = Annotated[list[UnsuccessSme], unsuccess_list()]
 
-# Fields 8-18 of submit_sm (section 4.4.1), shared with deliver_sm and submit_multi.
-_SM_TAIL = (
-    u8("esm_class"),
-    u8("protocol_id"),
-    u8("priority_flag"),
-    time("schedule_delivery_time", S.ESME_RINVSCHED),
-    time("validity_period", S.ESME_RINVEXPIRY),
-    u8("registered_delivery"),
-    u8("replace_if_present_flag"),
-    u8("data_coding"),
-    u8("sm_default_msg_id"),
-    short_message(S.ESME_RINVMSGLEN),
-)
-_SOURCE_21 = (
-    u8("source_addr_ton"),
-    u8("source_addr_npi"),
-    cstr("source_addr", 21, S.ESME_RINVSRCADR),
-)
-_DEST_21 = (
-    u8("dest_addr_ton"),
-    u8("dest_addr_npi"),
-    cstr("destination_addr", 21, S.ESME_RINVDSTADR),
-)
-_SERVICE_TYPE = (cstr("service_type", 6, S.ESME_RINVSERTYP),)
-_SUBMIT = _SERVICE_TYPE + _SOURCE_21 + _DEST_21 + _SM_TAIL
+# --- shared bodies ------------------------------------------------------------------------
+# A layout shared whole is a base Struct whose subclasses add no field. Layouts that share
+# only runs of fields (submit_multi, cancel_sm, ...) repeat the attributes with the field
+# types above: msgspec Structs cannot mix several field-bearing bases (slot layout conflict).
 
 
 class _Message(Pdu):
-    """Fields common to submit_sm and deliver_sm (identical layouts, section 4.4 and 4.6)."""
+    """submit_sm and deliver_sm: identical layouts (sections 4.4.1 and 4.6.1)."""
 
-    service_type: str = ""
-    source_addr_ton: int = 0
-    source_addr_npi: int = 0
-    source_addr: str = ""
-    dest_addr_ton: int = 0
-    dest_addr_npi: int = 0
-    destination_addr: str = ""
-    esm_class: int = 0
-    protocol_id: int = 0
-    priority_flag: int = 0
-    schedule_delivery_time: str = ""
-    validity_period: str = ""
-    registered_delivery: int = 0
-    replace_if_present_flag: int = 0
-    data_coding: int = 0
-    sm_default_msg_id: int = 0
-    short_message: bytes = b""
+    service_type: ServiceType = ""
+    source_addr_ton: UInt8 = 0
+    source_addr_npi: UInt8 = 0
+    source_addr: SourceAddr21 = ""
+    dest_addr_ton: UInt8 = 0
+    dest_addr_npi: UInt8 = 0
+    destination_addr: DestAddr21 = ""
+    esm_class: UInt8 = 0
+    protocol_id: UInt8 = 0
+    priority_flag: UInt8 = 0
+    schedule_delivery_time: ScheduleTime = ""
+    validity_period: ValidityTime = ""
+    registered_delivery: UInt8 = 0
+    replace_if_present_flag: UInt8 = 0
+    data_coding: UInt8 = 0
+    sm_default_msg_id: UInt8 = 0
+    short_message: ShortMessage = b""
 
 
 class _Bind(Pdu):
-    system_id: str = ""
-    password: str = ""
-    system_type: str = ""
-    interface_version: int = 0x34
-    addr_ton: int = 0
-    addr_npi: int = 0
-    address_range: str = ""
+    """bind_transmitter (section 4.1.1); receiver and transceiver are identical."""
+
+    system_id: SystemId = ""
+    password: Password = ""
+    system_type: SystemType = ""
+    interface_version: UInt8 = 0x34
+    addr_ton: UInt8 = 0
+    addr_npi: UInt8 = 0
+    address_range: AddressRange = ""
 
 
 class _BindResp(Pdu):
-    system_id: str = ""
+    system_id: SystemId = ""
 
 
 class _MessageIdResp(Pdu):
-    message_id: str = ""
+    message_id: MessageId = ""
 
 
 # --- header-only PDUs ---------------------------------------------------------------------
@@ -153,34 +142,28 @@ class EnquireLink(Pdu):
 
 class BindTransmitterResp(_BindResp):
     command_id: ClassVar[int] = C.bind_transmitter_resp
-    FIELDS: ClassVar[tuple[Field, ...]] = _BIND_RESP
 
 
 class BindTransmitter(_Bind):
     command_id: ClassVar[int] = C.bind_transmitter
-    FIELDS: ClassVar[tuple[Field, ...]] = _BIND
     response_class: ClassVar[type[Pdu] | None] = BindTransmitterResp
 
 
 class BindReceiverResp(_BindResp):
     command_id: ClassVar[int] = C.bind_receiver_resp
-    FIELDS: ClassVar[tuple[Field, ...]] = _BIND_RESP
 
 
 class BindReceiver(_Bind):
     command_id: ClassVar[int] = C.bind_receiver
-    FIELDS: ClassVar[tuple[Field, ...]] = _BIND
     response_class: ClassVar[type[Pdu] | None] = BindReceiverResp
 
 
 class BindTransceiverResp(_BindResp):
     command_id: ClassVar[int] = C.bind_transceiver_resp
-    FIELDS: ClassVar[tuple[Field, ...]] = _BIND_RESP
 
 
 class BindTransceiver(_Bind):
     command_id: ClassVar[int] = C.bind_transceiver
-    FIELDS: ClassVar[tuple[Field, ...]] = _BIND
     response_class: ClassVar[type[Pdu] | None] = BindTransceiverResp
 
 
@@ -188,12 +171,8 @@ class Outbind(Pdu):
     """Section 4.1.7: no response; the ESME answers with a bind."""
 
     command_id: ClassVar[int] = C.outbind
-    FIELDS: ClassVar[tuple[Field, ...]] = (
-        cstr("system_id", 16, S.ESME_RINVSYSID),
-        cstr("password", 9, S.ESME_RINVPASWD, decode_size=65),
-    )
-    system_id: str = ""
-    password: str = ""
+    system_id: SystemId = ""
+    password: Password = ""
 
 
 # --- messages (sections 4.4, 4.6, 4.7) -----------------------------------------------------
@@ -201,12 +180,10 @@ class Outbind(Pdu):
 
 class SubmitSmResp(_MessageIdResp):
     command_id: ClassVar[int] = C.submit_sm_resp
-    FIELDS: ClassVar[tuple[Field, ...]] = _MESSAGE_ID
 
 
 class SubmitSm(_Message):
     command_id: ClassVar[int] = C.submit_sm
-    FIELDS: ClassVar[tuple[Field, ...]] = _SUBMIT
     response_class: ClassVar[type[Pdu] | None] = SubmitSmResp
 
 
@@ -214,47 +191,32 @@ class DeliverSmResp(_MessageIdResp):
     """message_id is unused and always NULL (section 4.6.2)."""
 
     command_id: ClassVar[int] = C.deliver_sm_resp
-    FIELDS: ClassVar[tuple[Field, ...]] = _MESSAGE_ID
 
 
 class DeliverSm(_Message):
     command_id: ClassVar[int] = C.deliver_sm
-    FIELDS: ClassVar[tuple[Field, ...]] = _SUBMIT
     response_class: ClassVar[type[Pdu] | None] = DeliverSmResp
 
 
 class DataSmResp(_MessageIdResp):
     command_id: ClassVar[int] = C.data_sm_resp
-    FIELDS: ClassVar[tuple[Field, ...]] = _MESSAGE_ID
 
 
 class DataSm(Pdu):
     """Section 4.7: addresses up to 65 octets; the text travels in message_payload."""
 
     command_id: ClassVar[int] = C.data_sm
-    FIELDS: ClassVar[tuple[Field, ...]] = (
-        *_SERVICE_TYPE,
-        u8("source_addr_ton"),
-        u8("source_addr_npi"),
-        cstr("source_addr", 65, S.ESME_RINVSRCADR),
-        u8("dest_addr_ton"),
-        u8("dest_addr_npi"),
-        cstr("destination_addr", 65, S.ESME_RINVDSTADR),
-        u8("esm_class"),
-        u8("registered_delivery"),
-        u8("data_coding"),
-    )
     response_class: ClassVar[type[Pdu] | None] = DataSmResp
-    service_type: str = ""
-    source_addr_ton: int = 0
-    source_addr_npi: int = 0
-    source_addr: str = ""
-    dest_addr_ton: int = 0
-    dest_addr_npi: int = 0
-    destination_addr: str = ""
-    esm_class: int = 0
-    registered_delivery: int = 0
-    data_coding: int = 0
+    service_type: ServiceType = ""
+    source_addr_ton: UInt8 = 0
+    source_addr_npi: UInt8 = 0
+    source_addr: SourceAddr65 = ""
+    dest_addr_ton: UInt8 = 0
+    dest_addr_npi: UInt8 = 0
+    destination_addr: DestAddr65 = ""
+    esm_class: UInt8 = 0
+    registered_delivery: UInt8 = 0
+    data_coding: UInt8 = 0
 
 
 # --- ancillary operations (sections 4.8 - 4.10, 4.12) -------------------------------------
@@ -262,26 +224,19 @@ class DataSm(Pdu):
 
 class QuerySmResp(Pdu):
     command_id: ClassVar[int] = C.query_sm_resp
-    FIELDS: ClassVar[tuple[Field, ...]] = (
-        *_MESSAGE_ID,
-        time("final_date", S.ESME_RQUERYFAIL),
-        u8("message_state"),
-        u8("error_code"),
-    )
-    message_id: str = ""
-    final_date: str = ""
-    message_state: int = 0
-    error_code: int = 0
+    message_id: MessageId = ""
+    final_date: FinalDate = ""
+    message_state: UInt8 = 0
+    error_code: UInt8 = 0
 
 
 class QuerySm(Pdu):
     command_id: ClassVar[int] = C.query_sm
-    FIELDS: ClassVar[tuple[Field, ...]] = (*_MESSAGE_ID, *_SOURCE_21)
     response_class: ClassVar[type[Pdu] | None] = QuerySmResp
-    message_id: str = ""
-    source_addr_ton: int = 0
-    source_addr_npi: int = 0
-    source_addr: str = ""
+    message_id: MessageId = ""
+    source_addr_ton: UInt8 = 0
+    source_addr_npi: UInt8 = 0
+    source_addr: SourceAddr21 = ""
 
 
 class CancelSmResp(Pdu):
@@ -290,16 +245,15 @@ class CancelSmResp(Pdu):
 
 class CancelSm(Pdu):
     command_id: ClassVar[int] = C.cancel_sm
-    FIELDS: ClassVar[tuple[Field, ...]] = (*_SERVICE_TYPE, *_MESSAGE_ID, *_SOURCE_21, *_DEST_21)
     response_class: ClassVar[type[Pdu] | None] = CancelSmResp
-    service_type: str = ""
-    message_id: str = ""
-    source_addr_ton: int = 0
-    source_addr_npi: int = 0
-    source_addr: str = ""
-    dest_addr_ton: int = 0
-    dest_addr_npi: int = 0
-    destination_addr: str = ""
+    service_type: ServiceType = ""
+    message_id: MessageId = ""
+    source_addr_ton: UInt8 = 0
+    source_addr_npi: UInt8 = 0
+    source_addr: SourceAddr21 = ""
+    dest_addr_ton: UInt8 = 0
+    dest_addr_npi: UInt8 = 0
+    destination_addr: DestAddr21 = ""
 
 
 class ReplaceSmResp(Pdu):
@@ -310,77 +264,56 @@ class ReplaceSm(Pdu):
     """Section 4.10: no service_type and no data_coding (the original coding is kept)."""
 
     command_id: ClassVar[int] = C.replace_sm
-    FIELDS: ClassVar[tuple[Field, ...]] = (
-        *_MESSAGE_ID,
-        *_SOURCE_21,
-        time("schedule_delivery_time", S.ESME_RINVSCHED),
-        time("validity_period", S.ESME_RINVEXPIRY),
-        u8("registered_delivery"),
-        u8("sm_default_msg_id"),
-        short_message(S.ESME_RINVMSGLEN),
-    )
     response_class: ClassVar[type[Pdu] | None] = ReplaceSmResp
-    message_id: str = ""
-    source_addr_ton: int = 0
-    source_addr_npi: int = 0
-    source_addr: str = ""
-    schedule_delivery_time: str = ""
-    validity_period: str = ""
-    registered_delivery: int = 0
-    sm_default_msg_id: int = 0
-    short_message: bytes = b""
+    message_id: MessageId = ""
+    source_addr_ton: UInt8 = 0
+    source_addr_npi: UInt8 = 0
+    source_addr: SourceAddr21 = ""
+    schedule_delivery_time: ScheduleTime = ""
+    validity_period: ValidityTime = ""
+    registered_delivery: UInt8 = 0
+    sm_default_msg_id: UInt8 = 0
+    short_message: ShortMessage = b""
 
 
 class SubmitMultiResp(Pdu):
     command_id: ClassVar[int] = C.submit_multi_resp
-    FIELDS: ClassVar[tuple[Field, ...]] = (*_MESSAGE_ID, unsuccess_list())
-    message_id: str = ""
-    unsuccess_sme: list[UnsuccessSme] = []
+    message_id: MessageId = ""
+    unsuccess_sme: UnsuccessList = []
 
 
 class SubmitMulti(Pdu):
     """Section 4.5: up to 254 destinations, SME addresses or distribution list names."""
 
     command_id: ClassVar[int] = C.submit_multi
-    FIELDS: ClassVar[tuple[Field, ...]] = (
-        *_SERVICE_TYPE, *_SOURCE_21, dest_list(S.ESME_RINVNUMDESTS), *_SM_TAIL,
-    )
     response_class: ClassVar[type[Pdu] | None] = SubmitMultiResp
-    service_type: str = ""
-    source_addr_ton: int = 0
-    source_addr_npi: int = 0
-    source_addr: str = ""
-    dest_address: list[SmeDest | DlDest] = []
-    esm_class: int = 0
-    protocol_id: int = 0
-    priority_flag: int = 0
-    schedule_delivery_time: str = ""
-    validity_period: str = ""
-    registered_delivery: int = 0
-    replace_if_present_flag: int = 0
-    data_coding: int = 0
-    sm_default_msg_id: int = 0
-    short_message: bytes = b""
+    service_type: ServiceType = ""
+    source_addr_ton: UInt8 = 0
+    source_addr_npi: UInt8 = 0
+    source_addr: SourceAddr21 = ""
+    dest_address: DestList = []
+    esm_class: UInt8 = 0
+    protocol_id: UInt8 = 0
+    priority_flag: UInt8 = 0
+    schedule_delivery_time: ScheduleTime = ""
+    validity_period: ValidityTime = ""
+    registered_delivery: UInt8 = 0
+    replace_if_present_flag: UInt8 = 0
+    data_coding: UInt8 = 0
+    sm_default_msg_id: UInt8 = 0
+    short_message: ShortMessage = b""
 
 
 class AlertNotification(Pdu):
     """Section 4.12: no response PDU."""
 
     command_id: ClassVar[int] = C.alert_notification
-    FIELDS: ClassVar[tuple[Field, ...]] = (
-        u8("source_addr_ton"),
-        u8("source_addr_npi"),
-        cstr("source_addr", 65, S.ESME_RINVSRCADR),
-        u8("esme_addr_ton"),
-        u8("esme_addr_npi"),
-        cstr("esme_addr", 65, S.ESME_RINVDSTADR),
-    )
-    source_addr_ton: int = 0
-    source_addr_npi: int = 0
-    source_addr: str = ""
-    esme_addr_ton: int = 0
-    esme_addr_npi: int = 0
-    esme_addr: str = ""
+    source_addr_ton: UInt8 = 0
+    source_addr_npi: UInt8 = 0
+    source_addr: SourceAddr65 = ""
+    esme_addr_ton: UInt8 = 0
+    esme_addr_npi: UInt8 = 0
+    esme_addr: DestAddr65 = ""
 
 
 ALL_TYPES: tuple[type[Pdu], ...] = (
