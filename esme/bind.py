@@ -13,13 +13,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable
+from typing import Any, Protocol
 
 from config import OperatorConfig
-from encoding.constants import CommandStatus, EsmClass, status_name
+from encoding.constants import CommandId, CommandStatus, EsmClass, status_name
 from encoding.pdu import BindReceiver, BindTransceiver, BindTransmitter, DataSm, DeliverSm, Pdu
-from encoding.receipt import parse_receipt
+from encoding.receipt import Receipt, parse_receipt
 from encoding.session import (
     Event,
     ProtocolError,
@@ -29,28 +29,73 @@ from encoding.session import (
     Role,
     SessionConfig,
 )
+from routing.jobs import Job
+from routing.repository import Durable
 from routing.retry import Outcome
 from routing.throttle import TokenBucket, backoff
 
 from .connection import Connection
 
-if TYPE_CHECKING:
-    from routing.router import Job
-
-    from .pool import Pool
-
-__all__ = ["OperatorBind"]
+__all__ = ["OperatorBind", "BindOwner", "Dispatch"]
 
 log = logging.getLogger("esme")
 _BIND_PDU = {"transceiver": BindTransceiver, "transmitter": BindTransmitter,
              "receiver": BindReceiver}
 _RECEIPT_TYPES = (EsmClass.TYPE_DELIVERY_RECEIPT, EsmClass.TYPE_INTERMEDIATE_NOTIFICATION)
+_BIND_COMMANDS = frozenset({CommandId.bind_transmitter, CommandId.bind_receiver,
+                            CommandId.bind_transceiver})
+
+
+class Dispatch(Protocol):
+    """The router as a bind sees it: claim jobs, report what happened to each part."""
+
+    def take(self, operator: str, limit: int, now: float) -> list[Job]: ...
+
+    def put_back(self, jobs: Iterable[Job], operator: str) -> None: ...
+
+    def parts_for(self, job: Job, now: float) -> list[int]: ...
+
+    def part_sending(self, job: Job, index: int) -> None: ...
+
+    def part_acked(self, job: Job, index: int, operator: str, operator_id: str) -> None: ...
+
+    def part_failed(self, job: Job, index: int, status: int | None, now: float) -> Outcome: ...
+
+    def pending(self, operator: str) -> int: ...
+
+    def next_due(self, operator: str) -> float | None: ...
+
+    def receipt(self, operator: str, receipt: Receipt, now: float) -> bool: ...
+
+
+class BindOwner(Protocol):
+    """What a bind needs of the pool that runs it."""
+
+    @property
+    def running(self) -> bool: ...
+
+    @property
+    def dispatch(self) -> Dispatch: ...
+
+    async def sleep(self, seconds: float) -> None: ...
+
+    def bound_changed(self, operator: str) -> None: ...
+
+    def count(self, operator: str, event: str) -> None: ...
+
+    def inbound_message(self, operator: str, pdu: DeliverSm | DataSm, now: float) -> int: ...
+
+    def durable(self) -> Durable:
+        """Completes when what the bind's inbound PDUs recorded is durable."""
+        ...
+
+    def wall(self) -> float: ...
 
 
 class OperatorBind:
     """One connection slot toward an operator (a transceiver, transmitter or receiver)."""
 
-    def __init__(self, pool: Pool, op: OperatorConfig, bind_type: str, index: int) -> None:
+    def __init__(self, pool: BindOwner, op: OperatorConfig, bind_type: str, index: int) -> None:
         self.pool = pool
         self.op = op
         self.bind_type = bind_type
@@ -112,7 +157,7 @@ class OperatorBind:
         for ev in events:
             if type(ev) is ResponseReceived:
                 if ev.context is None:
-                    if ev.request.command_id in (0x1, 0x2, 0x9):
+                    if ev.request.command_id in _BIND_COMMANDS:
                         self._bind_answer(ev.pdu.command_status)
                     continue
                 self._submit_answer(ev.context, ev.pdu.command_status,
@@ -130,7 +175,7 @@ class OperatorBind:
                 self.pool.count(self.op.name, "protocol_error")
                 log.warning("%s: %s (%s)", self.name, ev.message, status_name(ev.command_status))
         if replies:
-            self.pool.router.committer.future().add_done_callback(
+            self.pool.durable().add_done_callback(
                 functools.partial(self._reply, conn, replies))
         if self.bound and conn.session.closed:
             self._down("closed")
@@ -176,14 +221,12 @@ class OperatorBind:
         if now < self.paused_until:
             self._pump_at(self.paused_until)
             return
-        router = self.pool.router
+        router = self.pool.dispatch
         jobs = router.take(self.op.name, room, now)
         for n, job in enumerate(jobs):
             for index in router.parts_for(job, now):
                 if room <= 0 or not self.bucket.take(now):
-                    router.enqueue(job, front=True)
-                    for rest in reversed(jobs[n + 1:]):
-                        router.enqueue(rest, front=True)
+                    router.put_back(jobs[n:], self.op.name)
                     if room > 0:
                         self._pump_at(now + self.bucket.delay(now))
                     return
@@ -191,7 +234,7 @@ class OperatorBind:
                 conn.send(job.parts[index].pdu, (job, index))  # type: ignore[arg-type]
                 room -= 1
         if not jobs and router.pending(self.op.name):
-            ready = router.next_ready(self.op.name)
+            ready = router.next_due(self.op.name)
             if ready is not None:
                 self._pump_at(ready)
 
@@ -209,7 +252,7 @@ class OperatorBind:
     def _submit_answer(self, context: tuple[Job, int], status: int | None,
                        operator_id: str) -> None:
         job, index = context
-        router = self.pool.router
+        router = self.pool.dispatch
         if status == CommandStatus.ESME_ROK and operator_id:
             router.part_acked(job, index, self.op.name, operator_id)
             self.pool.count(self.op.name, "submit_ok")
@@ -229,8 +272,8 @@ class OperatorBind:
     # --- inbound deliver_sm: receipts and MO ------------------------------------------------
 
     def _inbound(self, pdu: DeliverSm | DataSm) -> Pdu:
-        now = time.time()
-        router = self.pool.router
+        now = self.pool.wall()
+        router = self.pool.dispatch
         tlvs = pdu.tlvs
         if pdu.esm_class & EsmClass.TYPE_MASK in _RECEIPT_TYPES:
             body = tlvs.get("message_payload") or getattr(pdu, "short_message", b"")
@@ -246,7 +289,7 @@ class OperatorBind:
                 self.pool.count(self.op.name, "receipt_unknown_id")
             return pdu.response(0)
         self.pool.count(self.op.name, "mo")
-        return pdu.response(self.pool.inbound.message(self.op.name, pdu, now))
+        return pdu.response(self.pool.inbound_message(self.op.name, pdu, now))
 
     def _reply(self, conn: Connection, replies: list[Pdu], fut: Any) -> None:
         failed = fut.exception() is not None

@@ -1,9 +1,9 @@
 """The ESME pool: every configured operator's binds, and the router's view of them.
 
 For each operator: ``binds`` transceivers, or ``binds`` transmitter + receiver pairs. The
-pool tells the router which operators can take traffic (``available``) and wakes binds when
-their operator's queue gets work (``on_work``); when an operator loses its last
-transmitting bind its queue fails over to the next operator of each route.
+pool tells the router when an operator can take traffic (``operator_up``) and when it lost
+its last transmitting bind (``operator_down``: its queue fails over to the next operator of
+each route), and wakes binds when their operator's work queue gets work.
 """
 
 from __future__ import annotations
@@ -11,28 +11,41 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Callable
+from typing import Protocol
 
 from config import GatewayConfig
+from encoding.pdu import DataSm, DeliverSm
 from routing.inbound import Inbound
-from routing.router import Router
+from routing.repository import Durable, MessageRecord, WorkQueue
 
-from .bind import OperatorBind
+from .bind import Dispatch, OperatorBind
 
-__all__ = ["Pool"]
+__all__ = ["Pool", "PoolRouter"]
+
+
+class PoolRouter(Dispatch, Protocol):
+    """The router as the pool sees it: a bind's dispatch, plus operators going up or down."""
+
+    def operator_up(self, operator: str) -> None: ...
+
+    def operator_down(self, operator: str) -> None: ...
 
 log = logging.getLogger("esme")
 
 
 class Pool:
-    def __init__(self, config: GatewayConfig, router: Router,
-                 count: Callable[[str, str], None] | None = None) -> None:
+    def __init__(self, config: GatewayConfig, router: PoolRouter, work: WorkQueue,
+                 inbound: Inbound, record: MessageRecord, *,
+                 count: Callable[[str, str], None] | None = None,
+                 wall: Callable[[], float]) -> None:
         self.config = config
         self.router = router
-        self.inbound = Inbound(router)
-        self.count: Callable[[str, str], None] = count or (lambda operator, event: None)
-        self.running = False
+        self.inbound = inbound
+        self.record = record
+        self._wall = wall
+        self._count: Callable[[str, str], None] = count or (lambda operator, event: None)
+        self._running = False
         self.binds: dict[str, list[OperatorBind]] = {}
         for op in config.operators:
             kinds = (["transceiver"] if op.bind == "transceiver"
@@ -43,11 +56,34 @@ class Pool:
         self._tasks: list[asyncio.Task[None]] = []
         self._stop: asyncio.Event | None = None
         self._expire: asyncio.TimerHandle | None = None
-        router.available = self.available
-        router.on_work = self.on_work
+        work.subscribe(self.on_work)
+
+    # --- BindOwner --------------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        return self._running
+
+    @property
+    def dispatch(self) -> Dispatch:
+        return self.router
+
+    def count(self, operator: str, event: str) -> None:
+        self._count(operator, event)
+
+    def inbound_message(self, operator: str, pdu: DeliverSm | DataSm, now: float) -> int:
+        return self.inbound.message(operator, pdu, now)
+
+    def durable(self) -> Durable:
+        return self.record.sync()
+
+    def wall(self) -> float:
+        return self._wall()
+
+    # --- lifecycle --------------------------------------------------------------------------
 
     async def start(self) -> None:
-        self.running = True
+        self._running = True
         self._stop = asyncio.Event()
         for binds in self.binds.values():
             for b in binds:
@@ -55,7 +91,7 @@ class Pool:
         self._schedule_expire()
 
     async def stop(self, timeout: float = 3.0) -> None:
-        self.running = False
+        self._running = False
         if self._stop is not None:
             self._stop.set()
         if self._expire is not None:
@@ -94,7 +130,7 @@ class Pool:
         self._available[operator] = any(b.bound and b.transmits
                                         for b in self.binds.get(operator, ()))
         if self._available[operator]:
-            self.on_work(operator)
+            self.router.operator_up(operator)
         else:
             self.router.operator_down(operator)
 
@@ -105,8 +141,8 @@ class Pool:
         loop = asyncio.get_running_loop()
 
         def tick() -> None:
-            self.inbound.expire(time.time())
-            if self.running:
+            self.inbound.expire(self._wall())
+            if self._running:
                 self._expire = loop.call_later(5.0, tick)
 
         self._expire = loop.call_later(5.0, tick)

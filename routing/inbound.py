@@ -1,48 +1,51 @@
 """Inbound (MO) messages from operators: find the owning tenant, reassemble, queue for it.
 
 The tenant that owns the destination number (longest ``numbers`` prefix in its config) gets
-the message as deliver_sm (esm_class 0), kept in its outbox while it is offline. Concatenated
+the message as an ``MoEvent`` in its event queue, kept there while it is offline. Concatenated
 messages (UDH IEI 0x00/0x08 or SAR TLVs, reference 9.5) are joined as bytes before anything
 decodes them when the tenant's ``mo_reassemble`` is on; a long result travels in
 message_payload. Otherwise each part is passed on with its UDH (or SAR TLVs).
 
-Every part is durable before the operator hears ESME_ROK: a whole message through its outbox
-row, a part still waiting for the rest through ``mo_parts`` (put back into the reassembler
-on start), and the joined message's outbox row and the removal of its parts share a commit.
+Every part is durable before the operator hears ESME_ROK (the answer waits for
+``MessageRecord.sync``): a whole message through its event, a part still waiting for the
+rest as a stored ``MoPart`` (put back into the reassembler on start), and the joined
+message's event and the removal of its parts share a commit.
 """
 
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Hashable
-from typing import TYPE_CHECKING, cast
+from collections.abc import Hashable, Iterable
+from typing import Protocol, cast
 
 from config import TenantConfig
 from encoding.constants import CommandStatus, EsmClass
 from encoding.errors import TextError
-from encoding.pdu import DataSm, DeliverSm, encode_pdu
+from encoding.pdu import DataSm, DeliverSm
 from encoding.pdu.tlv import TlvMap
 from encoding.text import Reassembler, parse_udh
 
-from .model import OutboxItem, OutboxKind
-from .ops import MoGroup
+from .events import MoEvent, TenantEvent
+from .repository import Durable, MessageRecord, MoGroup, MoPart
 
-if TYPE_CHECKING:
-    from .router import Router
-
-__all__ = ["Inbound"]
+__all__ = ["Inbound", "EventPublisher"]
 
 log = logging.getLogger(__name__)
 _KEEP_TLVS = ("sar_msg_ref_num", "sar_total_segments", "sar_segment_seqnum", "source_port",
               "destination_port")
 
 
+class EventPublisher(Protocol):
+    def publish(self, tenant: str, events: list[TenantEvent], now: float) -> Durable: ...
+
+
 class Inbound:
-    def __init__(self, router: Router, reassembly_timeout_s: float = 600.0) -> None:
-        self.router = router
+    def __init__(self, record: MessageRecord, events: EventPublisher,
+                 tenants: Iterable[TenantConfig], reassembly_timeout_s: float = 600.0) -> None:
+        self.record = record
+        self.events = events
         self.reassembler = Reassembler(timeout_s=reassembly_timeout_s)
-        owners = [(n, t) for t in router.tenants.values() for n in t.numbers]
+        owners = [(n, t) for t in tenants for n in t.numbers]
         self._owners = sorted(owners, key=lambda o: len(o[0]), reverse=True)
         self.unrouted = 0
         self.partial = 0
@@ -51,13 +54,14 @@ class Inbound:
 
     def _restore(self) -> None:
         """Put back the parts acknowledged before a restart whose group is still open."""
-        for group, seqnum, user_data, received_at in self.router.store.mo_parts():
-            operator, source, destination, data_coding, reference, total = group
-            key = (operator, source, destination, data_coding)
+        for part in self.record.mo_parts():
+            g = part.group
+            key = (g.operator, g.source_addr, g.destination_addr, g.data_coding)
             try:
-                self.reassembler.add(key, reference, total, seqnum, user_data, received_at)
+                self.reassembler.add(key, g.reference, g.total, part.seqnum, part.user_data,
+                                     part.received_at)
             except TextError:  # cannot happen for rows this code wrote; skip, do not crash
-                log.warning("stored MO part %r/%d unusable; dropped", group, seqnum)
+                log.warning("stored MO part %r/%d unusable; dropped", g, part.seqnum)
                 continue
             self.restored += 1
         if self.restored:
@@ -83,8 +87,8 @@ class Inbound:
             return CommandStatus.ESME_RINVOPTPARAMVAL
         concat, user_data = self._concat(pdu, body, tlvs)
         if concat is None or not tenant.mo_reassemble:
-            self._queue(tenant, pdu, body, pdu.esm_class,
-                        {k: v for k, v in tlvs.items() if k in _KEEP_TLVS})
+            kept = {k: v for k, v in tlvs.items() if k in _KEEP_TLVS and isinstance(v, int)}
+            self._queue(tenant, pdu, body, pdu.esm_class, kept, operator, now)
             return CommandStatus.ESME_ROK
         ref, total, seq = concat
         key: Hashable = (operator, pdu.source_addr, pdu.destination_addr, pdu.data_coding)
@@ -92,26 +96,24 @@ class Inbound:
             joined = self.reassembler.add(key, ref, total, seq, user_data, now)
         except TextError as exc:
             return exc.command_status
-        group: MoGroup = (operator, pdu.source_addr, pdu.destination_addr, pdu.data_coding,
-                          ref, total)
-        ops = self.router.committer.pending
+        group = MoGroup(operator, pdu.source_addr, pdu.destination_addr, pdu.data_coding,
+                        ref, total)
         if joined is None:
             # The operator's deliver_sm_resp waits for this commit: an acknowledged part is
             # on disk, and comes back into the reassembler after a restart.
-            ops.put_mo_part(group, seq, user_data, now)
+            self.record.save_mo_part(MoPart(group, seq, user_data, now))
             return CommandStatus.ESME_ROK
         if total > 1:
-            ops.drop_mo_group(group)  # in the same commit as the joined message's outbox row
-        self._queue(tenant, pdu, joined, pdu.esm_class & ~EsmClass.UDHI, {})
+            self.record.drop_mo_group(group)  # in the same commit as the joined message
+        self._queue(tenant, pdu, joined, pdu.esm_class & ~EsmClass.UDHI, {}, operator, now)
         return CommandStatus.ESME_ROK
 
     def expire(self, now: float) -> None:
         """Deliver what arrived of groups whose missing parts never came (flagged in logs)."""
         for key, ref, total, parts in self.reassembler.expire(now):
             operator, source, destination, data_coding = cast(tuple[str, str, str, int], key)
-            self.router.committer.pending.drop_mo_group(
-                (operator, source, destination, data_coding, ref, total))
-            self.router.committer.commit_later()
+            self.record.drop_mo_group(
+                MoGroup(operator, source, destination, data_coding, ref, total))
             tenant = self.owner(destination)
             if tenant is None:
                 continue
@@ -121,7 +123,7 @@ class Inbound:
             joined = b"".join(parts[i] for i in sorted(parts))
             stub = DeliverSm(source_addr=source, destination_addr=destination,
                              data_coding=data_coding)
-            self._queue(tenant, stub, joined, 0, {})
+            self._queue(tenant, stub, joined, 0, {}, operator, now)
 
     @staticmethod
     def _concat(pdu: DeliverSm | DataSm, body: bytes,
@@ -139,21 +141,13 @@ class Inbound:
         return None, body
 
     def _queue(self, tenant: TenantConfig, pdu: DeliverSm | DataSm, body: bytes,
-               esm_class: int, tlvs: TlvMap) -> None:
-        out_tlvs = dict(tlvs)
-        short = body
-        if len(body) > 254:
-            out_tlvs["message_payload"] = body
-            short = b""
-        out = DeliverSm(
-            service_type=pdu.service_type, source_addr_ton=pdu.source_addr_ton,
-            source_addr_npi=pdu.source_addr_npi, source_addr=pdu.source_addr,
+               esm_class: int, tlvs: dict[str, int], operator: str, now: float) -> None:
+        event = MoEvent(
+            source_addr=pdu.source_addr, destination_addr=pdu.destination_addr, body=body,
+            data_coding=pdu.data_coding, esm_class=esm_class,
+            source_addr_ton=pdu.source_addr_ton, source_addr_npi=pdu.source_addr_npi,
             dest_addr_ton=pdu.dest_addr_ton, dest_addr_npi=pdu.dest_addr_npi,
-            destination_addr=pdu.destination_addr, esm_class=esm_class,
             protocol_id=getattr(pdu, "protocol_id", 0),
-            priority_flag=getattr(pdu, "priority_flag", 0), data_coding=pdu.data_coding,
-            short_message=short, tlvs=out_tlvs)
-        item = OutboxItem(id=self.router.store.new_outbox_id(), tenant=tenant.system_id,
-                          kind=OutboxKind.MO, pdu=encode_pdu(out), created_at=time.time(),
-                          deliver=out)
-        self.router.put_outbox([item])
+            priority_flag=getattr(pdu, "priority_flag", 0), service_type=pdu.service_type,
+            tlvs=tlvs, received_at=now, operator=operator)
+        self.events.publish(tenant.system_id, [event], now)

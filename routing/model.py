@@ -15,7 +15,6 @@ from typing import Final
 import msgspec
 
 from encoding.constants import MessageState as SmppState
-from encoding.pdu import DeliverSm
 
 __all__ = [
     "external_id",
@@ -26,8 +25,6 @@ __all__ = [
     "can_move",
     "smpp_state",
     "Message",
-    "OutboxItem",
-    "OutboxKind",
     "STAT_OF_STATUS",
 ]
 
@@ -140,24 +137,3 @@ def internal_id(id_format: str, external: str) -> str | None:
         return str(int(external.strip(), 16 if id_format == "hex" else 10))
     except ValueError:
         return None
-
-
-class OutboxKind(StrEnum):
-    RECEIPT = "receipt"
-    MO = "mo"
-
-
-class OutboxItem(msgspec.Struct, gc=False, kw_only=True):
-    """A deliver_sm waiting for a tenant's receiver bind to acknowledge it."""
-
-    id: int = 0  # assigned by the store
-    tenant: str
-    kind: OutboxKind
-    pdu: bytes  # the encoded deliver_sm (sequence_number renumbered when sent)
-    message_id: str = ""
-    created_at: float = 0.0
-    attempts: int = 0
-    next_attempt_at: float = 0.0
-    # The same deliver_sm as an object, when this process built it (not stored): delivery
-    # sends it without decoding ``pdu`` again. None for items read back from the store.
-    deliver: DeliverSm | None = None

@@ -12,20 +12,19 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import Protocol
 
-import msgspec
-
+from config import OperatorConfig, TenantConfig
 from encoding.constants import MessageState
 from encoding.receipt import Receipt
 
 from .correlation import id_variants, normalise
+from .jobs import Job, PartState
 from .model import FINAL, Message, Status
+from .repository import MessageRecord
 
-if TYPE_CHECKING:
-    from .router import Job, Router
-
-__all__ = ["PartState", "Outcomes", "status_of_receipt"]
+__all__ = ["Outcomes", "OutcomeSink", "status_of_receipt"]
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +36,6 @@ _STATE_STATUS = {
     MessageState.REJECTED: Status.REJECTED,
     MessageState.SKIPPED: Status.UNDELIVERABLE,
 }
-_FINAL_VALUES = frozenset(s.value for s in FINAL)
 # The base a receipt's id may use, given the base of the operator's submit_sm_resp ids.
 _RECEIPT_BASE = {"hex": "decimal", "decimal": "hex"}
 _MAX_TRACKED = 50_000  # recent parts kept in memory for receipts; older ones are read from disk
@@ -55,21 +53,25 @@ def _error_code(r: Receipt) -> int:
     return int(r.err) if r.err and r.err.isdigit() else 0
 
 
-class PartState(msgspec.Struct, gc=False):
-    """One part of a job: its submit_sm, where it went, and how it ended (no cycles, so
-    untracked by the cyclic collector, like ``Job``)."""
+class OutcomeSink(Protocol):
+    """What outcomes are reported to (the router)."""
 
-    pdu: object
-    operator: str = ""
-    operator_id: str = ""
-    state: str | Status = "pending"  # pending | sending | acked | a final Status
+    def submitted(self, job: Job, operator: str, now: float) -> None: ...
+
+    def finish(self, m: Message, status: Status, now: float, *, error: int = 0,
+               detail: str = "", notify: bool = True, parts: int = 0) -> None: ...
 
 
 class Outcomes:
     """Correlation index and receipt combination; owned by the Router."""
 
-    def __init__(self, router: Router) -> None:
-        self.router = router
+    def __init__(self, record: MessageRecord, sink: OutcomeSink,
+                 tenants: Mapping[str, TenantConfig],
+                 operators: Mapping[str, OperatorConfig]) -> None:
+        self.record = record
+        self.sink = sink
+        self.tenants = tenants
+        self.operators = operators
         self.index: OrderedDict[tuple[str, str], tuple[Job, int]] = OrderedDict()
         self.parked: OrderedDict[tuple[str, str], tuple[Receipt, float]] = OrderedDict()
         self.unmatched = 0
@@ -85,22 +87,17 @@ class Outcomes:
             return
         part.state = "acked"
         m = job.message
-        ops = self.router.committer.pending
-        ops.put_segment(m.id, index + 1, len(job.parts), operator, part.operator_id,
-                        Status.SUBMITTED)
-        self.router.committer.commit_later()
+        self.record.record_segment(m.id, index + 1, len(job.parts), operator,
+                                   part.operator_id, Status.SUBMITTED)
         key = (operator, part.operator_id)
         self._track(key, job, index)
         if m.status is Status.ACCEPTED and all(p.state not in ("pending", "sending")
                                                for p in job.parts):
-            m.status = Status.SUBMITTED
-            ops.set_status(m.id, Status.SUBMITTED, now, operator=operator)
-            # Out of the router's queue accounting; receipts find it through the index.
-            self.router.jobs.pop(m.id, None)
+            self.sink.submitted(job, operator, now)
         if not self.parked:
             return
         # A receipt that came first may carry the id in the other base (reference 10.4).
-        op = self.router.operators.get(operator)
+        op = self.operators.get(operator)
         fmt = op.id_format if op is not None else "opaque"
         for v in id_variants(operator_id, _RECEIPT_BASE.get(fmt, fmt)):
             parked = self.parked.pop((operator, v), None)
@@ -132,16 +129,14 @@ class Outcomes:
                 self.index.move_to_end((operator, v), last=False)
                 self._apply(job.message, job, index, r, now, operator)
                 return True
-        store = self.router.store
         for v in variants:
-            found = store.find_segment(operator, v)
+            found = self.record.find_segment(operator, v)
             if found is not None:
-                message_id, part, parts = found
-                m = store.get_message(message_id)
+                m = self.record.get(found.message_id)
                 if m is None or m.status in FINAL:
                     return True  # duplicate or late: already final
-                job = self._from_store(m, parts)
-                self._apply(m, job, part - 1, r, now, operator)
+                job = self._from_store(m, found.parts)
+                self._apply(m, job, found.part - 1, r, now, operator)
                 return True
         self._park(operator, normalise(r.id), r, now)
         return False
@@ -161,10 +156,8 @@ class Outcomes:
         if isinstance(part.state, Status):
             return  # duplicate receipt for this part
         part.state = status
-        self.router.committer.pending.put_segment(
-            m.id, index + 1, len(job.parts), operator, part.operator_id or normalise(r.id),
-            status, _error_code(r))
-        self.router.committer.commit_later()
+        self.record.record_segment(m.id, index + 1, len(job.parts), operator,
+                                   part.operator_id or normalise(r.id), status, _error_code(r))
         states = [p.state for p in job.parts]
         self._combine(m, index, states, status, _error_code(r), now)
 
@@ -172,16 +165,14 @@ class Outcomes:
         """Rebuild a sent message's parts from its segment rows (after a restart) and track
         them in memory, so its other receipts and duplicates see what was already applied
         even before those writes are durable."""
-        from .router import Job
-
         job = Job(m, (m.operator,))
         job.sent = True
         job.parts = tuple(PartState(None) for _ in range(parts))
-        for part, _, operator, operator_id, status, _ in self.router.store.segments_of(m.id):
-            state = job.parts[part - 1]
-            state.operator, state.operator_id = operator, operator_id
-            state.state = Status(status) if status in _FINAL_VALUES else "acked"
-            self._track((operator, operator_id), job, part - 1)
+        for seg in self.record.segments_of(m.id):
+            state = job.parts[seg.part - 1]
+            state.operator, state.operator_id = seg.operator, seg.operator_id
+            state.state = seg.status if seg.status in FINAL else "acked"
+            self._track((seg.operator, seg.operator_id), job, seg.part - 1)
         for state in job.parts:
             if state.state == "pending":
                 state.state = "acked"
@@ -191,7 +182,7 @@ class Outcomes:
                  error: int, now: float) -> None:
         if m.status in FINAL:
             return
-        tenant = self.router.tenants.get(m.tenant)
+        tenant = self.tenants.get(m.tenant)
         policy = tenant.multipart_receipt if tenant is not None else "aggregate"
         last = len(states) - 1
         final: Status | None = None
@@ -204,5 +195,11 @@ class Outcomes:
                 final = Status.DELIVERED
         if final is not None:
             told = m.status is Status.UNKNOWN  # the tenant had its receipt at the timeout
-            m.status = final
-            self.router.finish(m, final, now, error=error, detail="receipt", notify=not told)
+            self.sink.finish(m, final, now, error=error, detail="receipt", notify=not told,
+                             parts=len(states))
+
+    def forget(self, message_id: str) -> None:
+        """Drop a message's parts from the in-memory index (a late receipt is then matched
+        from the record, where it finds the status as stored)."""
+        for seg in self.record.segments_of(message_id):
+            self.index.pop((seg.operator, seg.operator_id), None)

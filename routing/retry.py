@@ -2,9 +2,11 @@
 
 ``classify`` maps a command_status (or a missing answer) to what the pool does next:
 flow control keeps the message on the same operator and slows down (without using up its
-attempts); temporary errors retry,
-on the next operator of the route when there is one; session errors rebind and retry;
-permanent errors fail the message and the tenant gets a failure receipt.
+attempts); temporary errors retry, on the next operator of the route when there is one;
+ESME_RSUBMITFAIL, a generic refusal another operator may not share, is tried once on the
+next operator of the route and fails as permanent when none is left (reference section 4,
+"failover"); session errors rebind and retry; permanent errors fail the message and the
+tenant gets a failure receipt.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from enum import Enum
 
 from encoding.constants import CommandStatus as S
 
-__all__ = ["Outcome", "classify", "MAX_ATTEMPTS", "MAX_FLOW_WAITS", "retry_delay"]
+__all__ = ["Outcome", "classify", "MAX_ATTEMPTS", "MAX_FAILOVERS", "MAX_FLOW_WAITS", "retry_delay"]
 
 MAX_ATTEMPTS = 8  # failures (temporary, session, no answer) before a message is undeliverable
 # Flow-control answers (throttled, queue full) mean "later", not "failed": they do not count
@@ -26,15 +28,18 @@ class Outcome(Enum):
     OK = "ok"
     FLOW = "flow"  # throttled / queue full: same operator, later, slower
     TEMPORARY = "temporary"  # retry, failing over when the route has another operator
+    FAILOVER = "failover"  # the next operator of the route, once; else permanent
     SESSION = "session"  # the bind is in a bad state: rebind, then retry
     PERMANENT = "permanent"  # fail the message
 
 
 _FLOW = frozenset({S.ESME_RTHROTTLED, S.ESME_RMSGQFUL})
-# ESME_RSUBMITFAIL is generic ("submit failed"): the reference's table calls it permanent,
-# but another operator of the route may well accept the message, so it fails over.
 _TEMPORARY = frozenset({S.ESME_RSYSERR, S.ESME_RX_T_APPN, S.ESME_RUNKNOWNERR,
-                        S.ESME_RSUBMITFAIL, S.ESME_RDELIVERYFAILURE})
+                        S.ESME_RDELIVERYFAILURE})
+# ESME_RSUBMITFAIL is generic ("submit failed"): this operator will refuse the message again,
+# another one of the route may accept it.
+_FAILOVER = frozenset({S.ESME_RSUBMITFAIL})
+MAX_FAILOVERS = 1
 _SESSION = frozenset({S.ESME_RINVBNDSTS, S.ESME_RINVCMDID})
 
 
@@ -48,6 +53,8 @@ def classify(status: int | None) -> Outcome:
         return Outcome.FLOW
     if status in _TEMPORARY:
         return Outcome.TEMPORARY
+    if status in _FAILOVER:
+        return Outcome.FAILOVER
     if status in _SESSION:
         return Outcome.SESSION
     return Outcome.PERMANENT

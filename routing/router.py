@@ -1,88 +1,65 @@
-"""The router: accepted messages → route → per-operator queues; outcomes → tenant receipts.
+"""The router: accepted messages → route → per-operator work queues; outcomes → tenant events.
 
 ``accepted`` is called once a batch of messages is durable. Each message becomes a ``Job``
-on the queue of the first operator of its route that can take traffic (failover order);
-the ESME pool takes jobs from there. ``finish`` records a final outcome and, when the tenant
-asked for it (registered_delivery), puts a receipt in the tenant's outbox. Decisions here
-are synchronous; the pool and the tenant side do the I/O.
+on the work queue of the first operator of its route that can take traffic (failover
+order); the ESME pool claims jobs from there. ``finish`` moves a message to its outcome
+through the lifecycle and, when the tenant asked for it (registered_delivery), publishes a
+receipt event to the tenant's event queue. Decisions here are synchronous and take the
+time as an argument (monotonic ``now`` for retry timing) or from the injected wall clock;
+the pool and the tenant side do the I/O.
 """
 
 from __future__ import annotations
 
 import logging
-import time
-from collections import deque
 from collections.abc import Callable, Iterable
-
-import msgspec
+from typing import Any
 
 from config import GatewayConfig, TenantConfig
 from encoding.constants import CommandStatus
-from encoding.pdu import encode_pdu
 from encoding.receipt import Receipt
 
-from .committer import GroupCommitter
-from .model import FINAL, Message, OutboxItem, OutboxKind, Status
-from .outcomes import Outcomes, PartState
-from .receipts import receipt_due, receipt_pdu
-from .retry import MAX_ATTEMPTS, MAX_FLOW_WAITS, Outcome, classify, retry_delay
+from .events import TenantEvent
+from .jobs import Job, PartState
+from .lifecycle import Lifecycle
+from .model import FINAL, Message, Status
+from .outcomes import Outcomes
+from .receipts import receipt_due, receipt_event
+from .repository import Durable, EventQueue, MessageRecord, WorkQueue
+from .retry import MAX_ATTEMPTS, MAX_FAILOVERS, MAX_FLOW_WAITS, Outcome, classify, retry_delay
 from .routes import RouteTable
 from .segments import build_parts
-from .store import Store
 
 __all__ = ["Job", "Router"]
 
 log = logging.getLogger(__name__)
 
 
-class Job(msgspec.Struct, gc=False):
-    """One message on its way to an operator.
-
-    ``gc=False``: jobs live for the message's whole trip (tens of thousands at a time) and
-    hold no cycles, so keeping them out of the cyclic collector's walks keeps its full
-    collections short (they were the submit_sm_resp latency tail)."""
-
-    message: Message
-    operators: tuple[str, ...]
-    operator_index: int = 0
-    attempts: int = 0  # failures so far (flow-control answers are counted in flow_waits)
-    flow_waits: int = 0
-    not_before: float = 0.0
-    cancelled: bool = False
-    sent: bool = False  # at least one part left for an operator: no cancel/replace now
-    queued: bool = False
-    parts: tuple[PartState, ...] = ()  # built on first dispatch, with their outcomes
-    built_for: str = ""  # the operator whose policy (dcs0, split) built ``parts``
-
-    @property
-    def operator(self) -> str:
-        return self.operators[self.operator_index]
-
-
 class Router:
-    """One per gateway. ``deliver`` receives outbox items once they are durable."""
+    """One per gateway."""
 
-    def __init__(self, config: GatewayConfig, store: Store, committer: GroupCommitter,
-                 deliver: Callable[[list[OutboxItem]], None]) -> None:
+    def __init__(self, config: GatewayConfig, record: MessageRecord, work: WorkQueue,
+                 events: EventQueue, lifecycle: Lifecycle, *,
+                 wall: Callable[[], float]) -> None:
         self.config = config
-        self.store = store
-        self.committer = committer
-        self.deliver = deliver
+        self.record = record
+        self.work = work
+        self.events = events
+        self.lifecycle = lifecycle
+        self.wall = wall
         self.routes = RouteTable(config.routes)
         self.tenants: dict[str, TenantConfig] = {t.system_id: t for t in config.tenants}
-        self.queues: dict[str, deque[Job]] = {op.name: deque() for op in config.operators}
-        self.jobs: dict[str, Job] = {}
         self.operators = {op.name: op for op in config.operators}
-        self.outcomes = Outcomes(self)
-        self.available: Callable[[str], bool] = lambda operator: True
-        self.on_work: Callable[[str], None] = lambda operator: None
+        self.jobs: dict[str, Job] = {}
+        self.outcomes = Outcomes(record, self, self.tenants, self.operators)
+        self._up: set[str] = set()
         self._reference = 0
 
     # --- from the tenant side ---------------------------------------------------------------
 
     def accepted(self, messages: Iterable[Message]) -> None:
         touched: set[str] = set()
-        now = time.time()
+        now = self.wall()
         for m in messages:
             operators = self.routes.lookup(m.destination_addr, m.tenant)
             if not operators:
@@ -93,70 +70,75 @@ class Router:
             self.jobs[m.id] = job
             touched.add(self.enqueue(job))
         for operator in touched:
-            self.on_work(operator)
+            self.work.notify(operator)
 
     def enqueue(self, job: Job, *, front: bool = False) -> str:
-        """Queue ``job`` on the first operator of its route that is available (failover)."""
+        """Queue ``job`` on the first operator of its route that is up (failover)."""
+        self._choose(job)
+        self.work.put((job,), job.operator, front=front)
+        return job.operator
+
+    def _choose(self, job: Job) -> None:
         ops = job.operators
         for i in range(len(ops)):
             index = (job.operator_index + i) % len(ops)
-            if self.available(ops[index]):
+            if ops[index] in self._up:
                 job.operator_index = index
-                break
-        job.queued = True
-        queue = self.queues[job.operator]
-        if front:
-            queue.appendleft(job)
-        else:
-            queue.append(job)
-        return job.operator
+                return
 
-    def cancel(self, message_id: str) -> bool:
+    def cancel(self, message_id: str, now: float) -> bool:
+        """cancel_sm before the message left the gateway: CANCELLED, no receipt."""
         job = self.jobs.get(message_id)
-        if job is None or job.sent:
+        if job is None or job.sent or job.message.status is not Status.ACCEPTED:
             return False
         job.cancelled = True
-        del self.jobs[message_id]
+        self.finish(job.message, Status.CANCELLED, now, detail="cancel_sm", notify=False)
         return True
 
-    def replace(self, message: Message) -> bool:
+    def replace(self, message: Message, now: float) -> Durable | None:
+        """replace_sm before the message left the gateway: the new content, once durable."""
         job = self.jobs.get(message.id)
-        if job is None or job.sent:
-            return False
+        if job is None or job.sent or job.message.status is not Status.ACCEPTED:
+            return None
         job.message = message
-        return True
+        return self.record.replace(message, now)
+
+    # --- from the ESME pool -----------------------------------------------------------------
+
+    def operator_up(self, operator: str) -> None:
+        self._up.add(operator)
+        self.work.notify(operator)
+
+    def operator_down(self, operator: str) -> None:
+        """No bind of ``operator`` is up: move its queue to the next operators of each route."""
+        self._up.discard(operator)
+        touched: set[str] = set()
+        for job in self.work.drain(operator):
+            if not job.cancelled:
+                touched.add(self.enqueue(job))
+        for name in touched:
+            if name != operator:
+                self.work.notify(name)
 
     def take(self, operator: str, limit: int, now: float) -> list[Job]:
-        """Up to ``limit`` jobs ready for ``operator`` (cancelled ones are dropped here)."""
-        queue = self.queues[operator]
+        """Up to ``limit`` jobs ready for ``operator``; those whose validity ran out while
+        they waited are finished EXPIRED here."""
+        jobs = self.work.claim(operator, limit, now)
+        wall = self.wall()
         out: list[Job] = []
-        deferred: list[Job] = []
-        wall = time.time()
-        while queue and len(out) < limit:
-            job = queue.popleft()
-            if job.cancelled:
-                job.queued = False
-                continue
-            if job.not_before > now:
-                deferred.append(job)
-                if len(deferred) > limit:
-                    break
-                continue
-            job.queued = False
+        for job in jobs:
             m = job.message
             if m.expires_at and m.expires_at <= wall and not job.sent:
+                self.work.settle(job)
                 self.finish(m, Status.EXPIRED, wall, detail="validity ran out in the queue")
                 continue
             out.append(job)
-        queue.extendleft(reversed(deferred))
         return out
 
-    def next_ready(self, operator: str) -> float | None:
-        """The earliest ``not_before`` of a deferred job at the head of the queue."""
-        queue = self.queues[operator]
-        return min((j.not_before for j in list(queue)[:64]), default=None)
-
-    # --- from the ESME pool -----------------------------------------------------------------
+    def put_back(self, jobs: Iterable[Job], operator: str) -> None:
+        """Claimed jobs the bind had no room or rate for: first in line again."""
+        for job in reversed(list(jobs)):
+            self.work.retry(job, operator, job.not_before)
 
     def parts_for(self, job: Job, now: float) -> list[int]:
         """Indexes of the job's parts still to send (builds them on first use)."""
@@ -171,19 +153,34 @@ class Router:
                                 tenant_dcs0=tenant.dcs0 if tenant else "gsm7",
                                 reference=self._reference)
             if isinstance(built, int):
-                self.finish(m, Status.REJECTED, time.time(), error=built,
+                self.work.settle(job)
+                self.finish(m, Status.REJECTED, self.wall(), error=built,
                             detail="cannot be sent as the operator requires")
                 return []
             job.parts = tuple(PartState(p) for p in built)
             job.built_for = job.operator
-        return [i for i, p in enumerate(job.parts) if p.state == "pending"]
+        pending = [i for i, p in enumerate(job.parts) if p.state == "pending"]
+        if not pending:
+            self.work.settle(job)  # its parts are all out already
+        return pending
+
+    def next_due(self, operator: str) -> float | None:
+        return self.work.next_due(operator)
 
     def part_sending(self, job: Job, index: int) -> None:
         job.parts[index].state = "sending"
         job.sent = True
+        if all(p.state != "pending" for p in job.parts):
+            self.work.settle(job)  # every part is out: off the queue until an outcome
 
     def part_acked(self, job: Job, index: int, operator: str, operator_id: str) -> None:
-        self.outcomes.acked(job, index, operator, operator_id, time.time())
+        self.outcomes.acked(job, index, operator, operator_id, self.wall())
+
+    def submitted(self, job: Job, operator: str, now: float) -> None:
+        """Every part of ``job`` was acknowledged: the message waits for its receipts."""
+        self.lifecycle.move(job.message, Status.SUBMITTED, now, operator=operator)
+        # Out of the router's queue accounting; receipts find it through the index.
+        self.jobs.pop(job.message.id, None)
 
     def part_failed(self, job: Job, index: int, status: int | None, now: float) -> Outcome:
         """An operator refused a part or never answered; decide what happens next."""
@@ -195,34 +192,40 @@ class Router:
         m = job.message
         if m.status in FINAL:
             return outcome
-        wall = time.time()
-        if outcome is Outcome.PERMANENT:
-            self.finish(m, Status.REJECTED, wall, error=status or 0,
+        wall = self.wall()
+        error = status if status is not None else CommandStatus.ESME_RSYSERR
+        if outcome is Outcome.PERMANENT or (
+                outcome is Outcome.FAILOVER
+                and (job.failovers >= MAX_FAILOVERS or len(job.operators) < 2)):
+            self.finish(m, Status.REJECTED, wall, error=error,
                         detail=f"refused by {job.operator}")
             return outcome
-        if outcome is Outcome.FLOW:
+        if outcome is Outcome.FAILOVER:
+            job.failovers += 1
+            job.operator_index = (job.operator_index + 1) % len(job.operators)
+            job.not_before = now
+        elif outcome is Outcome.FLOW:
             job.flow_waits += 1
             if m.expires_at and m.expires_at <= wall:
-                self.finish(m, Status.EXPIRED, wall, error=status or 0,
+                self.finish(m, Status.EXPIRED, wall, error=error,
                             detail=f"validity ran out while {job.operator} throttled")
                 return outcome
             if job.flow_waits > MAX_FLOW_WAITS:
-                self.finish(m, Status.UNDELIVERABLE, wall, error=status or 0,
+                self.finish(m, Status.UNDELIVERABLE, wall, error=error,
                             detail=f"{job.operator} kept throttling")
                 return outcome
             job.not_before = now + retry_delay(job.flow_waits)
         else:
             job.attempts += 1
             if job.attempts > MAX_ATTEMPTS:
-                self.finish(m, Status.UNDELIVERABLE, wall,
-                            error=status if status is not None else CommandStatus.ESME_RSYSERR,
+                self.finish(m, Status.UNDELIVERABLE, wall, error=error,
                             detail="too many attempts")
                 return outcome
             if outcome is Outcome.TEMPORARY and len(job.operators) > 1:
                 job.operator_index = (job.operator_index + 1) % len(job.operators)
             job.not_before = now + retry_delay(1) * (job.attempts - 1)
         if not job.queued:
-            self.on_work(self.enqueue(job, front=True))
+            self.work.notify(self.enqueue(job, front=True))
         return outcome
 
     def receipt_timeouts(self, now: float, limit: int = 1000) -> dict[str, int]:
@@ -235,11 +238,10 @@ class Router:
         for op in self.config.operators:
             if not op.receipt_timeout_s:
                 continue
-            for m in self.store.submitted_before(op.name, now - op.receipt_timeout_s, limit):
-                if self.committer.status_uncommitted(m.id):
+            for m in self.record.overdue(op.name, now - op.receipt_timeout_s, limit):
+                if self.record.change_pending(m.id):
                     continue  # its receipt just came: that outcome is not committed yet
-                for _, _, operator, operator_id, _, _ in self.store.segments_of(m.id):
-                    self.outcomes.index.pop((operator, operator_id), None)
+                self.outcomes.forget(m.id)
                 self.finish(m, Status.UNKNOWN, now,
                             detail=f"no receipt from {op.name} within receipt_timeout_s")
                 done[op.name] = done.get(op.name, 0) + 1
@@ -250,25 +252,8 @@ class Router:
         return self.outcomes.receipt(operator, self.operators[operator].id_format, receipt,
                                      now)
 
-    def operator_down(self, operator: str) -> None:
-        """No bind of ``operator`` is up: move its queue to the next operators of each route."""
-        queue = self.queues[operator]
-        if not queue:
-            return
-        jobs = list(queue)
-        queue.clear()
-        touched: set[str] = set()
-        for job in jobs:
-            job.queued = False
-            if job.cancelled:
-                continue
-            touched.add(self.enqueue(job))
-        for name in touched:
-            if name != operator:
-                self.on_work(name)
-
     def pending(self, operator: str) -> int:
-        return len(self.queues[operator])
+        return self.work.depth(operator)
 
     def backlog(self) -> int:
         """Messages accepted and not yet handed to an operator (queued or in flight)."""
@@ -277,35 +262,28 @@ class Router:
     # --- outcomes ---------------------------------------------------------------------------
 
     def finish(self, m: Message, status: Status, now: float, *, error: int = 0,
-               detail: str = "", notify: bool = True) -> None:
-        """Record an outcome; queue a receipt for the tenant when one is due (``notify``
-        False: the tenant already had its one receipt, an UNKNOWN at the receipt timeout)."""
-        self.jobs.pop(m.id, None)
-        m.status = status
-        m.error = error
-        ops = self.committer.pending
-        ops.set_status(m.id, status, now, error=error, detail=detail)
+               detail: str = "", notify: bool = True, parts: int = 0) -> None:
+        """Record an outcome; publish a receipt for the tenant when one is due (``notify``
+        False: the tenant already had its one receipt, an UNKNOWN at the receipt timeout,
+        or asked for none, a cancel)."""
+        job = self.jobs.pop(m.id, None)
+        if not self.lifecycle.move(m, status, now, error=error, detail=detail):
+            return
         tenant = self.tenants.get(m.tenant)
         if not notify or tenant is None or not receipt_due(m.registered_delivery, status):
-            self.committer.commit_later()
             return
-        deliver = receipt_pdu(m, status, id_format=tenant.id_format, done_at=now, error=error,
-                              dcs0=tenant.dcs0)
-        item = OutboxItem(id=self.store.new_outbox_id(), tenant=m.tenant,
-                          kind=OutboxKind.RECEIPT, message_id=m.id, created_at=now,
-                          pdu=encode_pdu(deliver), deliver=deliver)
-        self.put_outbox([item])
+        if not parts:
+            parts = len(job.parts) if job is not None and job.parts else 1
+        self.publish(m.tenant, [receipt_event(m, status, done_at=now, error=error,
+                                              dcs0=tenant.dcs0, parts=parts)], now)
 
-    def put_outbox(self, items: list[OutboxItem]) -> None:
-        """Persist outbox items; hand them to delivery once durable."""
-        ops = self.committer.pending
-        for item in items:
-            ops.add_outbox(item)
+    def publish(self, tenant: str, events: list[TenantEvent], now: float) -> Durable:
+        """Events for a tenant, delivered by its channels once durable."""
+        fut = self.events.publish(tenant, events, now)
+        fut.add_done_callback(_log_failure)
+        return fut
 
-        def durable(fut: object) -> None:
-            if getattr(fut, "exception", lambda: None)() is None:
-                self.deliver(items)
-            else:
-                log.error("outbox commit failed; %d deliver_sm stay undelivered", len(items))
 
-        self.committer.future().add_done_callback(durable)
+def _log_failure(fut: Any) -> None:
+    if fut.exception() is not None:
+        log.error("event commit failed; the events stay undelivered")

@@ -1,8 +1,10 @@
 """The composition root: builds the gateway from config and runs it.
 
-The only module that wires the tenant side (``smsc``) to the operator side (``esme``):
-store and group commit, router, ESME pool, tenant listener, delivery, metrics. ``Gateway``
-is what the CLI runs and what integration tests start in-process.
+The only module that wires the tenant side (``smsc``) to the operator side (``esme``) and
+chooses the storage engine: the SQLite store and group commit behind the repository
+interfaces (record, work queue, event queue), the lifecycle, the admission service, the
+router, the ESME pool, the tenant listener, delivery, metrics. ``Gateway`` is what the CLI
+runs and what integration tests start in-process.
 """
 
 from __future__ import annotations
@@ -15,8 +17,13 @@ from prometheus_client.registry import CollectorRegistry
 
 from config import GatewayConfig
 from esme import Connection, Pool
-from routing import GroupCommitter, OutboxItem, OutboxKind, Status, Store
+from routing.admission import Admission
+from routing.events import TenantEvent
+from routing.inbound import Inbound
+from routing.lifecycle import IllegalTransition, Lifecycle
 from routing.router import Router
+from routing.sqlite import GroupCommitter, SqliteEventQueue, SqliteRecord, Store
+from routing.workqueue import MemoryWorkQueue
 
 from .delivery import Delivery
 from .metrics import GatewayCollector, Metrics
@@ -61,6 +68,8 @@ class Gateway:
         self._receipt_task: asyncio.Task[None] | None = None
         self._metrics_http: MetricsEndpoint | None = None
         self._started = False
+        self.illegal_transitions: list[IllegalTransition] = []
+        self.wall = time.time
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -71,21 +80,31 @@ class Gateway:
                                         threaded=cfg.store.synchronous == "full",
                                         min_interval_s=cfg.store.commit_interval_ms / 1000)
         self.committer.start()
+        self.record = SqliteRecord(self.store, self.committer)
+        self.events = SqliteEventQueue(self.store, self.committer, loop, wall=self.wall)
+        self.work = MemoryWorkQueue(op.name for op in cfg.operators)
+        self.lifecycle = Lifecycle(self.record, self._illegal)
+        self.router = Router(cfg, self.record, self.work, self.events, self.lifecycle,
+                             wall=self.wall)
+        self.admission = Admission(cfg, self.record, self.router)
         self.registry = Registry()
-        self.delivery = Delivery(self.store, self.committer, self.registry, loop)
-        self.router = Router(cfg, self.store, self.committer, self.delivery.enqueue)
-        self.pool = self._make_pool(loop)
-        self.handler = _Handler(cfg, self.store, self.committer, self.registry, self.delivery,
-                                self.router, self.metrics)
+        self.delivery = Delivery(self.events, self.registry,
+                                 {t.system_id: t for t in cfg.tenants})
+        self.pool = self._make_pool()
+        self.handler = _Handler(cfg, self.admission, self.record, self.router, self.registry,
+                                self.delivery, self.metrics, wall=self.wall)
         self.listener = TenantListener(cfg.listen, self.handler, loop)
         self.handler.listener = self.listener
         self.metrics.gauge("smsc_binds", "Tenant binds", "tenant",
                            lambda: {k: float(v) for k, v in self.registry.counts().items()})
-        self.metrics.gauge("smsc_outbox_depth", "deliver_sm waiting for tenants", "tenant",
-                           lambda: {k: float(v) for k, v in self.store.outbox_depths().items()})
+        self.metrics.gauge("smsc_outbox_depth", "Events (receipts, MO) waiting for tenants",
+                           "tenant",
+                           lambda: {k: float(v) for k, v in self.events.depths().items()})
         self.metrics.gauge("smsc_operator_queue", "Messages waiting for an operator",
                            "operator", lambda: {op: float(self.router.pending(op))
-                                                for op in self.router.queues})
+                                                for op in self.work.operators})
+        self.metrics.gauge("smsc_illegal_transitions", "Status changes the lifecycle refused",
+                           "kind", lambda: {"total": float(len(self.illegal_transitions))})
         self._recover()
         if self.pool is not None:
             await self.pool.start()
@@ -94,17 +113,26 @@ class Gateway:
             self._metrics_http = MetricsEndpoint(self.prometheus, cfg.metrics.host,
                                                  cfg.metrics.port)
             self.metrics_port = await self._metrics_http.start()
-        self._purge = loop.call_later(_PURGE_EVERY_S, self._purge_outbox)
+        self._purge = loop.call_later(_PURGE_EVERY_S, self._purge_events)
         if self.pool is not None:
             self._receipt_sweep = loop.call_soon(self._sweep_receipt_timeouts)
         self._started = True
         log.info("listening for tenants on %s:%d", cfg.listen.host, self.port)
 
-    def _make_pool(self, loop: asyncio.AbstractEventLoop) -> Pool | None:
+    def _illegal(self, exc: IllegalTransition) -> None:
+        """Production: a refused status change is a bug or an unrecognised duplicate; log
+        and count it (tests assert the count stays 0)."""
+        if len(self.illegal_transitions) < 1000:
+            self.illegal_transitions.append(exc)
+        log.error("lifecycle: %s", exc)
+
+    def _make_pool(self) -> Pool | None:
         """The ESME pool toward operators (None when no operator is configured)."""
         if not self.config.operators:
             return None
-        pool = Pool(self.config, self.router, self.metrics.operator_event)
+        inbound = Inbound(self.record, self.router, self.config.tenants)
+        pool = Pool(self.config, self.router, self.work, inbound, self.record,
+                    count=self.metrics.operator_event, wall=self.wall)
         self.metrics.gauge("smsc_operator_binds", "Bound binds per operator", "operator",
                            pool.bound_count)
         return pool
@@ -114,7 +142,7 @@ class Gateway:
         after = ""
         total = 0
         while True:
-            batch = self.store.messages_with_status(Status.ACCEPTED, after_id=after, limit=5000)
+            batch = self.record.recoverable(after_id=after, limit=5000)
             if not batch:
                 break
             self.router.accepted(batch)
@@ -123,18 +151,10 @@ class Gateway:
         if total:
             log.info("recovered %d accepted messages from the store", total)
 
-    def _purge_outbox(self) -> None:
-        """Retention: drop deliver_sm nobody took in time (through the group commit)."""
-        before = self.store.purged
-
-        def report(fut: asyncio.Future[None]) -> None:
-            n = self.store.purged - before
-            if n and not fut.exception():
-                log.warning("dropped %d deliver_sm older than the retention period", n)
-
-        self.committer.pending.purge_before = time.time() - self.config.store.retention_s
-        self.committer.future().add_done_callback(report)
-        self._purge = self.loop.call_later(_PURGE_EVERY_S, self._purge_outbox)
+    def _purge_events(self) -> None:
+        """Retention: drop events nobody took in time (through the group commit)."""
+        self.events.purge(self.wall() - self.config.store.retention_s)
+        self._purge = self.loop.call_later(_PURGE_EVERY_S, self._purge_events)
 
     def _sweep_receipt_timeouts(self) -> None:
         self._receipt_task = self.loop.create_task(self._receipt_sweep_once())
@@ -144,7 +164,7 @@ class Gateway:
         # The sweep reads statuses from the store: first make every outcome decided so far
         # durable (what arrives meanwhile is still pending, and the router skips it).
         await self.committer.flush()
-        timed_out = self.router.receipt_timeouts(time.time(), _RECEIPT_SWEEP_BATCH)
+        timed_out = self.router.receipt_timeouts(self.wall(), _RECEIPT_SWEEP_BATCH)
         for operator, count in timed_out.items():
             self.metrics.operator_event(operator, "receipt_timeout", count)
             log.warning("%s: %d messages got no receipt within receipt_timeout_s: UNKNOWN",
@@ -156,21 +176,18 @@ class Gateway:
             min(every, 1.0) if n >= _RECEIPT_SWEEP_BATCH else every,
             self._sweep_receipt_timeouts)
 
-    async def put_outbox(self, tenant: str, pdu: bytes, kind: OutboxKind = OutboxKind.MO,
-                         message_id: str = "") -> OutboxItem:
-        """Persist one encoded deliver_sm for ``tenant`` and deliver it (tests, tooling)."""
-        item = OutboxItem(id=self.store.new_outbox_id(), tenant=tenant, kind=kind, pdu=pdu,
-                          message_id=message_id, created_at=time.time())
-        self.router.put_outbox([item])
-        await self.committer.flush()
-        return item
+    async def put_event(self, tenant: str, event: TenantEvent) -> None:
+        """Publish one event for ``tenant`` and wait until it is durable (tests, tooling)."""
+        durable = self.router.publish(tenant, [event], self.wall())
+        assert isinstance(durable, asyncio.Future)
+        await durable
 
     async def stop(self, timeout: float = 5.0) -> None:
         """Stop accepting, unbind tenants, stop the pool, flush the store."""
         if not self._started:
             return
         self._started = False
-        self.handler.accepting = False
+        self.admission.stop_accepting()
         self.listener.stop_accepting()
         if self._purge is not None:
             self._purge.cancel()

@@ -1,30 +1,28 @@
-"""Delivery to tenants: deliver_sm (receipts, inbound messages) from the durable outbox.
+"""Delivery to tenants over SMPP: events from the tenant's event queue as deliver_sm.
 
-Items reach ``enqueue`` only once committed. Each tenant has an in-memory queue (bounded;
-the rest stays in the store and is read back in id order, so the oldest goes first). The
-queue drains into the tenant's receiver binds, spread across them, within each bind's
-window. A deliver_sm_resp ESME_ROK removes the item from the store; a temporary refusal or a
-timeout retries it with back-off; a permanent refusal (ESME_RX_P_APPN, ESME_RX_R_APPN and
-other non-temporary statuses) drops it (reference section 4, tenant side).
+The event queue (``routing.repository.EventQueue``) says when a tenant has events; this
+channel claims as many as its receiver binds have window room for, renders each as a
+deliver_sm (``render``) and spreads them across the binds. A deliver_sm_resp ESME_ROK
+settles the event; a temporary refusal or a timeout retries it with back-off; a permanent
+refusal (ESME_RX_P_APPN, ESME_RX_R_APPN and other non-temporary statuses) drops it
+(reference section 4, tenant side). A deliver_sm that fails because its bind ended (closed,
+unbound, reset) is released at once, to go out on the tenant's next bind.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections import deque
-from typing import Any
 
-import msgspec
-
+from config import TenantConfig
 from encoding.constants import CommandStatus
-from encoding.errors import PduError
-from encoding.pdu import DeliverSm, Pdu, decode_pdu
+from encoding.session import FailureReason
 from esme import Connection
-from routing import GroupCommitter, OutboxItem, Store
+from routing.events import Claim
+from routing.repository import EventQueue
 from routing.throttle import backoff
 
 from .registry import Registry
+from .render import render_deliver
 
 __all__ = ["Delivery", "TEMPORARY"]
 
@@ -38,62 +36,19 @@ _RETRY_BASE_S = 1.0
 _RETRY_CAP_S = 300.0
 
 
-class _TenantQueue:
-    __slots__ = ("in_flight", "loaded_to", "more_in_store", "queue", "waiting")
-
-    def __init__(self) -> None:
-        self.queue: deque[OutboxItem] = deque()
-        self.loaded_to = 0  # highest outbox id read from the store or enqueued
-        self.more_in_store = True  # items may wait in the store beyond loaded_to
-        self.in_flight = 0
-        self.waiting = 0  # items parked on a retry timer
-
-
 class Delivery:
-    """Moves outbox items to tenants' receiver binds; one per gateway."""
+    """Moves tenants' events to their receiver binds; one per gateway."""
 
-    def __init__(self, store: Store, committer: GroupCommitter, registry: Registry,
-                 loop: asyncio.AbstractEventLoop, *, max_in_memory: int = 5000) -> None:
-        self.store = store
-        self.committer = committer
+    def __init__(self, events: EventQueue, registry: Registry,
+                 tenants: dict[str, TenantConfig]) -> None:
+        self.events = events
         self.registry = registry
-        self.loop = loop
-        self.max_in_memory = max_in_memory
+        self.tenants = tenants
         self.delivered = 0
         self.dropped = 0
         self.retried = 0
-        self._queues: dict[str, _TenantQueue] = {}
-
-    def _q(self, tenant: str) -> _TenantQueue:
-        q = self._queues.get(tenant)
-        if q is None:
-            q = self._queues[tenant] = _TenantQueue()
-        return q
-
-    def depth(self, tenant: str) -> int:
-        q = self._queues.get(tenant)
-        return 0 if q is None else len(q.queue) + q.in_flight + q.waiting
-
-    # --- input ------------------------------------------------------------------------------
-
-    def enqueue(self, items: list[OutboxItem]) -> None:
-        """Committed items, in id order; delivered now if the tenant has a receiver bound."""
-        touched: set[str] = set()
-        for item in items:
-            q = self._q(item.tenant)
-            if item.id <= q.loaded_to:
-                # Already read back from the store by a refill that ran before this batch's
-                # "durable" callback (ids are handed out and committed in order).
-                touched.add(item.tenant)
-                continue
-            if q.more_in_store or len(q.queue) >= self.max_in_memory:
-                q.more_in_store = True  # read back from the store in order later
-            else:
-                q.queue.append(item)
-                q.loaded_to = max(q.loaded_to, item.id)
-            touched.add(item.tenant)
-        for tenant in touched:
-            self.pump(tenant)
+        self.released = 0
+        events.subscribe(self.pump)
 
     def on_bound(self, tenant: str) -> None:
         self.pump(tenant)
@@ -101,100 +56,61 @@ class Delivery:
     # --- output -----------------------------------------------------------------------------
 
     def pump(self, tenant: str) -> None:
-        q = self._q(tenant)
-        if not q.queue and q.more_in_store:
-            self._refill(tenant, q)
-        if not q.queue:
-            return
         receivers = self.registry.receivers(tenant)
         if not receivers:
             return
-        queue = q.queue
-        progress = True
-        while queue and progress:
-            progress = False
-            for conn in receivers:
-                if not queue:
+        config = self.tenants.get(tenant)
+        if config is None:
+            return
+        open_binds = [c for c in receivers if c.session.window.room > 0 and c.writable]
+        room = sum(c.session.window.room for c in open_binds)
+        if not room:
+            return
+        i = 0
+        for claim in self.events.claim(tenant, room):
+            # round robin over the binds that still have room
+            for _ in range(len(open_binds)):
+                conn = open_binds[i % len(open_binds)]
+                i += 1
+                if conn.session.window.room > 0:
+                    self._send(conn, config, claim)
                     break
-                if conn.session.window.room <= 0 or not conn.writable:
-                    continue
-                item = queue.popleft()
-                if self._send(conn, item):
-                    q.in_flight += 1
-                    progress = True
-            if not queue and q.more_in_store:
-                self._refill(tenant, q)
+            else:
+                self.events.release(claim)
 
-    def _refill(self, tenant: str, q: _TenantQueue) -> None:
-        items = self.store.outbox_for(tenant, after_id=q.loaded_to, limit=self.max_in_memory)
-        if items:
-            q.queue.extend(items)
-            q.loaded_to = items[-1].id
-        q.more_in_store = len(items) >= self.max_in_memory
-
-    def _send(self, conn: Connection, item: OutboxItem) -> bool:
-        pdu: Pdu | None = item.deliver
-        if pdu is None:  # read back from the store
-            try:
-                pdu = decode_pdu(item.pdu)
-            except PduError:
-                log.error("outbox item %d of %s is not a PDU; dropping it", item.id,
-                          item.tenant)
-                self._finish(item)
-                return False
-        if not isinstance(pdu, DeliverSm):
-            self._finish(item)
-            return False
-        binding = conn.context
-        if binding.interface_version < 0x34 and pdu.tlvs:
-            # reference 2.1 policy: 3.3 tenants get receipt text only (a copy: the item may
-            # be retried on a 3.4 bind)
-            pdu = msgspec.structs.replace(pdu, tlvs={})
-        return conn.try_send(pdu, item) is not None
+    def _send(self, conn: Connection, tenant: TenantConfig, claim: Claim) -> None:
+        pdu = render_deliver(claim.event, tenant, conn.context.interface_version)
+        if pdu is None:
+            log.error("event %d of %s cannot be rendered as deliver_sm; dropping it", claim.id,
+                      claim.tenant)
+            self.dropped += 1
+            self.events.settle(claim)
+        elif conn.try_send(pdu, claim) is None:
+            self.events.release(claim)
 
     # --- answers ----------------------------------------------------------------------------
 
-    def on_response(self, item: OutboxItem, status: int) -> None:
-        q = self._q(item.tenant)
-        q.in_flight = max(0, q.in_flight - 1)
+    def on_response(self, claim: Claim, status: int) -> None:
         if status == CommandStatus.ESME_ROK:
             self.delivered += 1
-            self._finish(item)
+            self.events.settle(claim)
         elif status in TEMPORARY:
-            self._retry(item, q)
+            self._retry(claim)
         else:
             self.dropped += 1
-            log.warning("tenant %s refused deliver_sm for %s with 0x%X; dropped",
-                        item.tenant, item.message_id or item.kind.value, status)
-            self._finish(item)
-        self.pump(item.tenant)
+            log.warning("tenant %s refused deliver_sm of event %d with 0x%X; dropped",
+                        claim.tenant, claim.id, status)
+            self.events.settle(claim)
+        self.pump(claim.tenant)
 
-    def on_failed(self, item: OutboxItem, reason: str) -> None:
-        """No answer (timeout) or the bind went away: try again."""
-        q = self._q(item.tenant)
-        q.in_flight = max(0, q.in_flight - 1)
-        if reason == "response timeout":
-            self._retry(item, q)
+    def on_failed(self, claim: Claim, reason: FailureReason) -> None:
+        """No answer in time: retry later. The bind ended: release at once."""
+        if reason is FailureReason.RESPONSE_TIMEOUT:
+            self._retry(claim)
         else:
-            q.queue.appendleft(item)
-        self.pump(item.tenant)
+            self.released += 1
+            self.events.release(claim)
 
-    def _finish(self, item: OutboxItem) -> None:
-        self.committer.pending.ack_outbox(item.id)
-        self.committer.commit_later()
-
-    def _retry(self, item: OutboxItem, q: _TenantQueue) -> None:
+    def _retry(self, claim: Claim) -> None:
         self.retried += 1
-        item.attempts += 1
-        delay = backoff(item.attempts, _RETRY_BASE_S, _RETRY_CAP_S)
-        item.next_attempt_at = self.loop.time() + delay
-        self.committer.pending.retry_outbox(item.id, item.attempts, item.next_attempt_at)
-        self.committer.commit_later()
-        q.waiting += 1
-        self.loop.call_later(delay, self._requeue, item)
-
-    def _requeue(self, item: OutboxItem, *_: Any) -> None:
-        q = self._q(item.tenant)
-        q.waiting = max(0, q.waiting - 1)
-        q.queue.appendleft(item)
-        self.pump(item.tenant)
+        self.events.retry(claim, backoff(claim.attempts + 1, _RETRY_BASE_S, _RETRY_CAP_S))

@@ -10,7 +10,6 @@ from collections.abc import Iterator
 
 from config import TenantConfig
 from esme import Connection
-from routing.throttle import TokenBucket
 
 __all__ = ["Binding", "Registry"]
 
@@ -33,7 +32,6 @@ class Registry:
 
     def __init__(self) -> None:
         self._by_tenant: dict[str, list[Connection]] = {}
-        self._buckets: dict[str, TokenBucket] = {}
         self._rr: dict[str, int] = {}
 
     def add(self, conn: Connection) -> None:
@@ -63,13 +61,6 @@ class Registry:
             self._rr[tenant] = start + 1
             conns = conns[start:] + conns[:start]
         return conns
-
-    def bucket(self, tenant: TenantConfig, now: float) -> TokenBucket:
-        """The tenant's tps bucket, shared by all its binds."""
-        bucket = self._buckets.get(tenant.system_id)
-        if bucket is None:
-            bucket = self._buckets[tenant.system_id] = TokenBucket(tenant.tps, now)
-        return bucket
 
     def all(self) -> Iterator[Connection]:
         for conns in self._by_tenant.values():

@@ -1,10 +1,11 @@
-"""The tenant-facing session handler: binds, submits, queries, cancels and deliver_sm answers.
+"""The tenant-facing SMPP session handler: binds, submits, queries, cancels, deliver_sm answers.
 
 One instance serves every tenant connection (per-connection state is the ``Binding`` on
-``Connection.context``). Requests are looked up in a registry by PDU type. A submit is
-validated and throttled synchronously, written to the pending group commit, and answered
-with submit_sm_resp only when that commit is durable (the gateway's promise: an id that
-left the gateway is never lost). All submits from one read share one commit future.
+``Connection.context``). Requests are looked up in a registry by PDU type. The handler only
+translates: a submit becomes submissions (``submit.submission_of``), the admission service
+decides on each one synchronously, and the decisions become responses; accepted messages
+are answered with submit_sm_resp only once they are durable (the gateway's promise: an id
+that left the gateway is never lost). All submits from one read share one durable batch.
 """
 
 from __future__ import annotations
@@ -34,7 +35,6 @@ from encoding.pdu import (
     SubmitSm,
     UnsuccessSme,
 )
-from encoding.pdu.tlv import encode_tlvs
 from encoding.session import (
     Event,
     ProtocolError,
@@ -45,36 +45,34 @@ from encoding.session import (
 )
 from encoding.smpptime import format_smpp_time, parse_smpp_time
 from esme import Connection
-from routing import FINAL, GroupCommitter, Message, Status, Store, smpp_state
-from routing.model import external_id, internal_id
+from routing.admission import Admission
+from routing.model import FINAL, Message, external_id, internal_id, smpp_state
+from routing.repository import Durable, MessageRecord
 
 from .auth import BIND_TYPE_NAMES, check_bind
 from .delivery import Delivery
 from .metrics import Metrics
 from .registry import Binding, Registry
-from .validate import body_of, check_message
+from .submit import submission_of
 
-__all__ = ["TenantHandler", "MessageSink"]
+__all__ = ["TenantHandler", "MessageControl"]
 
 log = logging.getLogger("smsc.tenant")
 S = CommandStatus
 _SYSTEM_ID = "smsc"
+_REFUSAL_REASON: dict[int, str] = {S.ESME_RMSGQFUL: "queue_full", S.ESME_RTHROTTLED: "tps"}
 
 
-class MessageSink(Protocol):
-    """What the tenant side hands accepted messages to (the router)."""
+class MessageControl(Protocol):
+    """What the tenant side asks of the router for messages it already accepted."""
 
-    def accepted(self, messages: list[Message]) -> None: ...
+    def cancel(self, message_id: str, now: float) -> bool: ...
 
-    def cancel(self, message_id: str) -> bool: ...
-
-    def replace(self, message: Message) -> bool: ...
-
-    def backlog(self) -> int: ...
+    def replace(self, message: Message, now: float) -> Durable | None: ...
 
 
 class _Accepted:
-    """One submit waiting for its group commit: who to answer and with what."""
+    """One submit waiting for its durable batch: who to answer and with what."""
 
     __slots__ = ("conn", "messages", "pdu", "received", "unsuccess")
 
@@ -90,18 +88,18 @@ class _Accepted:
 class TenantHandler:
     """ConnectionHandler for tenant connections."""
 
-    def __init__(self, config: GatewayConfig, store: Store, committer: GroupCommitter,
-                 registry: Registry, delivery: Delivery, sink: MessageSink,
-                 metrics: Metrics) -> None:
+    def __init__(self, config: GatewayConfig, admission: Admission, record: MessageRecord,
+                 control: MessageControl, registry: Registry, delivery: Delivery,
+                 metrics: Metrics, *, wall: Callable[[], float] = time.time) -> None:
         self.config = config
         self.tenants: Mapping[str, TenantConfig] = {t.system_id: t for t in config.tenants}
-        self.store = store
-        self.committer = committer
+        self.admission = admission
+        self.record = record
+        self.control = control
         self.registry = registry
         self.delivery = delivery
-        self.sink = sink
         self.metrics = metrics
-        self.accepting = True
+        self.wall = wall
         self._batch: list[_Accepted] = []
         self._handlers: dict[type[Pdu], Callable[[Connection, Any, float], None]] = {
             BindTransmitter: self._bind,
@@ -118,7 +116,7 @@ class TenantHandler:
     # --- ConnectionHandler ------------------------------------------------------------------
 
     def on_events(self, conn: Connection, events: list[Event]) -> None:
-        now = time.time()
+        now = self.wall()
         metrics = self.metrics
         for ev in events:
             if type(ev) is RequestReceived:
@@ -143,7 +141,8 @@ class TenantHandler:
                 self._unregister(conn, ev.reason)
         if self._batch:
             batch, self._batch = self._batch, []
-            self.committer.future().add_done_callback(functools.partial(self._committed, batch))
+            messages = [m for item in batch for m in item.messages]
+            self.admission.accept(messages, now, functools.partial(self._committed, batch))
 
     def on_closed(self, conn: Connection, reason: str) -> None:
         self._unregister(conn, reason)
@@ -152,7 +151,7 @@ class TenantHandler:
 
     def _bind(self, conn: Connection, pdu: Any, now: float) -> None:
         system_id = pdu.system_id
-        status = (S.ESME_RBINDFAIL if not self.accepting else
+        status = (S.ESME_RBINDFAIL if not self.admission.accepting else
                   check_bind(self.tenants, pdu.command_id, system_id, pdu.password,
                              conn.peer.rsplit(":", 1)[0], self.registry.count(system_id)))
         tlvs: dict[str | int, Any] = ({"sc_interface_version": 0x34}
@@ -187,54 +186,22 @@ class TenantHandler:
     # --- submits ----------------------------------------------------------------------------
 
     def _admit(self, conn: Connection, now: float) -> int:
-        """Throttle and queue checks common to every submit (before any validation)."""
-        binding: Binding = conn.context
-        tenant = binding.tenant
-        backlog = self.committer.backlog + self.sink.backlog()
-        if backlog >= self.config.store.max_queue or not self.accepting:
-            self.metrics.throttle(tenant.system_id, "queue_full")
-            return S.ESME_RMSGQFUL
-        if not self.registry.bucket(tenant, now).take(now):
-            self.metrics.throttle(tenant.system_id, "tps")
-            return S.ESME_RTHROTTLED
-        return S.ESME_ROK
-
-    def _message(self, conn: Connection, pdu: Any, destination: SmeDest | None,
-                 now: float) -> Message | int:
-        """Validate one destination of a submit; a Message, or the status to refuse with."""
-        binding: Binding = conn.context
-        tlvs = pdu.tlvs
-        body = body_of(getattr(pdu, "short_message", b""), tlvs)
-        if isinstance(body, int):
-            return body
-        dest = destination or pdu
-        status = check_message(
-            source_addr=pdu.source_addr, source_addr_ton=pdu.source_addr_ton,
-            destination_addr=dest.destination_addr, dest_addr_ton=dest.dest_addr_ton,
-            esm_class=pdu.esm_class, priority_flag=getattr(pdu, "priority_flag", 0),
-            registered_delivery=pdu.registered_delivery,
-            replace_if_present_flag=getattr(pdu, "replace_if_present_flag", 0),
-            data_coding=pdu.data_coding, sm_default_msg_id=getattr(pdu, "sm_default_msg_id", 0),
-            schedule_delivery_time=getattr(pdu, "schedule_delivery_time", ""),
-            validity_period=getattr(pdu, "validity_period", ""), body=body,
-            interface_version=binding.interface_version, dcs0=binding.tenant.dcs0, now=now)
+        """Queue and rate checks common to every submit (before any validation)."""
+        tenant: TenantConfig = conn.context.tenant
+        status = self.admission.admit(tenant, now)
         if status:
-            return status
-        validity = getattr(pdu, "validity_period", "")
-        extra = {k: v for k, v in tlvs.items() if k != "message_payload"} if tlvs else None
-        return Message(
-            id=str(self.store.new_message_number()), tenant=binding.tenant.system_id,
-            source_addr=pdu.source_addr, destination_addr=dest.destination_addr.lstrip("+"),
-            source_addr_ton=pdu.source_addr_ton, source_addr_npi=pdu.source_addr_npi,
-            dest_addr_ton=dest.dest_addr_ton, dest_addr_npi=dest.dest_addr_npi,
-            service_type=pdu.service_type, esm_class=pdu.esm_class,
-            protocol_id=getattr(pdu, "protocol_id", 0),
-            priority_flag=getattr(pdu, "priority_flag", 0),
-            registered_delivery=pdu.registered_delivery, data_coding=pdu.data_coding,
-            schedule_delivery_time=getattr(pdu, "schedule_delivery_time", ""),
-            validity_period=validity, body=body,
-            tlvs=encode_tlvs(extra) if extra else b"", created_at=now,
-            expires_at=(parse_smpp_time(validity, now) or 0.0) if validity else 0.0)
+            self.metrics.throttle(tenant.system_id, _REFUSAL_REASON.get(status, "other"))
+        return status
+
+    def _message(self, conn: Connection, pdu: SubmitSm | DataSm | SubmitMulti,
+                 destination: SmeDest | None, now: float) -> Message | int:
+        """One destination of a submit: a Message, or the status to refuse it with."""
+        binding: Binding = conn.context
+        sub = submission_of(pdu, destination, binding.tenant.system_id,
+                            binding.interface_version)
+        if isinstance(sub, int):
+            return sub
+        return self.admission.decide(sub, binding.tenant, now)
 
     def _submit_sm(self, conn: Connection, pdu: SubmitSm, now: float) -> None:
         self._submit_one(conn, pdu, now)
@@ -251,7 +218,6 @@ class TenantHandler:
         if isinstance(result, int):
             self._respond(conn, pdu.response(result))
             return
-        self.committer.pending.insert_message(result, now)
         self._batch.append(_Accepted(conn, pdu, [result], time.perf_counter()))
 
     def _submit_multi(self, conn: Connection, pdu: SubmitMulti, now: float) -> None:
@@ -274,19 +240,14 @@ class TenantHandler:
         if not messages:
             self._respond(conn, pdu.response(unsuccess[0].error_status_code))
             return
-        pending = self.committer.pending
-        for m in messages:
-            pending.insert_message(m, now)
         self._batch.append(_Accepted(conn, pdu, messages, time.perf_counter(), unsuccess))
 
-    def _committed(self, batch: list[_Accepted], fut: Any) -> None:
-        failed = fut.exception() is not None
-        accepted: list[Message] = []
+    def _committed(self, batch: list[_Accepted], ok: bool) -> None:
         done = time.perf_counter()
         observe = self.metrics.submit_latency.observe
         for item in batch:
             conn, pdu = item.conn, item.pdu
-            if failed:
+            if not ok:
                 self._respond(conn, pdu.response(S.ESME_RSYSERR))
                 continue
             binding = conn.context
@@ -297,9 +258,6 @@ class TenantHandler:
             else:
                 self._respond(conn, pdu.response(message_id=mid))
             observe(done - item.received)
-            accepted.extend(item.messages)
-        if accepted:
-            self.sink.accepted(accepted)
 
     # --- query, cancel, replace (SMPP 3.4 sections 4.8 - 4.10) ------------------------------
 
@@ -308,7 +266,7 @@ class TenantHandler:
         internal = internal_id(binding.tenant.id_format, message_id)
         if internal is None:
             return None
-        m = self.store.get_message(internal)
+        m = self.record.get(internal)
         return m if m is not None and m.tenant == binding.tenant.system_id else None
 
     def _query_sm(self, conn: Connection, pdu: QuerySm, now: float) -> None:
@@ -323,12 +281,11 @@ class TenantHandler:
 
     def _cancel_sm(self, conn: Connection, pdu: CancelSm, now: float) -> None:
         m = self._own_message(conn, pdu.message_id) if pdu.message_id else None
-        if m is None or m.status is not Status.ACCEPTED or not self.sink.cancel(m.id):
+        if m is None or not self.control.cancel(m.id, now):
             self._respond(conn, pdu.response(S.ESME_RCANCELFAIL if m or not pdu.message_id
                                              else S.ESME_RINVMSGID))
             return
-        self.committer.pending.set_status(m.id, Status.CANCELLED, now, detail="cancel_sm")
-        self._after_commit(conn, pdu)
+        self._after_commit(conn, pdu, self.record.sync())
 
     def _replace_sm(self, conn: Connection, pdu: ReplaceSm, now: float) -> None:
         m = self._own_message(conn, pdu.message_id)
@@ -345,17 +302,17 @@ class TenantHandler:
             m, body=pdu.short_message, registered_delivery=pdu.registered_delivery,
             schedule_delivery_time=pdu.schedule_delivery_time or m.schedule_delivery_time,
             validity_period=pdu.validity_period or m.validity_period)
-        if m.status is not Status.ACCEPTED or not self.sink.replace(new):
+        durable = self.control.replace(new, now)
+        if durable is None:
             self._respond(conn, pdu.response(S.ESME_RREPLACEFAIL))
             return
-        self.committer.pending.replace_message(new, now)
-        self._after_commit(conn, pdu)
+        self._after_commit(conn, pdu, durable)
 
-    def _after_commit(self, conn: Connection, pdu: Pdu) -> None:
+    def _after_commit(self, conn: Connection, pdu: Pdu, durable: Durable) -> None:
         def answer(fut: Any) -> None:
             self._respond(conn, pdu.response(S.ESME_RSYSERR if fut.exception() else 0))
 
-        self.committer.future().add_done_callback(answer)
+        durable.add_done_callback(answer)
 
     # --- helpers ----------------------------------------------------------------------------
 

@@ -212,7 +212,7 @@ def gateway_idle(gw: GatewayThread) -> bool:
     """Nothing queued for an operator, nothing waiting for a tenant."""
     def probe() -> bool:
         g = gw.gateway
-        return g.router.backlog() == 0 and g.store.count("outbox") == 0
+        return g.router.backlog() == 0 and g.store.count("events") == 0
     return gw.run(probe)
 
 

@@ -1,14 +1,14 @@
 """End to end under operator faults: every acknowledged message ends with one final receipt.
 
 A python-smpplib tenant sends a burst through the gateway to the bundled simulator, which
-misbehaves on purpose: ESME_RTHROTTLED above a rate, ESME_RMSGQFUL or ESME_RSUBMITFAIL on
-every Nth submit, a submit never answered (the gateway's response timeout is 1 s), the
+misbehaves on purpose: ESME_RTHROTTLED above a rate, ESME_RMSGQFUL on every Nth submit, a submit never answered (the gateway's response timeout is 1 s), the
 connection dropped every N submits, or the whole simulator stopped in the middle of the
 burst and started again on the same port. Whatever happened, each id the tenant got in a
 submit_sm_resp ends with exactly one receipt carrying that id, none twice, within a bounded
 wait. Failover: with the route's first operator down traffic flows through the second, and
-goes back to the first once it is up again; a temporary refusal by the first moves the
-message to the second.
+goes back to the first once it is up again; ESME_RSUBMITFAIL from the first moves the
+message to the second, and with no second operator it is rejected (one REJECTD receipt,
+never sent to the same operator again).
 """
 
 from __future__ import annotations
@@ -75,7 +75,6 @@ FAULTS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     # id: (simulator faults, operator config changes)
     "throttle": ({"throttle_tps": 25.0}, {}),
     "queue_full": ({"queue_full_every": 4}, {}),
-    "submit_fail": ({"submit_fail_every": 5}, {}),
     "no_response": ({"no_response_every": 7}, {"response_timeout_s": 1.0}),
     "drop_connection": ({"drop_connection_every": 9}, {}),
 }
@@ -100,7 +99,6 @@ def test_every_acknowledged_message_gets_one_receipt_despite(stack: Stack, fault
     stats = sim.snapshot()
     faulted = (stats["submit_resps"].get("ESME_RTHROTTLED", 0)
                + stats["submit_resps"].get("ESME_RMSGQFUL", 0)
-               + stats["submit_resps"].get("ESME_RSUBMITFAIL", 0)
                + stats["no_response"] + stats["dropped_connections"])
     assert faulted > 0, f"the fault never happened: {stats}"
 
@@ -181,8 +179,28 @@ def test_failover_to_the_second_operator_and_back(stack: Stack) -> None:
     assert len(b.received()) == 10, "nothing more went to B once A was back"
 
 
-def test_temporary_refusal_fails_over_to_the_second_operator(stack: Stack) -> None:
-    a, b, gw = two_operators(stack, submit_fail_every=1)  # A refuses everything (temporary)
+def test_submit_fail_without_another_operator_rejects_the_message(stack: Stack) -> None:
+    sim = stack.sim(faults=FaultsConfig(submit_fail_every=5))
+    gw = stack.gateway([operator("A", sim.port)])
+    n = 20
+    with smpplib_tenant(gw.port) as tenant:
+        ids = tenant.ids(burst(tenant, n, "submit-fail"))
+        tenant.wait_receipts(n, RECEIPT_WAIT_S)
+        wait_until(lambda: gateway_idle(gw), 10.0, "gateway idle")
+        tenant.settle(quiet_s=0.5)
+        receipts = tenant.receipts()
+    stat = {r.receipted_message_id: r.stat for r in receipts}
+    check_receipts(ids, receipts, {i: stat.get(i, "?") for i in ids})
+    refused = sim.snapshot()["submit_resps"].get("ESME_RSUBMITFAIL", 0)
+    assert refused >= 1
+    # each refused message was rejected at once: not sent to the same operator again
+    assert sorted(set(stat.values())) == ["DELIVRD", "REJECTD"], stat
+    assert list(stat.values()).count("REJECTD") == refused
+    assert len(sim.received()) == n
+
+
+def test_submit_fail_fails_over_to_the_second_operator(stack: Stack) -> None:
+    a, b, gw = two_operators(stack, submit_fail_every=1)  # A refuses everything
     with smpplib_tenant(gw.port) as tenant:
         ids = tenant.ids(burst(tenant, 10, "refused by A"))
         finish(gw, tenant, ids)

@@ -102,7 +102,7 @@ def test_mo_while_the_tenant_is_offline_arrives_after_it_binds(stack: Stack) -> 
     sim.inject_mo(OWNED, HANDSET, LONG_MO)
     # the gateway took them (answered the operator once they were stored)
     sim.wait_for(lambda s: s.stats["mo_acked"] >= 1 + 3, 10.0)
-    assert gw.run(lambda: gw.gateway.store.count("outbox")) == 2
+    assert gw.run(lambda: gw.gateway.store.count("events")) == 2
     with smpplib_tenant(gw.port, how="transceiver") as tenant:
         got = wait_mo(tenant, 2)
         wait_until(lambda: gateway_idle(gw), 10.0, "outbox drained")

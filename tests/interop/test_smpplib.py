@@ -29,7 +29,7 @@ import smpplib.smpp
 
 from config import TenantConfig
 from encoding.pdu import DeliverSm, encode_pdu
-from routing import OutboxKind
+from routing import StoredPdu
 from tests.waiting import wait_until
 
 if TYPE_CHECKING:
@@ -111,7 +111,7 @@ def submit(client: smpplib.client.Client, short_message: bytes | None = b"hello"
 
 def accepted_id(resp: Any) -> str:
     assert resp.status == C.SMPP_ESME_ROK, f"submit refused with 0x{resp.status:X}"
-    mid = resp.message_id.decode("ascii")
+    mid: str = resp.message_id.decode("ascii")
     assert 0 < len(mid) <= 20, mid
     return mid
 
@@ -142,11 +142,11 @@ def mo_pdu(text: str, source: str = SOURCE) -> bytes:
 
 
 def put_mo(gw: GatewayThread, text: str) -> None:
-    gw.call(gw.gateway.put_outbox("demo", mo_pdu(text), OutboxKind.MO))
+    gw.call(gw.gateway.put_event("demo", StoredPdu(mo_pdu(text))))
 
 
 def outbox_count(gw: GatewayThread) -> int:
-    return gw.run(lambda: gw.gateway.store.count("outbox"))
+    return gw.run(lambda: gw.gateway.store.count("events"))
 
 
 # --- binds ---------------------------------------------------------------------------------
@@ -261,7 +261,8 @@ def test_many_submits_get_unique_ids(gateway: GatewayThread) -> None:
         resps = read_responses(client, [s.sequence for s in sent])
     ids = [accepted_id(r) for r in resps]
     assert len(set(ids)) == n
-    bodies = gateway.run(lambda: [gateway.gateway.store.get_message(i).body for i in ids])
+    stored = gateway.run(lambda: [gateway.gateway.store.get_message(i) for i in ids])
+    bodies = [m.body if m is not None else None for m in stored]
     assert bodies == [f"msg {i}".encode() for i in range(n)]
 
 
@@ -371,7 +372,7 @@ def test_deliver_sm_receipt_fields_survive(gateway: GatewayThread) -> None:
         pdu = encode_pdu(DeliverSm(source_addr=DEST, destination_addr=SOURCE, esm_class=0x04,
                                    short_message=text.encode("ascii"),
                                    tlvs={"receipted_message_id": mid, "message_state": 2}))
-        gateway.call(gateway.gateway.put_outbox("demo", pdu, OutboxKind.RECEIPT, mid))
+        gateway.call(gateway.gateway.put_event("demo", StoredPdu(pdu, mid)))
         [got] = receive_deliver_sm(client, 1)
         assert got.esm_class == 0x04
         assert got.short_message == text.encode("ascii")

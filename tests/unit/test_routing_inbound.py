@@ -10,40 +10,31 @@ import pytest
 
 from config import GatewayConfig, TenantConfig
 from encoding.constants import CommandStatus as S
-from encoding.pdu import DataSm, DeliverSm, decode_pdu
+from encoding.pdu import DataSm, DeliverSm
 from encoding.text import concat_udh, decode_text, encode_text, gsm7_encode
-from routing import Ops, OutboxItem, OutboxKind, Store
+from routing import MoEvent
 from routing.inbound import Inbound
-from routing.router import Router
-from tests.fakecommitter import FakeCommitter
+from tests.routing_rig import RoutingRig
 
 
-class Rig:
+class Rig(RoutingRig):
     def __init__(self, path: Path) -> None:
-        config = GatewayConfig(tenants=(
+        super().__init__(path, GatewayConfig(tenants=(
             TenantConfig(system_id="acme", password="pw", numbers=("4477",)),
             TenantConfig(system_id="beta", password="pw", numbers=("447712", "1800")),
             TenantConfig(system_id="gamma", password="pw", numbers=("33",),
                          mo_reassemble=False),
-        ))
-        self.store = Store(path, synchronous="OFF")
-        self.store.open()
-        self.committer = FakeCommitter()
-        self.delivered: list[OutboxItem] = []
-        self.router = Router(config, self.store, self.committer,  # type: ignore[arg-type]
-                             self.delivered.extend)
-        self.inbound = Inbound(self.router, reassembly_timeout_s=600.0)
+        )))
+        self.inbound = self.make_inbound()
+
+    def make_inbound(self, reassembly_timeout_s: float = 600.0) -> Inbound:
+        return super().inbound(reassembly_timeout_s)
 
     def outbox(self, tenant: str) -> list[DeliverSm]:
-        self.store.apply(self.committer.pending)
-        self.committer.pending = Ops()
-        out = []
-        for item in self.store.outbox_for(tenant):
-            assert item.kind is OutboxKind.MO
-            pdu = decode_pdu(item.pdu)
-            assert isinstance(pdu, DeliverSm)
-            out.append(pdu)
-        return out
+        self.commit()
+        for claim in self.store.events_for(tenant):
+            assert isinstance(claim.event, MoEvent)
+        return super().outbox(tenant)
 
 
 @pytest.fixture
@@ -73,7 +64,7 @@ def test_single_mo_is_queued_for_its_owner(rig: Rig) -> None:
         "447911123456", 1, "447712000001")
     assert (pdu.esm_class, pdu.short_message) == (0, b"hello")
     assert rig.outbox("acme") == []
-    assert [i.tenant for i in rig.delivered] == ["beta"]
+    assert [c.tenant for c in rig.delivered] == ["beta"]
 
 
 def test_unknown_number_is_refused(rig: Rig) -> None:
@@ -175,9 +166,8 @@ def test_partial_ucs2_message_keeps_its_data_coding(rig: Rig) -> None:
 
 
 def stored_parts(rig: Rig) -> list[tuple[int, bytes]]:
-    rig.store.apply(rig.committer.pending)
-    rig.committer.pending = Ops()
-    return [(seq, data) for _, seq, data, _ in rig.store.mo_parts()]
+    rig.commit()
+    return [(p.seqnum, p.user_data) for p in rig.store.mo_parts()]
 
 
 def test_acknowledged_parts_survive_a_restart_and_complete_the_message(tmp_path: Path) -> None:

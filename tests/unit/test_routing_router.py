@@ -21,10 +21,10 @@ from encoding.constants import MessageState
 from encoding.pdu import DeliverSm, SubmitSm, decode_pdu
 from encoding.receipt import Receipt, parse_receipt
 from encoding.text import decode_text, gsm7_encode
-from routing import Message, Ops, OutboxItem, Status, Store
+from routing import Message, Status
 from routing.retry import MAX_ATTEMPTS, MAX_FLOW_WAITS, Outcome
 from routing.router import Job, Router
-from tests.fakecommitter import FakeCommitter
+from tests.routing_rig import RoutingRig
 
 STATE = {"DELIVRD": MessageState.DELIVERED, "UNDELIV": MessageState.UNDELIVERABLE,
          "EXPIRED": MessageState.EXPIRED, "REJECTD": MessageState.REJECTED,
@@ -36,36 +36,24 @@ def operator(name: str, **kw: Any) -> OperatorConfig:
                           password="pw", **kw)
 
 
-class Rig:
+class Rig(RoutingRig):
     def __init__(self, path: Path, *, policy: str = "aggregate", id_format: str = "decimal",
-                 ops: dict[str, dict[str, Any]] | None = None) -> None:
+                 ops: dict[str, dict[str, Any]] | None = None,
+                 config: GatewayConfig | None = None) -> None:
         ops = ops if ops is not None else {}
-        self.config = GatewayConfig(
+        super().__init__(path, config or GatewayConfig(
             tenants=(TenantConfig(system_id="acme", password="pw", multipart_receipt=policy,
                                   id_format=id_format),),  # type: ignore[arg-type]
             operators=tuple(operator(n, **ops.get(n, {})) for n in ("opA", "opB", "opC")),
             routes=(RouteConfig(prefix="44", operators=("opA", "opB")),
-                    RouteConfig(prefix="33", operators=("opC",))))
-        self.path = path
-        self.store = Store(path, synchronous="OFF")
-        self.store.open()
-        self.committer = FakeCommitter()
-        self.delivered: list[OutboxItem] = []
-        self.router = Router(self.config, self.store, self.committer,  # type: ignore[arg-type]
-                             self.delivered.extend)
-        self.work: list[str] = []
-        self.router.on_work = self.work.append
-
-    def commit(self) -> None:
-        ops, self.committer.pending = self.committer.pending, Ops()
-        self.store.apply(ops)
+                    RouteConfig(prefix="33", operators=("opC",)))))
 
     def submit(self, text: str = "hello", dest: str = "447700900123", **kw: Any) -> Message:
         m = Message(id=str(self.store.new_message_number()), tenant="acme", source_addr="ACME",
                     source_addr_ton=5, destination_addr=dest, dest_addr_ton=1,
                     body=gsm7_encode(text), created_at=time.time(),
                     **{"registered_delivery": 1, **kw})
-        self.committer.pending.insert_message(m, m.created_at)
+        self.record.accept([m], m.created_at)
         self.commit()
         self.router.accepted([m])
         return m
@@ -85,11 +73,9 @@ class Rig:
         return got
 
     def receipts(self) -> list[tuple[DeliverSm, Receipt]]:
-        self.commit()
         out = []
-        for item in self.store.outbox_for("acme"):
-            pdu = decode_pdu(item.pdu)
-            assert isinstance(pdu, DeliverSm) and pdu.esm_class == 0x04
+        for pdu in self.outbox("acme"):
+            assert pdu.esm_class == 0x04
             r = parse_receipt(pdu.short_message)
             assert r is not None
             out.append((pdu, r))
@@ -117,7 +103,7 @@ def make(tmp_path: Path, **kw: Any) -> Rig:
 def test_accepted_message_queues_on_the_first_operator_of_its_route(rig: Rig) -> None:
     m = rig.submit(dest="447700900123")
     assert rig.router.pending("opA") == 1 and rig.router.pending("opB") == 0
-    assert rig.work == ["opA"]
+    assert rig.woken == ["opA"]
     assert rig.router.backlog() == 1
     [job] = rig.router.take("opA", 10, 0.0)
     assert job.message.id == m.id
@@ -128,7 +114,7 @@ def test_accepted_message_queues_on_the_first_operator_of_its_route(rig: Rig) ->
 
 
 def test_unavailable_operator_is_skipped(rig: Rig) -> None:
-    rig.router.available = lambda name: name != "opA"
+    rig.router.operator_down("opA")
     rig.submit()
     assert rig.router.pending("opA") == 0 and rig.router.pending("opB") == 1
 
@@ -136,10 +122,9 @@ def test_unavailable_operator_is_skipped(rig: Rig) -> None:
 def test_operator_down_moves_its_queue_to_the_next_operator(rig: Rig) -> None:
     rig.submit()
     rig.submit()
-    rig.router.available = lambda name: name != "opA"
     rig.router.operator_down("opA")
     assert rig.router.pending("opA") == 0 and rig.router.pending("opB") == 2
-    assert rig.work[-1] == "opB"
+    assert rig.woken[-1] == "opB"
 
 
 def test_no_route_is_rejected_with_a_receipt(rig: Rig) -> None:
@@ -151,7 +136,7 @@ def test_no_route_is_rejected_with_a_receipt(rig: Rig) -> None:
     assert pdu.tlvs["receipted_message_id"] == m.id
     assert pdu.tlvs["message_state"] == MessageState.REJECTED
     assert (pdu.source_addr, pdu.destination_addr) == ("12025550100", "ACME")
-    assert [i.message_id for i in rig.delivered] == [m.id]
+    assert [c.event.message_id for c in rig.delivered] == [m.id]
     assert rig.router.backlog() == 0
 
 
@@ -174,23 +159,23 @@ def test_hex_tenant_gets_hex_ids_in_receipts(tmp_path: Path) -> None:
 
 def test_cancel_before_sending_drops_the_job(rig: Rig) -> None:
     m = rig.submit()
-    assert rig.router.cancel(m.id)
+    assert rig.router.cancel(m.id, 0.0)
     assert rig.router.take("opA", 10, 0.0) == []
     assert rig.router.backlog() == 0
-    assert not rig.router.cancel(m.id)
-    assert not rig.router.cancel("nope")
+    assert not rig.router.cancel(m.id, 0.0)
+    assert not rig.router.cancel("nope", 0.0)
 
 
 def test_cancel_and_replace_refused_once_a_part_left(rig: Rig) -> None:
     m = rig.submit()
     rig.send("opA")
-    assert not rig.router.cancel(m.id)
-    assert not rig.router.replace(msgspec.structs.replace(m, body=b"new"))
+    assert not rig.router.cancel(m.id, 0.0)
+    assert not rig.router.replace(msgspec.structs.replace(m, body=b"new"), 0.0)
 
 
 def test_replace_before_sending_changes_what_is_sent(rig: Rig) -> None:
     m = rig.submit("old text")
-    assert rig.router.replace(msgspec.structs.replace(m, body=gsm7_encode("new text")))
+    assert rig.router.replace(msgspec.structs.replace(m, body=gsm7_encode("new text")), 0.0)
     [job] = rig.router.take("opA", 10, 0.0)
     rig.router.parts_for(job, 0.0)
     assert job.parts[0].pdu.short_message == gsm7_encode("new text")  # type: ignore[attr-defined]
@@ -220,7 +205,7 @@ def test_flow_control_requeues_same_operator_after_delay(rig: Rig) -> None:
     m = rig.submit()
     [job] = rig.send("opA", now=100.0)
     assert rig.router.part_failed(job, 0, S.ESME_RTHROTTLED, 100.0) is Outcome.FLOW
-    assert rig.router.next_ready("opA") == pytest.approx(100.2)
+    assert rig.router.next_due("opA") == pytest.approx(100.2)
     assert rig.router.take("opA", 10, 100.1) == []
     other = rig.submit("other")
     # The deferred job stays queued; the one behind it is ready now.
@@ -238,7 +223,7 @@ def test_flow_delay_grows_with_attempts(rig: Rig) -> None:
         now = 1000.0 * (k + 1)
         [job] = rig.send("opA", now=now)
         rig.router.part_failed(job, 0, S.ESME_RMSGQFUL, now)
-        readies.append(rig.router.next_ready("opA") - now)  # type: ignore[operator]
+        readies.append(rig.router.next_due("opA") - now)  # type: ignore[operator]
     assert readies == pytest.approx([0.2, 0.4, 0.8])
 
 
@@ -252,7 +237,8 @@ def test_temporary_error_fails_over_to_the_next_operator(rig: Rig) -> None:
     rig.router.part_acked(job, 0, "opB", "b-1")
     got = rig.stored(m)
     assert (got.status, got.operator) == (Status.SUBMITTED, "opB")
-    assert rig.store.segments_of(m.id) == [(1, 1, "opB", "B-1", "submitted", 0)]
+    assert [(g.part, g.parts, g.operator, g.operator_id, g.status, g.error)
+            for g in rig.store.segments_of(m.id)] == [(1, 1, "opB", "B-1", "submitted", 0)]
 
 
 def test_failover_rebuilds_parts_for_the_new_operators_dcs0(tmp_path: Path) -> None:
@@ -380,7 +366,7 @@ def test_ack_of_every_part_makes_the_message_submitted(rig: Rig) -> None:
     assert rig.stored(m).status is Status.ACCEPTED
     rig.router.part_acked(job, 1, "opA", "id-2")
     assert rig.stored(m).status is Status.SUBMITTED
-    assert [(s[0], s[1], s[3]) for s in rig.store.segments_of(m.id)] == [
+    assert [(g.part, g.parts, g.operator_id) for g in rig.store.segments_of(m.id)] == [
         (1, 3, "ID-1"), (2, 3, "ID-2"), (3, 3, "ID-3")]
     assert rig.router.backlog() == 0
 
@@ -473,7 +459,7 @@ def test_delivered_receipt_reaches_the_tenant_once(rig: Rig) -> None:
     [(pdu, r)] = rig.receipts()
     assert (r.id, r.stat, r.dlvrd, r.text) == (m.id, "DELIVRD", "001", "hello")
     assert (pdu.source_addr, pdu.destination_addr) == ("447700900123", "ACME")
-    assert rig.store.segments_of(m.id)[0][4] == "delivered"
+    assert rig.store.segments_of(m.id)[0].status is Status.DELIVERED
 
 
 def test_delivered_receipt_without_registered_delivery_is_recorded_silently(rig: Rig) -> None:
@@ -611,15 +597,14 @@ def test_multipart_receipts_combine_into_exactly_one(
 def restarted(rig: Rig) -> Rig:
     rig.commit()
     rig.store.close()
-    return Rig(rig.path)
+    return Rig(rig.path, config=rig.config)
 
 
 def test_receipt_after_restart_is_matched_from_segments(tmp_path: Path) -> None:
     before = make(tmp_path, ops={"opA": {"id_format": "hex"}})
     m = acked(before, ids=("33E95179",))
     rig = restarted(before)
-    rig.router = Router(  # the same config with the hex operator
-        before.config, rig.store, rig.committer, rig.delivered.extend)  # type: ignore[arg-type]
+    assert rig.router.operators["opA"].id_format == "hex"
     assert rig.dlr("opA", "870928761")
     assert rig.stored(m).status is Status.DELIVERED
     [(pdu, r)] = rig.receipts()

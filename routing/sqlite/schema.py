@@ -94,5 +94,24 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     CREATE INDEX messages_submitted ON messages (operator, updated_at)
         WHERE status = 'submitted';
     """,
+    # 4: the outbox of encoded deliver_sm becomes a queue of channel-neutral events
+    # (MessagePack, ``routing.events``). What waits in an old outbox is kept as kind 'pdu'
+    # (an encoded deliver_sm) and still delivered.
+    """
+    CREATE TABLE events (
+        id INTEGER PRIMARY KEY,
+        tenant TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        body BLOB NOT NULL,
+        message_id TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        attempts INTEGER NOT NULL,
+        next_attempt_at REAL NOT NULL
+    );
+    INSERT INTO events SELECT id, tenant, 'pdu', pdu, message_id, created_at, attempts,
+        next_attempt_at FROM outbox;
+    DROP TABLE outbox;
+    CREATE INDEX events_tenant ON events (tenant, id);
+    """,
 )
 SCHEMA_VERSION: Final = len(MIGRATIONS)

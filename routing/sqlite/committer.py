@@ -122,6 +122,15 @@ class GroupCommitter:
                 self._schedule(self._last_commit + self.min_interval_s)
         return fut
 
+    def commit_soon(self) -> None:
+        """Commit what is in ``pending`` at the next paced commit (nobody waits, but the write
+        should not wait ``lazy_s`` either: a settled event that is not durable is delivered
+        again after a crash)."""
+        if self.threaded:
+            self._wake.set()
+        elif self._future is None:
+            self._schedule(self._last_commit + self.min_interval_s)
+
     def commit_later(self) -> None:
         """Make sure what is in ``pending`` is committed within ``lazy_s`` (nobody waits)."""
         if not self.threaded and self._future is None:

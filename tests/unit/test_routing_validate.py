@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from encoding.constants import CommandStatus as S
-from smsc.validate import MAX_BODY_OCTETS, body_of, check_address, check_message
+from routing.validate import MAX_BODY_OCTETS, check_address, check_message
+from smsc.submit import body_of
 
 NOW = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC
 

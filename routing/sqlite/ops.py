@@ -1,15 +1,17 @@
 """``Ops``: the writes one group commit carries, as rows ready for ``executemany``.
 
-Callers on the event loop append to the pending ``Ops``; ``Store.apply`` writes them all in
-one transaction, grouped by kind in a fixed order (inserts before updates, outbox adds before
-acks), so one commit serves many messages.
+The SQLite record and event queue append to the pending ``Ops``; ``Store.apply`` writes them
+all in one transaction, grouped by kind in a fixed order (inserts before updates, event adds
+before acks), so one commit serves many messages. Row tuples exist only here and in
+``store``: callers outside ``routing.sqlite`` speak the verbs of ``routing.repository``.
 """
 
 from __future__ import annotations
 
-from .model import Message, OutboxItem, Status
+from ..model import Message, Status
+from ..repository import MoGroup
 
-__all__ = ["MoGroup", "Ops", "row_of"]
+__all__ = ["Ops", "row_of", "group_row"]
 
 
 class Ops:
@@ -21,9 +23,9 @@ class Ops:
         "messages",
         "mo_groups_done",
         "mo_parts",
-        "outbox_acks",
-        "outbox_adds",
-        "outbox_retries",
+        "event_acks",
+        "event_adds",
+        "event_retries",
         "purge_before",
         "replaced",
         "segments",
@@ -37,17 +39,17 @@ class Ops:
         self.segments: dict[tuple[str, int], tuple[object, ...]] = {}
         self.message_status: dict[str, tuple[object, ...]] = {}
         self.history: list[tuple[object, ...]] = []
-        self.outbox_adds: list[tuple[object, ...]] = []
-        self.outbox_acks: list[tuple[int]] = []
-        self.outbox_retries: list[tuple[object, ...]] = []
+        self.event_adds: list[tuple[object, ...]] = []
+        self.event_acks: list[tuple[int]] = []
+        self.event_retries: list[tuple[object, ...]] = []
         self.mo_parts: list[tuple[object, ...]] = []  # MO parts waiting for their group
         self.mo_groups_done: list[tuple[object, ...]] = []  # groups joined or given up
-        self.purge_before = 0.0  # drop outbox items created before this (retention); 0 = no
+        self.purge_before = 0.0  # drop events created before this (retention); 0 = no
 
     def __len__(self) -> int:
         return (len(self.messages) + len(self.replaced) + len(self.segments)
-                + len(self.message_status) + len(self.outbox_adds) + len(self.outbox_acks)
-                + len(self.outbox_retries) + len(self.mo_parts) + len(self.mo_groups_done)
+                + len(self.message_status) + len(self.event_adds) + len(self.event_acks)
+                + len(self.event_retries) + len(self.mo_parts) + len(self.mo_groups_done)
                 + (1 if self.purge_before else 0))
 
     def insert_message(self, m: Message, now: float) -> None:
@@ -55,49 +57,57 @@ class Ops:
         self.history.append((m.id, m.status.value, now, ""))
 
     def replace_message(self, m: Message, now: float) -> None:
-        """Store a message's new content (replace_sm before it left the gateway)."""
-        self.replaced.append(row_of(m, now))
+        """Store a message's new content (replace_sm before it left the gateway); applied
+        only while the stored row is still ACCEPTED."""
+        self.replaced.append(row_of(m, now)[1:] + (m.id,))
         self.history.append((m.id, m.status.value, now, "replaced"))
 
-    def set_status(self, message_id: str, status: Status, now: float, *, error: int = 0,
-                   operator: str = "", detail: str = "") -> None:
+    def set_status(self, message_id: str, old: Status, new: Status, now: float, *,
+                   error: int = 0, operator: str = "", detail: str = "") -> None:
+        """A change from ``old`` (the precondition) to ``new``. Several changes of one
+        message in one batch become one row write, still conditioned on the first ``old``."""
         earlier = self.message_status.get(message_id)
-        if earlier is not None and not operator:
-            operator = earlier[2]  # type: ignore[assignment]  # an update keeps the operator
-        self.message_status[message_id] = (status.value, error, operator, now, message_id)
-        self.history.append((message_id, status.value, now, detail))
+        if earlier is not None:
+            old_value = earlier[5]
+            if not operator:
+                operator = earlier[2]  # type: ignore[assignment]  # an update keeps it
+        else:
+            old_value = old.value
+        self.message_status[message_id] = (new.value, error, operator, now, message_id,
+                                           old_value)
+        self.history.append((message_id, new.value, now, detail))
 
     def put_segment(self, message_id: str, part: int, parts: int, operator: str,
                     operator_id: str, status: Status, error: int = 0) -> None:
         self.segments[message_id, part] = (message_id, part, parts, operator, operator_id,
                                            status.value, error)
 
-    def add_outbox(self, item: OutboxItem) -> None:
-        self.outbox_adds.append((item.id, item.tenant, item.kind.value, item.pdu,
-                                 item.message_id, item.created_at, item.attempts,
-                                 item.next_attempt_at))
+    def add_event(self, event_id: int, tenant: str, kind: str, body: bytes, message_id: str,
+                  created_at: float) -> None:
+        self.event_adds.append((event_id, tenant, kind, body, message_id, created_at, 0, 0.0))
 
-    def ack_outbox(self, item_id: int) -> None:
-        self.outbox_acks.append((item_id,))
+    def ack_event(self, event_id: int) -> None:
+        self.event_acks.append((event_id,))
 
-    def retry_outbox(self, item_id: int, attempts: int, next_attempt_at: float) -> None:
-        self.outbox_retries.append((attempts, next_attempt_at, item_id))
+    def retry_event(self, event_id: int, attempts: int, next_attempt_at: float) -> None:
+        self.event_retries.append((attempts, next_attempt_at, event_id))
 
     def put_mo_part(self, group: MoGroup, seqnum: int, user_data: bytes,
                     received_at: float) -> None:
-        self.mo_parts.append((*group, seqnum, user_data, received_at))
+        self.mo_parts.append((*group_row(group), seqnum, user_data, received_at))
 
     def drop_mo_group(self, group: MoGroup) -> None:
         """Forget a group's stored parts. Its parts queued in this same batch are simply not
         written, so the store applies drops before inserts: an insert left in the batch came
         after the drop (a late part opening the group anew) and must survive it."""
+        row = group_row(group)
         if self.mo_parts:
-            self.mo_parts = [row for row in self.mo_parts if row[:6] != group]
-        self.mo_groups_done.append(group)
+            self.mo_parts = [r for r in self.mo_parts if r[:6] != row]
+        self.mo_groups_done.append(row)
 
 
-# (operator, source_addr, destination_addr, data_coding, reference, total)
-MoGroup = tuple[str, str, str, int, int, int]
+def group_row(g: MoGroup) -> tuple[str, str, str, int, int, int]:
+    return (g.operator, g.source_addr, g.destination_addr, g.data_coding, g.reference, g.total)
 
 
 def row_of(m: Message, now: float) -> tuple[object, ...]:

@@ -1,4 +1,4 @@
-"""Validation of what a tenant submits, as a pure function returning a command_status.
+"""Validation of a submission, as a pure function returning a command_status.
 
 SMPP 3.4 section 4.4.1 (submit_sm fields) and 5.2 (field values): addresses
 (ESME_RINVSRCADR / ESME_RINVDSTADR), esm_class (ESME_RINVESMCLASS, also for a malformed
@@ -16,7 +16,7 @@ from encoding.errors import TextError
 from encoding.smpptime import parse_smpp_time
 from encoding.text import coding_kind, parse_udh
 
-__all__ = ["check_message", "check_address", "MAX_BODY_OCTETS", "body_of"]
+__all__ = ["check_message", "check_address", "MAX_BODY_OCTETS"]
 
 S = CommandStatus
 # 255 parts of 153 septets (unpacked, one octet each) is the most we can send of one message.
@@ -32,16 +32,6 @@ def check_address(addr: str, ton: int, *, source: bool) -> bool:
     if not digits:
         return source  # an empty source means "the gateway's default" (section 5.2.8)
     return digits.isdigit() and digits.isascii() and len(digits) <= 20
-
-
-def body_of(short_message: bytes, tlvs: dict[str | int, object]) -> bytes | int:
-    """The user data: short_message, or message_payload; a status when both are given."""
-    payload = tlvs.get("message_payload")
-    if payload is None:
-        return short_message
-    if short_message:
-        return S.ESME_RINVMSGLEN  # section 5.3.2.32: one or the other
-    return payload if isinstance(payload, bytes) else S.ESME_RINVOPTPARAMVAL
 
 
 def check_message(*, source_addr: str, source_addr_ton: int, destination_addr: str,

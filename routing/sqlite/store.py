@@ -5,11 +5,15 @@ transaction by ``Store.apply``, which runs on the group-commit thread with its o
 connection. Reads use a second connection owned by the event-loop thread. Ids are handed out
 in memory: message ids are ``epoch << 40 | counter`` where the epoch is bumped durably at
 every open, so ids are unique across restarts and fit 20 decimal digits (16 hex).
-The interface is deliberately small so another engine can stand behind it later.
+
+A status change is written with its precondition (``WHERE status = <the status it was read
+in>``): a row moves only from the status its writer saw, so of two writers only one wins;
+a change that finds the row moved on is counted in ``conflicts`` and logged.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 from collections.abc import Iterable
@@ -18,11 +22,17 @@ from typing import Any
 
 import sqlite_utils
 
-from .model import Message, OutboxItem, OutboxKind, Status
-from .ops import MoGroup, Ops
+import msgspec
+
+from ..events import Claim, StoredPdu, TenantEvent, decode_event
+from ..model import Message, Status
+from ..repository import HistoryEntry, MoGroup, MoPart, Segment
+from .ops import Ops
 from .schema import MIGRATIONS, SCHEMA_VERSION
 
 __all__ = ["Store", "Ops", "StoreError"]
+
+log = logging.getLogger(__name__)
 
 _COUNTER_BITS = 40
 _COUNTER_MAX = (1 << _COUNTER_BITS) - 1
@@ -37,7 +47,12 @@ _MESSAGE_COLUMNS = (
 _INSERT_MESSAGE = (
     f"INSERT OR IGNORE INTO messages ({_MESSAGE_COLUMNS}) VALUES ({', '.join('?' * 24)})"
 )
-_OUTBOX_COLUMNS = "id, tenant, kind, pdu, message_id, created_at, attempts, next_attempt_at"
+_EVENT_COLUMNS = "id, tenant, kind, body, message_id, created_at, attempts, next_attempt_at"
+_REPLACE_MESSAGE = (
+    "UPDATE messages SET " + ", ".join(f"{c} = ?" for c in _MESSAGE_COLUMNS.split(", ")[1:])
+    + " WHERE id = ? AND status = 'accepted'"
+)
+
 
 
 class StoreError(Exception):
@@ -57,10 +72,11 @@ class Store:
         self._reader: sqlite3.Connection | None = None
         self._writer: sqlite3.Connection | None = None
         self._checkpoint_conn: sqlite3.Connection | None = None
-        self.purged = 0  # outbox items dropped by retention since open
+        self.purged_rows: list[tuple[int, str]] = []  # (id, tenant) dropped by retention
+        self.conflicts = 0  # status changes refused because the row had moved on
         self._epoch = 0
         self._counter = 0
-        self._next_outbox = 1
+        self._next_event = 1
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -88,7 +104,7 @@ class Store:
             row = conn.execute("SELECT value FROM meta WHERE key = 'epoch'").fetchone()
             self._epoch = (int(row[0]) if row else 0) + 1
             conn.execute("INSERT OR REPLACE INTO meta VALUES ('epoch', ?)", (str(self._epoch),))
-        self._next_outbox = (conn.execute("SELECT max(id) FROM outbox").fetchone()[0] or 0) + 1
+        self._next_event = (conn.execute("SELECT max(id) FROM events").fetchone()[0] or 0) + 1
         self._reader = conn
 
     def _connect(self) -> sqlite3.Connection:
@@ -134,10 +150,10 @@ class Store:
             self._counter = 1
         return self._epoch << _COUNTER_BITS | self._counter
 
-    def new_outbox_id(self) -> int:
-        oid = self._next_outbox
-        self._next_outbox += 1
-        return oid
+    def new_event_id(self) -> int:
+        eid = self._next_event
+        self._next_event += 1
+        return eid
 
     # --- writes (group-commit thread) -------------------------------------------------------
 
@@ -151,36 +167,42 @@ class Store:
             if ops.messages:
                 conn.executemany(_INSERT_MESSAGE, ops.messages)
             if ops.replaced:
-                conn.executemany(_INSERT_MESSAGE.replace("OR IGNORE", "OR REPLACE"), ops.replaced)
+                conn.executemany(_REPLACE_MESSAGE, ops.replaced)
             if ops.segments:
                 conn.executemany(
                     "INSERT OR REPLACE INTO segments VALUES (?, ?, ?, ?, ?, ?, ?)",
                     ops.segments.values(),
                 )
             if ops.message_status:
-                conn.executemany(
-                    "UPDATE messages SET status = ?, error = ?, "
+                changed = conn.executemany(
+                    "UPDATE messages SET status = ?1, error = ?2, "
                     "operator = CASE WHEN ?3 = '' THEN operator ELSE ?3 END, "
-                    "updated_at = ? WHERE id = ?",
+                    "updated_at = ?4 WHERE id = ?5 AND status = ?6",
                     ops.message_status.values(),
-                )
+                ).rowcount
+                if 0 <= changed < len(ops.message_status):
+                    lost = len(ops.message_status) - changed
+                    self.conflicts += lost
+                    log.warning("%d status changes found their message moved on by another "
+                                "writer; not applied", lost)
             if ops.history:
                 conn.executemany("INSERT INTO history VALUES (?, ?, ?, ?)", ops.history)
-            if ops.outbox_adds:
+            if ops.event_adds:
                 conn.executemany(
-                    f"INSERT OR REPLACE INTO outbox ({_OUTBOX_COLUMNS}) "
+                    f"INSERT OR REPLACE INTO events ({_EVENT_COLUMNS}) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    ops.outbox_adds,
+                    ops.event_adds,
                 )
-            if ops.outbox_acks:
-                conn.executemany("DELETE FROM outbox WHERE id = ?", ops.outbox_acks)
+            if ops.event_acks:
+                conn.executemany("DELETE FROM events WHERE id = ?", ops.event_acks)
             if ops.purge_before:
-                self.purged += conn.execute("DELETE FROM outbox WHERE created_at < ?",
-                                            (ops.purge_before,)).rowcount
-            if ops.outbox_retries:
+                self.purged_rows.extend(conn.execute(
+                    "DELETE FROM events WHERE created_at < ? RETURNING id, tenant",
+                    (ops.purge_before,)).fetchall())
+            if ops.event_retries:
                 conn.executemany(
-                    "UPDATE outbox SET attempts = ?, next_attempt_at = ? WHERE id = ?",
-                    ops.outbox_retries,
+                    "UPDATE events SET attempts = ?, next_attempt_at = ? WHERE id = ?",
+                    ops.event_retries,
                 )
             if ops.mo_groups_done:  # before the inserts (see Ops.drop_mo_group)
                 conn.executemany(
@@ -199,16 +221,16 @@ class Store:
             conn.execute("ROLLBACK")
             raise
 
-    def purge_outbox(self, older_than: float) -> int:
-        """Drop outbox items created before ``older_than`` now; returns the count.
+    def purge_events(self, older_than: float) -> int:
+        """Drop events created before ``older_than`` now; returns the count.
 
         Only for callers that own the writes (tools, tests): a running gateway sets
         ``Ops.purge_before`` so the purge rides a group commit on the writer's connection."""
-        before = self.purged
+        before = len(self.purged_rows)
         ops = Ops()
         ops.purge_before = older_than
         self.apply(ops)
-        return self.purged - before
+        return len(self.purged_rows) - before
 
     # --- reads (event-loop thread) ----------------------------------------------------------
 
@@ -235,21 +257,37 @@ class Store:
         ).fetchall()
         return [_message(r) for r in rows]
 
-    def find_segment(self, operator: str, operator_id: str) -> tuple[str, int, int] | None:
-        """(message_id, part, parts) that an operator's id stands for."""
+    def query(self, *, tenant: str | None = None, status: Status | None = None,
+              after_id: str = "", limit: int = 100) -> list[Message]:
+        where = ["id > ?"]
+        params: list[object] = [after_id]
+        if tenant is not None:
+            where.append("tenant = ?")
+            params.append(tenant)
+        if status is not None:
+            where.append("status = ?")
+            params.append(status.value)
+        rows = self.reader.execute(
+            f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE {' AND '.join(where)} "
+            "ORDER BY id LIMIT ?", (*params, limit)).fetchall()
+        return [_message(r) for r in rows]
+
+    def find_segment(self, operator: str, operator_id: str) -> Segment | None:
+        """The part that an operator's id stands for."""
         row = self.reader.execute(
-            "SELECT message_id, part, parts FROM segments WHERE operator = ? AND operator_id = ?",
+            "SELECT message_id, part, parts, operator, operator_id, status, error FROM segments "
+            "WHERE operator = ? AND operator_id = ?",
             (operator, operator_id),
         ).fetchone()
-        return (row[0], row[1], row[2]) if row else None
+        return _segment(row) if row else None
 
-    def segments_of(self, message_id: str) -> list[tuple[int, int, str, str, str, int]]:
-        """(part, parts, operator, operator_id, status, error) rows of one message."""
-        return self.reader.execute(
-            "SELECT part, parts, operator, operator_id, status, error FROM segments "
+    def segments_of(self, message_id: str) -> list[Segment]:
+        rows = self.reader.execute(
+            "SELECT message_id, part, parts, operator, operator_id, status, error FROM segments "
             "WHERE message_id = ? ORDER BY part",
             (message_id,),
         ).fetchall()
+        return [_segment(r) for r in rows]
 
     def submitted_before(self, operator: str, before: float, limit: int = 1000
                          ) -> list[Message]:
@@ -262,49 +300,57 @@ class Store:
         ).fetchall()
         return [_message(r) for r in rows]
 
-    def mo_parts(self) -> list[tuple[MoGroup, int, bytes, float]]:
-        """Stored parts of incomplete concatenated MO messages, oldest first:
-        (group, seqnum, user_data, received_at)."""
+    def mo_parts(self) -> list[MoPart]:
+        """Stored parts of incomplete concatenated MO messages, oldest first."""
         rows = self.reader.execute(
             "SELECT operator, source_addr, destination_addr, data_coding, reference, total, "
             "seqnum, user_data, received_at FROM mo_parts ORDER BY received_at"
         ).fetchall()
-        return [((r[0], r[1], r[2], r[3], r[4], r[5]), r[6], r[7], r[8]) for r in rows]
+        return [MoPart(MoGroup(r[0], r[1], r[2], r[3], r[4], r[5]), r[6], bytes(r[7]), r[8])
+                for r in rows]
 
-    def history_of(self, message_id: str) -> list[tuple[str, float, str]]:
-        return self.reader.execute(
+    def history_of(self, message_id: str) -> list[HistoryEntry]:
+        rows = self.reader.execute(
             "SELECT status, at, detail FROM history WHERE message_id = ? ORDER BY rowid",
             (message_id,),
         ).fetchall()
+        return [HistoryEntry(Status(r[0]), r[1], r[2]) for r in rows]
 
-    def outbox_for(self, tenant: str, after_id: int = 0, limit: int = 500) -> list[OutboxItem]:
-        """A tenant's waiting deliver_sm, oldest first."""
+    def events_for(self, tenant: str, after_id: int = 0, limit: int = 500) -> list[Claim]:
+        """A tenant's waiting events, oldest first (unreadable rows are dropped, logged)."""
         rows = self.reader.execute(
-            f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE tenant = ? AND id > ? ORDER BY id LIMIT ?",
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE tenant = ? AND id > ? ORDER BY id "
+            "LIMIT ?",
             (tenant, after_id, limit),
         ).fetchall()
-        return [
-            OutboxItem(
-                id=r[0],
-                tenant=r[1],
-                kind=OutboxKind(r[2]),
-                pdu=r[3],
-                message_id=r[4],
-                created_at=r[5],
-                attempts=r[6],
-                next_attempt_at=r[7],
-            )
-            for r in rows
-        ]
+        out: list[Claim] = []
+        for r in rows:
+            event: TenantEvent
+            if r[2] == "pdu":
+                event = StoredPdu(bytes(r[3]), r[4])
+            else:
+                try:
+                    event = decode_event(r[3])
+                except msgspec.DecodeError:
+                    log.error("event %d of %s is unreadable; skipped", r[0], tenant)
+                    continue
+            out.append(Claim(r[0], r[1], event, r[6], r[5]))
+        return out
 
-    def outbox_depths(self) -> dict[str, int]:
-        return dict(self.reader.execute("SELECT tenant, count(*) FROM outbox GROUP BY tenant"))
+    def event_depths(self) -> dict[str, int]:
+        """Events per tenant (a full scan: read once at start, then counted in memory)."""
+        return dict(self.reader.execute("SELECT tenant, count(*) FROM events GROUP BY tenant"))
 
     def count(self, table: str, where: str = "", params: Iterable[object] = ()) -> int:
-        if table not in ("messages", "segments", "outbox", "history"):
+        if table not in ("messages", "segments", "events", "history", "mo_parts"):
             raise ValueError(table)
         sql = f"SELECT count(*) FROM {table}" + (f" WHERE {where}" if where else "")
         return int(self.reader.execute(sql, tuple(params)).fetchone()[0])
+
+
+def _segment(r: tuple[Any, ...]) -> Segment:
+    return Segment(str(r[0]), int(r[1]), int(r[2]), str(r[3]), str(r[4]), Status(r[5]),
+                   int(r[6]))
 
 
 def _message(row: tuple[Any, ...]) -> Message:

@@ -1,0 +1,104 @@
+"""The admission service: one synchronous decision per submission, for every door.
+
+``admit`` is asked once per request, before anything is parsed further: is the gateway
+accepting, is its queue below ``[store] max_queue``, and is the tenant within its ``tps``
+(one token bucket per tenant, shared by all its binds and all doors). ``decide`` validates
+one submission (``validate.check_message``) and mints its id: a ``Message``, or the
+command_status to refuse it with. ``accept`` stores a batch of decided messages and, once
+they are durable, hands them to the router; the door answers from its ``on_durable``
+callback, which runs first. Consent and quiet hours join here later.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from config import GatewayConfig, TenantConfig
+from encoding.constants import CommandStatus
+from encoding.smpptime import parse_smpp_time
+
+from .model import Message
+from .repository import Durable, MessageRecord
+from .submission import Submission
+from .throttle import TokenBucket
+from .validate import check_message
+
+__all__ = ["Admission", "MessageSink"]
+
+S = CommandStatus
+
+
+class MessageSink(Protocol):
+    """Where durable messages go (the router)."""
+
+    def accepted(self, messages: list[Message]) -> None: ...
+
+    def backlog(self) -> int: ...
+
+
+class Admission:
+    def __init__(self, config: GatewayConfig, record: MessageRecord, sink: MessageSink) -> None:
+        self.tenants = {t.system_id: t for t in config.tenants}
+        self.max_queue = config.store.max_queue
+        self.record = record
+        self.sink = sink
+        self.accepting = True
+        self._buckets: dict[str, TokenBucket] = {}
+        self._decided = 0  # messages decided and not yet handed to ``accept``
+
+    def stop_accepting(self) -> None:
+        self.accepting = False
+
+    def admit(self, tenant: TenantConfig, now: float) -> int:
+        """ESME_ROK, ESME_RMSGQFUL (stopping, or the queue is full) or ESME_RTHROTTLED."""
+        backlog = self.record.backlog() + self.sink.backlog() + self._decided
+        if not self.accepting or backlog >= self.max_queue:
+            return S.ESME_RMSGQFUL
+        bucket = self._buckets.get(tenant.system_id)
+        if bucket is None:
+            bucket = self._buckets[tenant.system_id] = TokenBucket(tenant.tps, now)
+        return S.ESME_ROK if bucket.take(now) else S.ESME_RTHROTTLED
+
+    def decide(self, sub: Submission, tenant: TenantConfig, now: float) -> Message | int:
+        """A new Message for ``sub`` (not stored yet), or the status to refuse it with."""
+        status = check_message(
+            source_addr=sub.source_addr, source_addr_ton=sub.source_addr_ton,
+            destination_addr=sub.destination_addr, dest_addr_ton=sub.dest_addr_ton,
+            esm_class=sub.esm_class, priority_flag=sub.priority_flag,
+            registered_delivery=sub.registered_delivery,
+            replace_if_present_flag=sub.replace_if_present_flag, data_coding=sub.data_coding,
+            sm_default_msg_id=sub.sm_default_msg_id,
+            schedule_delivery_time=sub.schedule_delivery_time,
+            validity_period=sub.validity_period, body=sub.body,
+            interface_version=sub.interface_version, dcs0=tenant.dcs0, now=now)
+        if status:
+            return status
+        validity = sub.validity_period
+        self._decided += 1
+        return Message(
+            id=self.record.new_message_id(), tenant=tenant.system_id,
+            source_addr=sub.source_addr, destination_addr=sub.destination_addr.lstrip("+"),
+            source_addr_ton=sub.source_addr_ton, source_addr_npi=sub.source_addr_npi,
+            dest_addr_ton=sub.dest_addr_ton, dest_addr_npi=sub.dest_addr_npi,
+            service_type=sub.service_type, esm_class=sub.esm_class,
+            protocol_id=sub.protocol_id, priority_flag=sub.priority_flag,
+            registered_delivery=sub.registered_delivery, data_coding=sub.data_coding,
+            schedule_delivery_time=sub.schedule_delivery_time, validity_period=validity,
+            body=sub.body, tlvs=sub.tlvs, created_at=now,
+            expires_at=(parse_smpp_time(validity, now) or 0.0) if validity else 0.0)
+
+    def accept(self, messages: list[Message], now: float,
+               on_durable: Callable[[bool], None]) -> Durable:
+        """Store ``messages``; once durable, ``on_durable(ok)`` runs, then the router gets
+        them (only if ``ok``)."""
+        def durable(fut: Any) -> None:
+            ok = fut.exception() is None
+            on_durable(ok)
+            if ok:
+                self.sink.accepted(messages)
+
+        self._decided = max(0, self._decided - len(messages))
+        fut = self.record.accept(messages, now)
+        fut.add_done_callback(durable)
+        return fut

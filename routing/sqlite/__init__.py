@@ -1,0 +1,11 @@
+"""The SQLite engine (one machine, the default): store, group commit, and the repository
+interfaces on top of them. The only package that knows a column, a statement or a row."""
+
+from .committer import CommitStats, GroupCommitter
+from .eventqueue import SqliteEventQueue
+from .ops import Ops
+from .record import SqliteRecord
+from .store import Store, StoreError
+
+__all__ = ["CommitStats", "GroupCommitter", "Ops", "SqliteEventQueue", "SqliteRecord",
+           "Store", "StoreError"]

@@ -1,0 +1,91 @@
+"""``MessageRecord`` on SQLite: the lifecycle's verbs turned into rows of one group commit."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..model import Message, Status
+from ..repository import Durable, HistoryEntry, MoGroup, MoPart, Segment
+from .committer import GroupCommitter
+from .store import Store
+
+__all__ = ["SqliteRecord"]
+
+
+class SqliteRecord:
+    """Writes go to the pending group commit; reads go to the store's reader connection."""
+
+    def __init__(self, store: Store, committer: GroupCommitter) -> None:
+        self._store = store
+        self._committer = committer
+
+    # --- writes -----------------------------------------------------------------------------
+
+    def new_message_id(self) -> str:
+        return str(self._store.new_message_number())
+
+    def accept(self, messages: Sequence[Message], now: float) -> Durable:
+        pending = self._committer.pending
+        for m in messages:
+            pending.insert_message(m, now)
+        return self._committer.future()
+
+    def replace(self, message: Message, now: float) -> Durable:
+        self._committer.pending.replace_message(message, now)
+        return self._committer.future()
+
+    def record_change(self, message_id: str, old: Status, new: Status, now: float, *,
+                      error: int = 0, operator: str = "", detail: str = "") -> None:
+        self._committer.pending.set_status(message_id, old, new, now, error=error,
+                                           operator=operator, detail=detail)
+        self._committer.commit_later()
+
+    def record_segment(self, message_id: str, part: int, parts: int, operator: str,
+                       operator_id: str, status: Status, error: int = 0) -> None:
+        self._committer.pending.put_segment(message_id, part, parts, operator, operator_id,
+                                            status, error)
+        self._committer.commit_later()
+
+    def change_pending(self, message_id: str) -> bool:
+        return self._committer.status_uncommitted(message_id)
+
+    def sync(self) -> Durable:
+        return self._committer.future()
+
+    def backlog(self) -> int:
+        return self._committer.backlog
+
+    def save_mo_part(self, part: MoPart) -> None:
+        self._committer.pending.put_mo_part(part.group, part.seqnum, part.user_data,
+                                            part.received_at)
+
+    def drop_mo_group(self, group: MoGroup) -> None:
+        self._committer.pending.drop_mo_group(group)
+        self._committer.commit_later()
+
+    # --- reads ------------------------------------------------------------------------------
+
+    def get(self, message_id: str) -> Message | None:
+        return self._store.get_message(message_id)
+
+    def find_segment(self, operator: str, operator_id: str) -> Segment | None:
+        return self._store.find_segment(operator, operator_id)
+
+    def segments_of(self, message_id: str) -> list[Segment]:
+        return self._store.segments_of(message_id)
+
+    def history_of(self, message_id: str) -> list[HistoryEntry]:
+        return self._store.history_of(message_id)
+
+    def query(self, *, tenant: str | None = None, status: Status | None = None,
+              after_id: str = "", limit: int = 100) -> list[Message]:
+        return self._store.query(tenant=tenant, status=status, after_id=after_id, limit=limit)
+
+    def recoverable(self, after_id: str = "", limit: int = 1000) -> list[Message]:
+        return self._store.messages_with_status(Status.ACCEPTED, after_id, limit)
+
+    def overdue(self, operator: str, before: float, limit: int = 1000) -> list[Message]:
+        return self._store.submitted_before(operator, before, limit)
+
+    def mo_parts(self) -> list[MoPart]:
+        return self._store.mo_parts()
