@@ -9,6 +9,7 @@ tests feed hand-built frames. Time is a float passed in; nothing sleeps.
 from __future__ import annotations
 
 import struct
+from typing import TypeVar
 
 import pytest
 from hypothesis import given, settings
@@ -56,6 +57,24 @@ from encoding.session import (
 )
 
 T = 0.0
+E = TypeVar("E", bound=Event)
+Bind = type[BindTransmitter | BindReceiver | BindTransceiver]
+
+
+def each(kind: type[E], events: list[Event]) -> list[E]:
+    """``events``, every one checked to be a ``kind``."""
+    out: list[E] = []
+    for event in events:
+        assert isinstance(event, kind), event
+        out.append(event)
+    return out
+
+
+def at(events: list[Event], index: int, kind: type[E]) -> E:
+    """``events[index]``, checked to be a ``kind``."""
+    event = events[index]
+    assert isinstance(event, kind), events
+    return event
 
 
 def pdus(data: bytes) -> list[Pdu]:
@@ -66,7 +85,7 @@ def frame(cid: int, seq: int, body: bytes = b"", status: int = 0) -> bytes:
     return struct.pack(">IIII", 16 + len(body), cid, status, seq) + body
 
 
-def bound_pair(bind: type[Pdu] = BindTransceiver, esme_cfg: SessionConfig | None = None,
+def bound_pair(bind: Bind = BindTransceiver, esme_cfg: SessionConfig | None = None,
                smsc_cfg: SessionConfig | None = None) -> tuple[Session, Session]:
     esme = Session(Role.ESME, T, esme_cfg)
     smsc = Session(Role.SMSC, T, smsc_cfg)
@@ -89,7 +108,7 @@ def submit(n: int = 0) -> SubmitSm:
 @pytest.mark.parametrize(("bind", "state"), [
     (BindTransmitter, State.BOUND_TX), (BindReceiver, State.BOUND_RX),
     (BindTransceiver, State.BOUND_TRX)])
-def test_bind_handshake_both_roles(bind: type[Pdu], state: State) -> None:
+def test_bind_handshake_both_roles(bind: Bind, state: State) -> None:
     esme, smsc = Session(Role.ESME, T), Session(Role.SMSC, T)
     request = bind(system_id="tenant", password="secret", system_type="X")
     seq = esme.send(request, T, context="bind-ctx")
@@ -97,13 +116,14 @@ def test_bind_handshake_both_roles(bind: type[Pdu], state: State) -> None:
     events = smsc.receive_data(esme.data_to_send(), T)
     assert events == [RequestReceived(request)]
     assert smsc.state is State.OPEN and smsc.inbound_pending == 1
-    resp = events[0].pdu.response(system_id="gw", tlvs={"sc_interface_version": 0x34})
+    resp = at(events, 0, RequestReceived).pdu.response(system_id="gw",
+                                                       tlvs={"sc_interface_version": 0x34})
     smsc.send(resp, T)
     assert smsc.state is state and smsc.inbound_pending == 0
     events = esme.receive_data(smsc.data_to_send(), T)
     assert events == [StateChanged(State.OPEN, state), ResponseReceived(resp, request, "bind-ctx")]
     # sc_interface_version passes through to the application untouched.
-    assert events[1].pdu.tlvs == {"sc_interface_version": 0x34}
+    assert at(events, 1, ResponseReceived).pdu.tlvs == {"sc_interface_version": 0x34}
     assert esme.state is state and esme.bound
 
 
@@ -112,7 +132,7 @@ def test_failed_bind_closes_smsc_side(status: int) -> None:
     esme, smsc = Session(Role.ESME, T), Session(Role.SMSC, T)
     request = BindTransmitter(system_id="tenant", password="wrong")
     esme.send(request, T, context=7)
-    (ev,) = smsc.receive_data(esme.data_to_send(), T)
+    (ev,) = each(RequestReceived, smsc.receive_data(esme.data_to_send(), T))
     smsc.send(ev.pdu.response(status), T)
     assert smsc.closed and smsc.close_reason == "bind refused"
     assert smsc.next_deadline() is None
@@ -129,7 +149,7 @@ def test_bind_while_bound_is_answered_alybnd() -> None:
     _, smsc = bound_pair(BindTransmitter)
     events = smsc.receive_data(encode_pdu(BindReceiver(77, system_id="again")), T)
     assert [type(e) for e in events] == [ProtocolError]
-    assert events[0].command_status == S.ESME_RALYBND
+    assert at(events, 0, ProtocolError).command_status == S.ESME_RALYBND
     assert pdus(smsc.data_to_send()) == [BindReceiverResp(77, S.ESME_RALYBND)]
     assert smsc.state is State.BOUND_TX
 
@@ -150,7 +170,7 @@ def test_outbind_then_bind() -> None:
     smsc.send(ev.pdu.response(system_id="gw"), T)
     events = esme.receive_data(smsc.data_to_send(), T)
     assert events[0] == StateChanged(State.OUTBOUND, State.BOUND_RX)
-    assert esme.state is smsc.state is State.BOUND_RX
+    assert (esme.state, smsc.state) == (State.BOUND_RX, State.BOUND_RX)
     # The outbind itself has no response, so nothing waits for one (regression: it sat in the
     # window and failed with 'response timeout').
     assert len(smsc.window) == 0
@@ -186,16 +206,17 @@ def test_responses_out_of_order_match_request_and_context() -> None:
     for i in range(6):
         request = submit(i)
         sent[esme.send(request, T, context=("msg", i))] = (request, ("msg", i))
-    received = smsc.receive_data(esme.data_to_send(), T)
+    received = each(RequestReceived, smsc.receive_data(esme.data_to_send(), T))
     assert len(received) == 6
     for ev in reversed(received):  # answered in reverse order
         smsc.send(ev.pdu.response(message_id=f"id-{ev.pdu.sequence_number}"), T)
     events = esme.receive_data(smsc.data_to_send(), T)
     assert [type(e) for e in events] == [ResponseReceived] * 6
-    for ev in events:
-        request, ctx = sent[ev.pdu.sequence_number]
-        assert ev.request is request and ev.context == ctx
-        assert ev.pdu.message_id == f"id-{request.sequence_number}"
+    for answer in each(ResponseReceived, events):
+        resp = answer.pdu
+        request, ctx = sent[resp.sequence_number]
+        assert answer.request is request and answer.context == ctx
+        assert isinstance(resp, SubmitSmResp) and resp.message_id == f"id-{request.sequence_number}"
     assert len(esme.window) == 0 and smsc.inbound_pending == 0
 
 
@@ -204,7 +225,8 @@ def test_unmatched_response_is_dropped_with_protocol_error() -> None:
     esme.send(submit(), T, context="c")  # seq 2
     esme.data_to_send()
     events = esme.receive_data(encode_pdu(SubmitSmResp(99, message_id="x")), T)
-    assert events == [ProtocolError(events[0].message, 0, C.submit_sm_resp, 99)]
+    assert events == [ProtocolError(at(events, 0, ProtocolError).message, 0, C.submit_sm_resp,
+                                    99)]
     assert esme.data_to_send() == b""  # never answer a response
     assert len(esme.window) == 1 and esme.bound
 
@@ -299,7 +321,7 @@ def test_window_reopens_when_a_response_arrives() -> None:
     esme, smsc = bound_pair(esme_cfg=SessionConfig(window=1))
     esme.send(submit(), T)
     assert not esme.can_send(C.submit_sm)
-    (ev,) = smsc.receive_data(esme.data_to_send(), T)
+    (ev,) = each(RequestReceived, smsc.receive_data(esme.data_to_send(), T))
     smsc.send(ev.pdu.response(message_id="1"), T)
     esme.receive_data(smsc.data_to_send(), T)
     assert esme.can_send(C.submit_sm)
@@ -332,12 +354,12 @@ def test_inbound_window_throttles_the_peer() -> None:
         esme.send(submit(i), T)
     events = smsc.receive_data(esme.data_to_send(), T)
     assert [type(e) for e in events] == [RequestReceived] * 3 + [ProtocolError]
-    assert events[3].command_status == S.ESME_RTHROTTLED
+    assert at(events, 3, ProtocolError).command_status == S.ESME_RTHROTTLED
     assert smsc.inbound_pending == 3
     (auto,) = pdus(smsc.data_to_send())
     assert auto == SubmitSmResp(5, S.ESME_RTHROTTLED)  # seq 5: the 4th after bind's 1
     # The application answers one; the next submit_sm is accepted again.
-    smsc.send(events[0].pdu.response(message_id="a"), T)
+    smsc.send(at(events, 0, RequestReceived).pdu.response(message_id="a"), T)
     assert smsc.inbound_pending == 2
     esme.receive_data(smsc.data_to_send(), T)
     esme.send(submit(5), T)
@@ -356,7 +378,7 @@ def test_unknown_command_id_gets_generic_nack_and_session_continues() -> None:
     _, smsc = bound_pair()
     events = smsc.receive_data(frame(0x00000111, 42) + encode_pdu(submit()), T)
     assert [type(e) for e in events] == [ProtocolError, RequestReceived]
-    assert events[0].command_status == S.ESME_RINVCMDID
+    assert at(events, 0, ProtocolError).command_status == S.ESME_RINVCMDID
     assert pdus(smsc.data_to_send()) == [GenericNack(42, S.ESME_RINVCMDID)]
     assert smsc.bound
 
@@ -374,7 +396,7 @@ def test_malformed_body_gets_own_resp_with_field_status() -> None:
     body = b"\x00" + b"\x01\x01" + b"1" * 30 + b"\x00" + b"\x01\x01" + b"2\x00" + bytes(12)
     events = smsc.receive_data(frame(C.submit_sm, 9, body) + encode_pdu(QuerySm(10)), T)
     assert [type(e) for e in events] == [ProtocolError, RequestReceived]
-    assert events[0].command_status == S.ESME_RINVSRCADR
+    assert at(events, 0, ProtocolError).command_status == S.ESME_RINVSRCADR
     assert pdus(smsc.data_to_send()) == [SubmitSmResp(9, S.ESME_RINVSRCADR)]
     assert smsc.bound and smsc.inbound_pending == 1  # only the query_sm awaits an answer
 
@@ -396,8 +418,8 @@ def test_command_length_under_16_closes(length: int) -> None:
     events = esme.receive_data(bad, T)
     assert [type(e) for e in events] == [ProtocolError, StateChanged, RequestFailed,
                                          SessionClosed]
-    assert events[0].command_status == S.ESME_RINVCMDLEN
-    assert events[2].context == "lost"
+    assert at(events, 0, ProtocolError).command_status == S.ESME_RINVCMDLEN
+    assert at(events, 2, RequestFailed).context == "lost"
     assert pdus(esme.data_to_send()) == [GenericNack(31, S.ESME_RINVCMDLEN)]
     assert esme.closed and esme.receive_data(encode_pdu(EnquireLink(1)), T) == []
 
@@ -420,11 +442,12 @@ def test_pdus_before_a_broken_frame_are_delivered_and_answered_before_the_close(
     stream = encode_pdu(SubmitSm(40)) + encode_pdu(EnquireLink(50)) + struct.pack(">II", 7, 0)
     events = smsc.receive_data(stream, T)
     assert [type(e) for e in events] == [RequestReceived, ProtocolError, StateChanged]
-    assert events[0].pdu.sequence_number == 40
+    first = at(events, 0, RequestReceived)
+    assert first.pdu.sequence_number == 40
     assert pdus(smsc.data_to_send()) == [EnquireLinkResp(50), GenericNack(0, S.ESME_RINVCMDLEN)]
     assert not smsc.closed and smsc.state is State.UNBOUND
     assert smsc.receive_data(encode_pdu(EnquireLink(51)), T) == []  # nothing more is read
-    smsc.send(events[0].pdu.response(message_id="77"), T + 0.1)
+    smsc.send(first.pdu.response(message_id="77"), T + 0.1)
     assert smsc.closed and smsc.close_reason == "framing error"
     assert pdus(smsc.data_to_send()) == [SubmitSmResp(40, message_id="77")]
 
@@ -504,12 +527,13 @@ def test_many_pdus_in_one_read() -> None:
     esme, smsc = bound_pair(esme_cfg=SessionConfig(window=1000))
     for i in range(500):
         esme.send(submit(i), T, context=i)
-    events = smsc.receive_data(esme.data_to_send(), T)
-    assert [e.pdu.destination_addr for e in events] == [f"44{i:05d}" for i in range(500)]
-    for ev in events:
+    received = each(RequestReceived, smsc.receive_data(esme.data_to_send(), T))
+    submits = [e.pdu for e in received if isinstance(e.pdu, SubmitSm)]
+    assert [p.destination_addr for p in submits] == [f"44{i:05d}" for i in range(500)]
+    for ev in received:
         smsc.send(ev.pdu.response(message_id=str(ev.pdu.sequence_number)), T)
-    events = esme.receive_data(smsc.data_to_send(), T)  # one write, many responses
-    assert [e.context for e in events] == list(range(500))
+    answers = each(ResponseReceived, esme.receive_data(smsc.data_to_send(), T))  # one write
+    assert [e.context for e in answers] == list(range(500))
     assert len(esme.window) == 0
 
 
@@ -573,7 +597,7 @@ def test_peer_unbind_waits_for_answers_still_owed() -> None:
     events = smsc.receive_data(esme.data_to_send(), T)
     assert [type(e) for e in events] == [RequestReceived, StateChanged]
     assert smsc.data_to_send() == b"" and not smsc.closed
-    smsc.send(events[0].pdu.response(message_id="42"), T + 0.1)
+    smsc.send(at(events, 0, RequestReceived).pdu.response(message_id="42"), T + 0.1)
     assert smsc.closed
     answers = esme.receive_data(smsc.data_to_send(), T + 0.2)
     kinds = [type(e.pdu).__name__ for e in answers if isinstance(e, ResponseReceived)]

@@ -32,6 +32,7 @@ from encoding.pdu import (
 )
 from encoding.session import (
     RequestFailed,
+    RequestReceived,
     ResponseReceived,
     Role,
     Session,
@@ -57,6 +58,7 @@ def bound_pair(cfg: SessionConfig = CFG, t: float = 0.0) -> tuple[Session, Sessi
     esme, smsc = Session(Role.ESME, t, cfg), Session(Role.SMSC, t, cfg)
     esme.send(BindTransceiver(system_id="e", password="p"), t)
     (ev,) = smsc.receive_data(esme.data_to_send(), t)
+    assert isinstance(ev, RequestReceived), ev
     smsc.send(ev.pdu.response(system_id="s"), t)
     esme.receive_data(smsc.data_to_send(), t)
     assert esme.bound and smsc.bound
