@@ -6,6 +6,21 @@ deadline is kept as one timer handle. Used by the ESME pool (role ESME), the ten
 server in ``smsc`` (role SMSC) and the bundled simulator. Back-pressure: when the transport's
 write buffer is above its high-water mark we stop reading from that peer until it drains, so
 a peer that does not read cannot make us buffer without bound.
+
+Events caused by a send. ``Session.send`` can close the session (the last answer owed
+before a held unbind or after a framing error, a refused bind); the ``RequestFailed`` of
+every request still in the window and the ``SessionClosed`` then wait in the session
+(``take_events``). They are handed to ``handler.on_events`` by ``_after_io``, which runs at
+the end of the callback that sent: right after the dispatch in ``data_received`` or
+``_on_timer`` returns, or from the ``call_soon`` that ``send`` schedules when it was called
+from elsewhere (a commit callback, another connection's events). Never from inside
+``send``: it is mostly called by a handler in the middle of its own loop over events, and a
+nested ``on_events`` would see the close before the events it is still handling, and would
+run the handler's end-of-batch work (commits, pumps) twice. If ``_after_io`` is itself
+reached inside a dispatch of this connection (a handler calling ``unbind()``), the events
+wait for the next ``_after_io``, scheduled then. Events the session returns from input
+(``receive_data`` and the rest) include any still waiting, first, so none is delivered
+twice. ``on_closed`` is reported once, from ``connection_lost``, after the last events.
 """
 
 from __future__ import annotations
@@ -48,6 +63,7 @@ class Connection(asyncio.Protocol):
         self._writable = asyncio.Event()
         self._writable.set()
         self._closed_reported = False
+        self._dispatching = 0  # depth of handler.on_events calls for this connection
 
     # --- asyncio.Protocol -------------------------------------------------------------------
 
@@ -99,9 +115,7 @@ class Connection(asyncio.Protocol):
     def send(self, pdu: Pdu, context: Any = None) -> int:
         """Queue a PDU; the write happens once at the end of the current callback."""
         seq = self.session.send(pdu, self.loop.time(), context)
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            self.loop.call_soon(self._after_io)
+        self._schedule_after_io()
         return seq
 
     def try_send(self, pdu: Pdu, context: Any = None) -> int | None:
@@ -136,6 +150,15 @@ class Connection(asyncio.Protocol):
 
     def _after_io(self) -> None:
         self._flush_scheduled = False
+        if self._dispatching:
+            # Reached from inside this connection's handler (e.g. it called unbind()): what a
+            # send left waiting is dispatched after that handler returns, not nested in it.
+            self._schedule_after_io()
+        else:
+            # Only a close leaves events there, and a closed session refuses every send, so
+            # a second round finds nothing: the loop ends.
+            while events := self.session.take_events():
+                self._dispatch(events)
         self.flush()
         if self.session.closed:
             if self.transport is not None:
@@ -143,12 +166,20 @@ class Connection(asyncio.Protocol):
             return
         self._arm_timer()
 
+    def _schedule_after_io(self) -> None:
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self.loop.call_soon(self._after_io)
+
     def _dispatch(self, events: list[Event]) -> None:
+        self._dispatching += 1
         try:
             self.handler.on_events(self, events)
         except Exception:  # a handler bug must not kill the loop or other sessions
             log.exception("handler failed on events from %s; closing that connection", self.peer)
             self.abort()
+        finally:
+            self._dispatching -= 1
 
     def _arm_timer(self) -> None:
         deadline = self.session.next_deadline()

@@ -192,13 +192,15 @@ class Driver:
                     conn.send(pdu.response(CommandStatus.ESME_RINVCMDID))
             elif cls is RequestFailed:
                 if ev.request.command_id == _SUBMIT:  # type: ignore[attr-defined]
-                    reason = ev.reason  # type: ignore[attr-defined]
+                    # a FailureReason: few, fixed values ("response timeout", "session closed")
+                    reason = ev.reason.value  # type: ignore[attr-defined]
                     rec.failures[reason] = rec.failures.get(reason, 0) + 1
                     self.answered += 1
                 else:
                     waiter = self._bind_waiters.get(id(conn))
                     if waiter is not None and not waiter.done():
-                        waiter.set_exception(RuntimeError(ev.reason))  # type: ignore[attr-defined]
+                        why = ev.detail or ev.reason  # type: ignore[attr-defined]
+                        waiter.set_exception(RuntimeError(why))
         if self.t0 and not self.closing:
             if self.closed_loop:
                 if conn.context:

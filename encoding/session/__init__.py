@@ -2,6 +2,7 @@
 
 from .events import (
     Event,
+    FailureReason,
     ProtocolError,
     RequestFailed,
     RequestReceived,
@@ -16,5 +17,5 @@ from .window import Window
 __all__ = [
     "Session", "SessionConfig", "Role", "State", "REQUEST_STATES", "BIND_RESULT",
     "BOUND_STATES", "RECEIVE_CAPABLE", "Window", "Event", "RequestReceived", "ResponseReceived",
-    "RequestFailed", "StateChanged", "ProtocolError", "SessionClosed",
+    "RequestFailed", "FailureReason", "StateChanged", "ProtocolError", "SessionClosed",
 ]

@@ -6,6 +6,7 @@ The adapter acts on these; the session has already answered what needed no appli
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 
 import msgspec
@@ -13,8 +14,22 @@ import msgspec
 from ..pdu import Pdu
 from .states import State
 
-__all__ = ["Event", "RequestReceived", "ResponseReceived", "RequestFailed", "StateChanged",
-           "ProtocolError", "SessionClosed"]
+__all__ = ["Event", "FailureReason", "RequestReceived", "ResponseReceived", "RequestFailed",
+           "StateChanged", "ProtocolError", "SessionClosed"]
+
+
+class FailureReason(StrEnum):
+    """Why one of our requests will never be answered (``RequestFailed.reason``).
+
+    Owners decide on these, never on text: a timeout is worth a retry with back-off, a closed
+    session means "send it again on another bind". The values are stable strings (metrics
+    labels, logs, and code that still compares ``reason == "response timeout"``).
+    """
+
+    RESPONSE_TIMEOUT = "response timeout"  # no answer within response_timeout_s
+    SESSION_CLOSED = "session closed"  # the session ended first; RequestFailed.detail says how
+    MISMATCHED_RESPONSE = "mismatched response"  # answered by a response of another command
+    MALFORMED_RESPONSE = "malformed response"  # answered by a response we could not decode
 
 
 class Event(msgspec.Struct, gc=False):
@@ -36,11 +51,16 @@ class ResponseReceived(Event):
 
 
 class RequestFailed(Event):
-    """One of our requests will never be answered: timeout, malformed answer or closed session."""
+    """One of our requests will never be answered: timeout, malformed answer or closed session.
+
+    ``detail`` is human-readable text for logs: for ``SESSION_CLOSED`` the close reason (the
+    same text as ``SessionClosed.reason``, e.g. "unbound by peer", "framing error"), else "".
+    """
 
     request: Pdu
     context: Any
-    reason: str
+    reason: FailureReason
+    detail: str = ""
 
 
 class StateChanged(Event):

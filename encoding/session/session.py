@@ -6,6 +6,13 @@ unbind handshake, enquire_link), section 3.2 (sequence numbers), section 4.3 (ge
 and the timers of section 7.2 / reference 5.2. It answers on its own what needs no
 application: enquire_link_resp, unbind_resp, generic_nack, ESME_RINVBNDSTS, ESME_RALYBND, and
 ESME_RTHROTTLED when the peer exceeds ``inbound_window`` unanswered requests.
+
+No event is ever dropped. Events caused by input, timers or ``connection_lost`` are returned
+by that call. A few are caused by ``send`` itself: the answer that was the last one owed
+before a held peer unbind or after a framing error, or a refused bind, closes the session
+there, and that close fails every request still in our window. ``send`` keeps those events;
+``take_events()`` hands them over, and every input method returns them first, ahead of its
+own, so each event is delivered exactly once and in order.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ from ..pdu import (
 )
 from .events import (
     Event,
+    FailureReason,
     ProtocolError,
     RequestFailed,
     RequestReceived,
@@ -79,6 +87,8 @@ class Session:
         self.close_reason: str | None = None
         self._frames = FrameBuffer(cfg.max_command_length)
         self._out: list[bytes] = []
+        # Events of a close inside send(), where no event list is at hand: see take_events().
+        self._pending: list[Event] = []
         self._opened = now
         self._last_rx = now
         self._last_enquire = now
@@ -115,6 +125,22 @@ class Session:
         out.clear()
         return data
 
+    def take_events(self) -> list[Event]:
+        """Events caused by ``send`` since they were last handed over (possibly []).
+
+        ``send`` returns a sequence number, so what it caused (the close after the last answer
+        owed, with one ``RequestFailed`` per request still in our window and ``SessionClosed``)
+        waits here. Adapters call this after sending; ``receive_data``, ``handle_timer``,
+        ``connection_lost`` and ``unbind`` also return these events first, ahead of their own.
+        State changes the caller makes directly by sending (a bind accepted, an unbind sent)
+        are not reported, as before: only closes are.
+        """
+        events = self._pending
+        if not events:
+            return []
+        self._pending = []
+        return events
+
     def send(self, pdu: Pdu, now: float, context: Any = None) -> int:
         """Queue a request (numbered here) or a response; returns its sequence_number.
 
@@ -132,14 +158,14 @@ class Session:
                 self.inbound_pending -= 1
                 if not self.inbound_pending:
                     if self._peer_unbind is not None:
-                        self._answer_peer_unbind(None)
+                        self._answer_peer_unbind(self._pending)
                     elif self._drain is not None:
-                        self._close(self._drain[0], None)
+                        self._close(self._drain[0], self._pending)
             if cid in BIND_RESULT and self.role is Role.SMSC and state is State.OPEN:
                 if pdu.command_status == 0:
                     self._set_state(BIND_RESULT[cid], None)
                 else:
-                    self._close("bind refused", None)
+                    self._close("bind refused", self._pending)
             return pdu.sequence_number
         states = REQUEST_STATES.get((self.role, cid))
         if states is None or state not in states:
@@ -163,7 +189,7 @@ class Session:
 
     def unbind(self, now: float) -> list[Event]:
         """Start the unbind handshake (bound) or close at once (not bound)."""
-        events: list[Event] = []
+        events = self.take_events()
         old = self.state
         if old in BOUND_STATES:
             self.send(Unbind(), now)
@@ -176,9 +202,9 @@ class Session:
 
     def receive_data(self, data: bytes, now: float) -> list[Event]:
         """Feed bytes from the transport; returns the events they caused."""
+        events = self.take_events()
         if self.state is State.CLOSED or self._drain is not None:
-            return []
-        events: list[Event] = []
+            return events
         self._last_rx = now
         try:
             frames = self._frames.feed(data)
@@ -206,7 +232,7 @@ class Session:
 
     def connection_lost(self, now: float, reason: str = "connection lost") -> list[Event]:
         """The transport is gone: fail every outstanding request and close."""
-        events: list[Event] = []
+        events = self.take_events()
         if self.state is not State.CLOSED:
             self._close(reason, events)
         return events
@@ -269,7 +295,7 @@ class Session:
             events.append(ProtocolError(f"{pdu.command_name} answers {request.command_name}",
                                         pdu.command_status, pdu.command_id,
                                         pdu.sequence_number))
-            self._request_failed(item, "mismatched response", events)
+            self._request_failed(item, FailureReason.MISMATCHED_RESPONSE, events)
             return
         if rcid == _ENQUIRE:
             self._enquire_pending = False
@@ -286,7 +312,7 @@ class Session:
         if exc.command_id & RESPONSE_BIT:
             item = self.window.pop(exc.sequence_number)
             if item is not None:
-                self._request_failed(item, "malformed response", events)
+                self._request_failed(item, FailureReason.MALFORMED_RESPONSE, events)
             return
         cls = pdu_class(exc.command_id)
         resp = cls.response_class if cls is not None else None
@@ -294,16 +320,17 @@ class Session:
             resp = GenericNack
         self._out.append(encode_pdu(resp(exc.sequence_number, exc.command_status)))
 
-    def _request_failed(self, item: Outstanding, reason: str, events: list[Event]) -> None:
+    def _request_failed(self, item: Outstanding, reason: FailureReason,
+                        events: list[Event]) -> None:
         """A request answered wrongly: fail it and undo what waiting for it held up."""
         events.append(RequestFailed(item.request, item.context, reason))
         cid = item.request.command_id
         if cid == _ENQUIRE:
             self._enquire_pending = False  # else no enquire_link would ever be sent again
         elif cid == _UNBIND:
-            self._close(reason, events)  # else UNBOUND with no timer left: stuck forever
+            self._close(reason.value, events)  # else UNBOUND with no timer left: stuck forever
 
-    def _answer_peer_unbind(self, events: list[Event] | None) -> None:
+    def _answer_peer_unbind(self, events: list[Event]) -> None:
         assert self._peer_unbind is not None
         self._out.append(encode_pdu(UnbindResp(self._peer_unbind[0])))
         self._peer_unbind = None
@@ -338,7 +365,7 @@ class Session:
 
     def handle_timer(self, now: float) -> list[Event]:
         """Run every timer due at ``now``; returns the events they caused."""
-        events: list[Event] = []
+        events = self.take_events()
         state = self.state
         if state is State.CLOSED:
             return events
@@ -355,7 +382,8 @@ class Session:
             return events
         for item in self.window.pop_expired(now):
             cid = item.request.command_id
-            events.append(RequestFailed(item.request, item.context, "response timeout"))
+            events.append(RequestFailed(item.request, item.context,
+                                        FailureReason.RESPONSE_TIMEOUT))
             if cid in _CONTROL or cid in _BINDS:
                 self._close(f"no answer to {item.request.command_name}", events)
                 return events
@@ -377,11 +405,13 @@ class Session:
         if events is not None:
             events.append(StateChanged(old, new))
 
-    def _close(self, reason: str, events: list[Event] | None) -> None:
+    def _close(self, reason: str, events: list[Event]) -> None:
+        """Close: every request still in the window fails. ``events`` is never optional, so
+        no close can lose them (inside ``send`` it is ``self._pending``)."""
         self.close_reason = reason
         failed: list[Outstanding] = self.window.pop_all()
         self._set_state(State.CLOSED, events)
-        if events is not None:
-            for item in failed:
-                events.append(RequestFailed(item.request, item.context, reason))
-            events.append(SessionClosed(reason))
+        closed = FailureReason.SESSION_CLOSED
+        for item in failed:
+            events.append(RequestFailed(item.request, item.context, closed, reason))
+        events.append(SessionClosed(reason))
