@@ -37,9 +37,11 @@ __all__ = ["Gateway"]
 log = logging.getLogger("smsc")
 _PURGE_EVERY_S = 60.0
 # Receipt timeouts are checked this often at most (a quarter of the shortest timeout if that
-# is shorter; every second while a sweep finds a full batch due).
+# is shorter). A sweep reads one batch on the loop (a few milliseconds: the batch's rows and
+# one segment lookup each); while sweeps find full batches, the next one follows shortly.
 _RECEIPT_SWEEP_S = 60.0
-_RECEIPT_SWEEP_BATCH = 1000
+_RECEIPT_SWEEP_BATCH = 200
+_RECEIPT_SWEEP_NEXT_S = 0.05
 
 
 class _Handler(TenantHandler):
@@ -173,7 +175,7 @@ class Gateway:
         timeouts = [op.receipt_timeout_s for op in self.config.operators if op.receipt_timeout_s]
         every = min([_RECEIPT_SWEEP_S] + [max(0.1, t / 4) for t in timeouts])
         self._receipt_sweep = self.loop.call_later(
-            min(every, 1.0) if n >= _RECEIPT_SWEEP_BATCH else every,
+            _RECEIPT_SWEEP_NEXT_S if n >= _RECEIPT_SWEEP_BATCH else every,
             self._sweep_receipt_timeouts)
 
     async def put_event(self, tenant: str, event: TenantEvent) -> None:

@@ -68,6 +68,10 @@ def gateway_factory(tmp_path: Path) -> Iterator[Callable[..., GatewayThread]]:
     yield start
     for gw in started:
         gw.stop()
+    # The lifecycle refuses and logs an illegal status change in production; in tests it
+    # is a failure.
+    illegal = [str(e) for gw in started for e in gw.gateway.illegal_transitions]
+    assert not illegal, f"illegal status changes: {illegal[:5]}"
 
 
 @pytest.fixture
