@@ -44,6 +44,7 @@ from encoding.pdu import (
 )
 from encoding.session import (
     Event,
+    FailureReason,
     ProtocolError,
     RequestFailed,
     RequestReceived,
@@ -258,7 +259,7 @@ def test_mismatched_response_type_fails_the_request() -> None:
     esme.data_to_send()
     events = esme.receive_data(encode_pdu(DeliverSmResp(seq)), T)
     assert [type(e) for e in events] == [ProtocolError, RequestFailed]
-    assert events[1] == RequestFailed(request, "ctx", "mismatched response")
+    assert events[1] == RequestFailed(request, "ctx", FailureReason.MISMATCHED_RESPONSE)
     assert len(esme.window) == 0 and esme.bound and esme.data_to_send() == b""
 
 
@@ -292,7 +293,7 @@ def test_malformed_response_fails_its_request() -> None:
     # submit_sm_resp ROK whose message_id has no NUL within 65 octets.
     events = esme.receive_data(frame(C.submit_sm_resp, seq, b"9" * 70), T)
     assert [type(e) for e in events] == [ProtocolError, RequestFailed]
-    assert events[1] == RequestFailed(request, "ctx", "malformed response")
+    assert events[1] == RequestFailed(request, "ctx", FailureReason.MALFORMED_RESPONSE)
     assert esme.data_to_send() == b"" and esme.bound
 
 
@@ -580,7 +581,8 @@ def test_connection_lost_fails_every_outstanding_request() -> None:
     failed = [e for e in events if isinstance(e, RequestFailed)]
     assert [(e.request.sequence_number, e.context) for e in failed[:3]] == sent
     assert failed[3].request.command_id == C.enquire_link
-    assert all(e.reason == "reset by peer" for e in failed)
+    assert all(e.reason is FailureReason.SESSION_CLOSED and e.detail == "reset by peer"
+               for e in failed)
     assert events[0] == StateChanged(State.BOUND_TRX, State.CLOSED)
     assert events[-1] == SessionClosed("reset by peer")
     assert esme.closed and len(esme.window) == 0 and esme.next_deadline() is None

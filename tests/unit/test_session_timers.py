@@ -31,6 +31,7 @@ from encoding.pdu import (
     encode_pdu,
 )
 from encoding.session import (
+    FailureReason,
     RequestFailed,
     RequestReceived,
     ResponseReceived,
@@ -90,7 +91,8 @@ def test_session_init_runs_in_outbound_and_fails_pending_bind() -> None:
     assert esme.next_deadline() == 10.0  # counted from the connection, not the outbind
     events = esme.handle_timer(10.0)
     assert events[0] == StateChanged(State.OUTBOUND, State.CLOSED)
-    assert RequestFailed(bind, "bind", "no bind within session_init_s") in events
+    assert RequestFailed(bind, "bind", FailureReason.SESSION_CLOSED,
+                         "no bind within session_init_s") in events
     assert isinstance(events[-1], SessionClosed)
 
 
@@ -100,7 +102,7 @@ def test_bind_response_timeout_closes() -> None:
     esme.send(bind, 1.0, context="b")
     assert esme.next_deadline() == 6.0
     events = esme.handle_timer(6.0)
-    assert events[0] == RequestFailed(bind, "b", "response timeout")
+    assert events[0] == RequestFailed(bind, "b", FailureReason.RESPONSE_TIMEOUT)
     assert esme.closed and isinstance(events[-1], SessionClosed)
 
 
@@ -154,9 +156,10 @@ def test_unanswered_enquire_link_closes() -> None:
     esme.send(sub, 35.0, context="m1")
     (enq, _) = pdus(esme.data_to_send())
     events = esme.handle_timer(50.0)
-    assert events == [RequestFailed(enq, None, "response timeout"),
+    assert events == [RequestFailed(enq, None, FailureReason.RESPONSE_TIMEOUT),
                       StateChanged(State.BOUND_TRX, State.CLOSED),
-                      RequestFailed(sub, "m1", "no answer to EnquireLink"),
+                      RequestFailed(sub, "m1", FailureReason.SESSION_CLOSED,
+                                    "no answer to EnquireLink"),
                       SessionClosed("no answer to EnquireLink")]
     assert esme.next_deadline() is None
 
@@ -171,10 +174,10 @@ def test_response_timeout_fails_submit_sm_with_context_session_stays() -> None:
     esme.send(second, 5.0, context="b")
     assert esme.next_deadline() == 21.0
     assert esme.handle_timer(before(21.0)) == []
-    assert esme.handle_timer(21.0) == [RequestFailed(first, "a", "response timeout")]
+    assert esme.handle_timer(21.0) == [RequestFailed(first, "a", FailureReason.RESPONSE_TIMEOUT)]
     assert esme.bound and len(esme.window) == 1
     assert esme.next_deadline() == 25.0
-    assert esme.handle_timer(30.0) == [RequestFailed(second, "b", "response timeout")]
+    assert esme.handle_timer(30.0) == [RequestFailed(second, "b", FailureReason.RESPONSE_TIMEOUT)]
     assert esme.bound and esme.can_send(C.submit_sm)
     # A late answer is now unmatched: dropped with a ProtocolError, not a crash.
     late = esme.receive_data(encode_pdu(first.response(message_id="x")), 31.0)
@@ -218,7 +221,7 @@ def test_unbind_timeout_closes() -> None:
     assert esme.state is State.UNBOUND and esme.next_deadline() == 30.0
     assert esme.handle_timer(before(30.0)) == []
     events = esme.handle_timer(30.0)
-    assert events == [RequestFailed(unbind, None, "response timeout"),
+    assert events == [RequestFailed(unbind, None, FailureReason.RESPONSE_TIMEOUT),
                       StateChanged(State.UNBOUND, State.CLOSED),
                       SessionClosed("no answer to Unbind")]
 
