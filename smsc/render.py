@@ -51,7 +51,7 @@ def receipt_deliver(e: ReceiptEvent, id_format: str) -> DeliverSm:
 
 
 def _mo_deliver(e: MoEvent) -> DeliverSm:
-    tlvs: TlvMap = {k: v for k, v in e.tlvs.items()}  # noqa: C416 (widens the key type)
+    tlvs: TlvMap = {k: v for k, v in e.tlvs.items()}
     short = e.body
     if len(short) > _SHORT_MESSAGE_MAX:
         tlvs["message_payload"] = short

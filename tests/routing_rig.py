@@ -54,7 +54,7 @@ class RoutingRig:
     def _claim_all(self, tenant: str) -> None:
         self.delivered.extend(self.events.claim(tenant, 10_000))
 
-    def inbound(self, reassembly_timeout_s: float = 600.0) -> Inbound:
+    def make_inbound(self, reassembly_timeout_s: float = 600.0) -> Inbound:
         return Inbound(self.record, self.router, self.config.tenants,
                        reassembly_timeout_s=reassembly_timeout_s)
 

@@ -18,14 +18,14 @@ class Ops:
     """The writes one group commit carries, grouped by kind, applied in a fixed order."""
 
     __slots__ = (
+        "event_acks",
+        "event_adds",
+        "event_retries",
         "history",
         "message_status",
         "messages",
         "mo_groups_done",
         "mo_parts",
-        "event_acks",
-        "event_adds",
-        "event_retries",
         "purge_before",
         "replaced",
         "segments",
@@ -59,7 +59,7 @@ class Ops:
     def replace_message(self, m: Message, now: float) -> None:
         """Store a message's new content (replace_sm before it left the gateway); applied
         only while the stored row is still ACCEPTED."""
-        self.replaced.append(row_of(m, now)[1:] + (m.id,))
+        self.replaced.append((*row_of(m, now)[1:], m.id))
         self.history.append((m.id, m.status.value, now, "replaced"))
 
     def set_status(self, message_id: str, old: Status, new: Status, now: float, *,

@@ -20,9 +20,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import sqlite_utils
-
 import msgspec
+import sqlite_utils
 
 from ..events import Claim, StoredPdu, TenantEvent, decode_event
 from ..model import Message, Status

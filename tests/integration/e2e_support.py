@@ -205,7 +205,10 @@ class Stack:
 
 
 def operator_bound(gw: GatewayThread, name: str) -> bool:
-    return gw.run(lambda: gw.gateway.pool.available(name))
+    def probe() -> bool:
+        pool = gw.gateway.pool
+        return pool is not None and pool.available(name)
+    return gw.run(probe)
 
 
 def gateway_idle(gw: GatewayThread) -> bool:
@@ -229,7 +232,8 @@ def sent_texts(pdus: Iterable[Pdu], *, dcs0: str = "gsm7") -> list[str]:
     out: list[tuple[int, str]] = []
     groups: dict[tuple[str, int, int, int], dict[int, bytes]] = {}
     first: dict[tuple[str, int, int, int], tuple[int, int]] = {}
-    for n, pdu in enumerate(pdus):
+    for n, recorded in enumerate(pdus):
+        pdu: Any = recorded  # submit_sm or data_sm: the fields read here are on both
         body = pdu.tlvs.get("message_payload") or getattr(pdu, "short_message", b"")
         assert isinstance(body, bytes)
         esm, coding = pdu.esm_class, pdu.data_coding

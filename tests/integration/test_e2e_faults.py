@@ -1,8 +1,9 @@
 """End to end under operator faults: every acknowledged message ends with one final receipt.
 
 A python-smpplib tenant sends a burst through the gateway to the bundled simulator, which
-misbehaves on purpose: ESME_RTHROTTLED above a rate, ESME_RMSGQFUL on every Nth submit, a submit never answered (the gateway's response timeout is 1 s), the
-connection dropped every N submits, or the whole simulator stopped in the middle of the
+misbehaves on purpose: ESME_RTHROTTLED above a rate, ESME_RMSGQFUL on every Nth submit, a
+submit never answered (the gateway's response timeout is 1 s), the connection dropped every
+N submits, or the whole simulator stopped in the middle of the
 burst and started again on the same port. Whatever happened, each id the tenant got in a
 submit_sm_resp ends with exactly one receipt carrying that id, none twice, within a bounded
 wait. Failover: with the route's first operator down traffic flows through the second, and

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -13,7 +12,6 @@ from encoding.constants import CommandStatus as S
 from encoding.pdu import DataSm, DeliverSm
 from encoding.text import concat_udh, decode_text, encode_text, gsm7_encode
 from routing import MoEvent
-from routing.inbound import Inbound
 from tests.routing_rig import RoutingRig
 
 
@@ -26,9 +24,6 @@ class Rig(RoutingRig):
                          mo_reassemble=False),
         )))
         self.inbound = self.make_inbound()
-
-    def make_inbound(self, reassembly_timeout_s: float = 600.0) -> Inbound:
-        return super().inbound(reassembly_timeout_s)
 
     def outbox(self, tenant: str) -> list[DeliverSm]:
         self.commit()
@@ -44,10 +39,11 @@ def rig(tmp_path: Path) -> Iterator[Rig]:
     r.store.close()
 
 
-def mo(dest: str, body: bytes, esm_class: int = 0, data_coding: int = 0, **tlvs: Any) -> DeliverSm:
+def mo(dest: str, body: bytes, esm_class: int = 0, data_coding: int = 0,
+       **tlvs: int | str | bytes) -> DeliverSm:
     return DeliverSm(source_addr="447911123456", source_addr_ton=1, destination_addr=dest,
                      esm_class=esm_class, data_coding=data_coding, short_message=body,
-                     tlvs=tlvs)
+                     tlvs={k: v for k, v in tlvs.items()})
 
 
 def test_owner_is_the_longest_number_prefix(rig: Rig) -> None:
