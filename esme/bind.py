@@ -287,7 +287,7 @@ class OperatorBind:
                 self.pool.count(self.op.name, "receipt")
             else:
                 self.pool.count(self.op.name, "receipt_unknown_id")
-            return pdu.response(0)
+            return pdu.response(CommandStatus.ESME_ROK)
         self.pool.count(self.op.name, "mo")
         return pdu.response(self.pool.inbound_message(self.op.name, pdu, now))
 

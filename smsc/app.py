@@ -16,7 +16,7 @@ import time
 from prometheus_client.registry import CollectorRegistry
 
 from config import GatewayConfig
-from esme import Connection, Pool
+from esme import Pool
 from routing.admission import Admission
 from routing.events import TenantEvent
 from routing.inbound import Inbound
@@ -42,16 +42,6 @@ _PURGE_EVERY_S = 60.0
 _RECEIPT_SWEEP_S = 60.0
 _RECEIPT_SWEEP_BATCH = 200
 _RECEIPT_SWEEP_NEXT_S = 0.05
-
-
-class _Handler(TenantHandler):
-    """TenantHandler that also tells the listener when a connection is gone."""
-
-    listener: TenantListener
-
-    def on_closed(self, conn: Connection, reason: str) -> None:
-        super().on_closed(conn, reason)
-        self.listener.forget(conn)
 
 
 class Gateway:
@@ -93,10 +83,9 @@ class Gateway:
         self.delivery = Delivery(self.events, self.registry,
                                  {t.system_id: t for t in cfg.tenants})
         self.pool = self._make_pool()
-        self.handler = _Handler(cfg, self.admission, self.record, self.router, self.registry,
+        self.handler = TenantHandler(cfg, self.admission, self.record, self.router, self.registry,
                                 self.delivery, self.metrics, wall=self.wall)
         self.listener = TenantListener(cfg.listen, self.handler, loop)
-        self.handler.listener = self.listener
         self.metrics.gauge("smsc_binds", "Tenant binds", "tenant",
                            lambda: {k: float(v) for k, v in self.registry.counts().items()})
         self.metrics.gauge("smsc_outbox_depth", "Events (receipts, MO) waiting for tenants",

@@ -5,8 +5,11 @@ channel claims as many as its receiver binds have window room for, renders each 
 deliver_sm (``render``) and spreads them across the binds. A deliver_sm_resp ESME_ROK
 settles the event; a temporary refusal or a timeout retries it with back-off; a permanent
 refusal (ESME_RX_P_APPN, ESME_RX_R_APPN and other non-temporary statuses) drops it
-(reference section 4, tenant side). A deliver_sm that fails because its bind ended (closed,
-unbound, reset) is released at once, to go out on the tenant's next bind.
+(reference section 4, tenant side), as does an event that cannot be a deliver_sm at all
+(a field too long for it, a long MO for a 3.3 bind: logged and counted, never sent empty
+or cut). A deliver_sm that fails because its bind ended (closed, unbound, reset) is
+released at once, to go out on the tenant's next bind; one answered with a garbled or
+mismatched response is retried with back-off like a timeout.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import logging
 
 from config import TenantConfig
 from encoding.constants import CommandStatus
+from encoding.errors import SessionError, SmppError
 from encoding.session import FailureReason
 from esme import Connection
 from routing.events import Claim
@@ -79,14 +83,22 @@ class Delivery:
                 self.events.release(claim)
 
     def _send(self, conn: Connection, tenant: TenantConfig, claim: Claim) -> None:
-        pdu = render_deliver(claim.event, tenant, conn.context.interface_version)
-        if pdu is None:
-            log.error("event %d of %s cannot be rendered as deliver_sm; dropping it", claim.id,
-                      claim.tenant)
-            self.dropped += 1
-            self.events.settle(claim)
-        elif conn.try_send(pdu, claim) is None:
+        rendered = render_deliver(claim.event, tenant, conn.context.interface_version)
+        if isinstance(rendered, str):
+            self._drop(claim, rendered)
+            return
+        try:
+            conn.send(rendered, claim)
+        except SessionError:  # the session closed or is unbinding: another bind takes it
             self.events.release(claim)
+        except SmppError as exc:  # a field does not fit a deliver_sm, and never will
+            self._drop(claim, str(exc))
+
+    def _drop(self, claim: Claim, why: str) -> None:
+        log.error("event %d of %s cannot be sent as deliver_sm (%s); dropping it", claim.id,
+                  claim.tenant, why)
+        self.dropped += 1
+        self.events.settle(claim)
 
     # --- answers ----------------------------------------------------------------------------
 
@@ -104,12 +116,13 @@ class Delivery:
         self.pump(claim.tenant)
 
     def on_failed(self, claim: Claim, reason: FailureReason) -> None:
-        """No answer in time: retry later. The bind ended: release at once."""
-        if reason is FailureReason.RESPONSE_TIMEOUT:
-            self._retry(claim)
-        else:
+        """The bind ended: release at once. No usable answer (none in time, or a garbled
+        one on a live bind): retry later."""
+        if reason is FailureReason.SESSION_CLOSED:
             self.released += 1
             self.events.release(claim)
+        else:
+            self._retry(claim)
 
     def _retry(self, claim: Claim) -> None:
         self.retried += 1

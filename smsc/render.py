@@ -66,8 +66,9 @@ def _mo_deliver(e: MoEvent) -> DeliverSm:
 
 
 def render_deliver(event: TenantEvent, tenant: TenantConfig,
-                   interface_version: int) -> DeliverSm | None:
-    """The deliver_sm for ``event``; None when it cannot be one (a corrupt stored PDU)."""
+                   interface_version: int) -> DeliverSm | str:
+    """The deliver_sm for ``event``, or why it cannot be one (a corrupt stored PDU, a long
+    message for a bind that cannot carry message_payload)."""
     pdu: DeliverSm
     if type(event) is ReceiptEvent:
         pdu = receipt_deliver(event, tenant.id_format)
@@ -77,11 +78,13 @@ def render_deliver(event: TenantEvent, tenant: TenantConfig,
         assert type(event) is StoredPdu
         try:
             decoded = decode_pdu(event.pdu)
-        except PduError:
-            return None
+        except PduError as exc:
+            return f"stored PDU unreadable: {exc}"
         if not isinstance(decoded, DeliverSm):
-            return None
+            return f"stored PDU is a {decoded.command_name}"
         pdu = decoded
     if interface_version < 0x34 and pdu.tlvs:
+        if "message_payload" in pdu.tlvs:
+            return "user data longer than short_message, and a 3.3 bind has no TLVs"
         pdu = msgspec.structs.replace(pdu, tlvs={})
     return pdu

@@ -10,7 +10,7 @@ import asyncio
 import logging
 
 from config import ListenConfig
-from encoding.session import Role, SessionConfig
+from encoding.session import Event, Role, SessionConfig
 from esme import Connection, ConnectionHandler
 
 __all__ = ["TenantListener"]
@@ -24,7 +24,9 @@ class _Refuse(asyncio.Protocol):
 
 
 class TenantListener:
-    """Accepts tenant connections and tracks them until they close."""
+    """Accepts tenant connections and tracks them until they close: the connections report
+    to the listener, which passes everything on to ``handler`` and forgets a connection
+    once it has closed."""
 
     def __init__(self, config: ListenConfig, handler: ConnectionHandler,
                  loop: asyncio.AbstractEventLoop) -> None:
@@ -42,12 +44,20 @@ class TenantListener:
         if len(self.connections) >= self.config.max_connections:
             log.warning("connection refused: %d connections already", len(self.connections))
             return _Refuse()
-        conn = Connection(Role.SMSC, self.session_config, self.handler, self.loop)
+        conn = Connection(Role.SMSC, self.session_config, self, self.loop)
         self.connections.add(conn)
         return conn
 
-    def forget(self, conn: Connection) -> None:
-        self.connections.discard(conn)
+    # --- ConnectionHandler of every tenant connection ---------------------------------------
+
+    def on_events(self, conn: Connection, events: list[Event]) -> None:
+        self.handler.on_events(conn, events)
+
+    def on_closed(self, conn: Connection, reason: str) -> None:
+        try:
+            self.handler.on_closed(conn, reason)
+        finally:
+            self.connections.discard(conn)
 
     async def start(self) -> int:
         """Listen; returns the port (useful with port 0). Raises OSError when it cannot."""

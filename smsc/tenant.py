@@ -165,9 +165,9 @@ class TenantHandler:
         binding = Binding(tenant, BIND_TYPE_NAMES[pdu.command_id], pdu.interface_version)
         conn.context = binding
         session = conn.session
-        session.config = msgspec.structs.replace(session.config, inbound_window=tenant.window,
-                                                 response_timeout_s=tenant.deliver_timeout_s)
-        session.window.size = tenant.deliver_window
+        session.reconfigure(msgspec.structs.replace(
+            session.config, inbound_window=tenant.window,
+            response_timeout_s=tenant.deliver_timeout_s, window=tenant.deliver_window))
         self._respond(conn, pdu.response(system_id=_SYSTEM_ID, tlvs=tlvs))
         self.registry.add(conn)
         log.info("bind: %s as %s from %s (interface 0x%02X)", system_id, binding.bind_type,
@@ -292,16 +292,19 @@ class TenantHandler:
         if m is None:
             self._respond(conn, pdu.response(S.ESME_RINVMSGID))
             return
+        expires_at = m.expires_at
         try:
-            if pdu.validity_period and (parse_smpp_time(pdu.validity_period, now) or 0) <= now:
-                raise ValueError("validity in the past")
+            if pdu.validity_period:
+                expires_at = parse_smpp_time(pdu.validity_period, now) or 0.0
+                if expires_at <= now:
+                    raise ValueError("validity in the past")
         except ValueError:
             self._respond(conn, pdu.response(S.ESME_RINVEXPIRY))
             return
         new = msgspec.structs.replace(
             m, body=pdu.short_message, registered_delivery=pdu.registered_delivery,
             schedule_delivery_time=pdu.schedule_delivery_time or m.schedule_delivery_time,
-            validity_period=pdu.validity_period or m.validity_period)
+            validity_period=pdu.validity_period or m.validity_period, expires_at=expires_at)
         durable = self.control.replace(new, now)
         if durable is None:
             self._respond(conn, pdu.response(S.ESME_RREPLACEFAIL))
@@ -310,7 +313,7 @@ class TenantHandler:
 
     def _after_commit(self, conn: Connection, pdu: Pdu, durable: Durable) -> None:
         def answer(fut: Any) -> None:
-            self._respond(conn, pdu.response(S.ESME_RSYSERR if fut.exception() else 0))
+            self._respond(conn, pdu.response(S.ESME_RSYSERR if fut.exception() else S.ESME_ROK))
 
         durable.add_done_callback(answer)
 

@@ -69,6 +69,6 @@ class RoutingRig:
         out = []
         for claim in self.store.events_for(tenant):
             pdu = render_deliver(claim.event, config, 0x34)
-            assert pdu is not None
+            assert not isinstance(pdu, str), pdu
             out.append(pdu)
         return out

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from config.simulator import SimulatorConfig
-from encoding.constants import CommandId
+from encoding.constants import CommandId, CommandStatus
 from encoding.pdu import Pdu
 from encoding.session import (
     Event,
@@ -234,7 +234,7 @@ class Simulator:
         if not isinstance(out, Out):
             return
         stats = self.stats
-        if event.pdu.command_status == 0:
+        if event.pdu.command_status == CommandStatus.ESME_ROK:
             stats["receipts_acked" if out.kind == "receipt" else "mo_acked"] += 1
         elif out.kind == "receipt":
             stats["receipts_nacked"] += 1

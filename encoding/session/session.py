@@ -105,6 +105,12 @@ class Session:
     def closed(self) -> bool:
         return self.state is State.CLOSED
 
+    def reconfigure(self, config: SessionConfig) -> None:
+        """New limits for this session (a tenant's own, once it is bound): timers and
+        ``inbound_window`` apply from now on, ``window`` to requests not yet sent."""
+        self.config = config
+        self.window.size = config.window
+
     def can_send(self, command_id: int) -> bool:
         """May we send this request now (state allows it and, for non-control PDUs, room)?"""
         states = REQUEST_STATES.get((self.role, command_id))
@@ -162,7 +168,7 @@ class Session:
                     elif self._drain is not None:
                         self._close(self._drain[0], self._pending)
             if cid in BIND_RESULT and self.role is Role.SMSC and state is State.OPEN:
-                if pdu.command_status == 0:
+                if pdu.command_status == CommandStatus.ESME_ROK:
                     self._set_state(BIND_RESULT[cid], None)
                 else:
                     self._close("bind refused", self._pending)
@@ -300,7 +306,7 @@ class Session:
         if rcid == _ENQUIRE:
             self._enquire_pending = False
         elif (rcid in _BINDS and self.state in (State.OPEN, State.OUTBOUND)
-              and pdu.command_status == 0 and pdu.command_id in BIND_RESULT):
+              and pdu.command_status == CommandStatus.ESME_ROK and pdu.command_id in BIND_RESULT):
             self._set_state(BIND_RESULT[pdu.command_id], events)
         events.append(ResponseReceived(pdu, request, item.context))
         if rcid == _UNBIND:

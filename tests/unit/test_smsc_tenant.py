@@ -434,9 +434,6 @@ def test_replace_sm_with_a_validity_in_the_past(gw: Gateway) -> None:
     assert resp.command_status == S.ESME_RINVEXPIRY
 
 
-@pytest.mark.xfail(strict=True, reason="BUG smsc/tenant.py _replace_sm: a new "
-                   "validity_period replaces the string but not Message.expires_at, so the "
-                   "gateway still expires the message at the old time")
 def test_replace_sm_with_a_new_validity_moves_the_expiry(gw: Gateway) -> None:
     conn = gw.bound()
     mid = message_id(gw.send(conn, submit(validity_period="000000010000000R"))[0])  # 1 h
