@@ -396,7 +396,7 @@ def test_a_status_change_is_uncommitted_while_queued_or_being_committed(store: S
         c.start()
         try:
             assert not c.status_uncommitted("1")
-            c.pending.set_status("1", Status.DELIVERED, 1.0)
+            c.pending.set_status("1", Status.SUBMITTED, Status.DELIVERED, 1.0)
             assert c.status_uncommitted("1")  # queued
             fut = c.future()
             assert await asyncio.to_thread(gated.entered.wait, 10)
@@ -406,6 +406,32 @@ def test_a_status_change_is_uncommitted_while_queued_or_being_committed(store: S
             assert not c.status_uncommitted("1")
         finally:
             gated.release.set()
+            c.stop()
+
+    asyncio.run(main())
+
+
+def test_commit_soon_is_committed_at_the_next_paced_commit(store: Store) -> None:
+    """A settled event nobody waits on: not held for ``lazy_s``, but not ahead of the pacing
+    either (committed once the interval after the last commit is up)."""
+    async def main() -> None:
+        committed = asyncio.Event()
+        c = GroupCommitter(store, asyncio.get_running_loop(), threaded=False,
+                           checkpoint_every_s=0, min_interval_s=0.2, lazy_s=60,
+                           on_commit=lambda n, s: committed.set())
+        c.start()
+        try:
+            c.pending.insert_message(msg("1"), 1.0)
+            await asyncio.wait_for(c.future(), 5)  # a commit just began: the next is paced
+            committed.clear()
+            c.pending.insert_message(msg("soon"), 1.0)
+            c.commit_soon()
+            await _turns(5)
+            assert store.get_message("soon") is None  # the interval is not up yet
+            await asyncio.wait_for(committed.wait(), 5)  # far before lazy_s
+            assert store.get_message("soon") is not None
+            assert c.stats.batches == 2
+        finally:
             c.stop()
 
     asyncio.run(main())

@@ -1,4 +1,5 @@
-"""Message lifecycle table, message_state mapping, tenant ids, and receipts for tenants."""
+"""Message lifecycle table, message_state mapping, tenant ids, and receipts for tenants:
+the receipt event (routing.receipts) as the SMPP channel renders it (smsc.render)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from config import TenantConfig
 from encoding.constants import MessageState
-from encoding.pdu import DeliverSm, decode_pdu
+from encoding.pdu import DeliverSm, decode_pdu, encode_pdu
 from encoding.receipt import parse_receipt
 from encoding.text import concat_udh, encode_text
+from routing.events import ReceiptEvent, StoredPdu, decode_event, encode_event
 from routing.model import (
     FINAL,
     TRANSITIONS,
@@ -22,7 +25,8 @@ from routing.model import (
     internal_id,
     smpp_state,
 )
-from routing.receipts import build_receipt, receipt_due
+from routing.receipts import preview, receipt_due, receipt_event
+from smsc.render import receipt_deliver, render_deliver
 
 # --- lifecycle --------------------------------------------------------------------------
 
@@ -116,7 +120,7 @@ def test_receipt_due(registered: int, status: Status, due: bool) -> None:
     assert receipt_due(registered, status) is due
 
 
-# --- build_receipt ----------------------------------------------------------------------
+# --- receipt events, rendered as deliver_sm ---------------------------------------------
 
 CREATED = dt.datetime(2024, 3, 1, 12, 30, tzinfo=dt.UTC).timestamp()
 DONE = dt.datetime(2024, 3, 1, 12, 45, tzinfo=dt.UTC).timestamp()
@@ -131,14 +135,35 @@ def message(**kw: object) -> Message:
     return Message(**base)  # type: ignore[arg-type]
 
 
-def decoded(pdu: bytes) -> DeliverSm:
-    out = decode_pdu(pdu)
+def decoded(pdu: DeliverSm) -> DeliverSm:
+    """What the tenant's bind receives: the rendered PDU through the wire and back."""
+    out = decode_pdu(encode_pdu(pdu))
     assert isinstance(out, DeliverSm)
     return out
 
 
+def rendered(m: Message, status: Status, *, id_format: str = "decimal", error: int = 0,
+             dcs0: str = "gsm7") -> DeliverSm:
+    """The receipt for ``m`` as an event, stored (MessagePack) and read back, rendered."""
+    event = receipt_event(m, status, done_at=DONE, error=error, dcs0=dcs0)
+    stored = decode_event(encode_event(event))
+    assert stored == event
+    assert isinstance(stored, ReceiptEvent)
+    return decoded(receipt_deliver(stored, id_format))
+
+
+def test_receipt_event_carries_what_a_channel_needs() -> None:
+    e = receipt_event(message(), Status.UNDELIVERABLE, done_at=DONE, error=11,
+                      parts=3)
+    assert e == ReceiptEvent(
+        message_id="1099511627777", status=Status.UNDELIVERABLE, error=11,
+        submitted_at=CREATED, done_at=DONE, parts=3, source_addr="ACME", source_addr_ton=5,
+        source_addr_npi=0, destination_addr="447700900123", dest_addr_ton=1, dest_addr_npi=1,
+        preview="Hello world, this is")
+
+
 def test_receipt_swaps_addresses_and_marks_esm_class() -> None:
-    d = decoded(build_receipt(message(), Status.DELIVERED, id_format="decimal", done_at=DONE))
+    d = rendered(message(), Status.DELIVERED)
     assert d.esm_class == 0x04
     assert (d.source_addr, d.source_addr_ton, d.source_addr_npi) == ("447700900123", 1, 1)
     assert (d.destination_addr, d.dest_addr_ton, d.dest_addr_npi) == ("ACME", 5, 0)
@@ -146,7 +171,7 @@ def test_receipt_swaps_addresses_and_marks_esm_class() -> None:
 
 
 def test_receipt_text_and_tlvs_carry_the_tenant_facing_id() -> None:
-    d = decoded(build_receipt(message(), Status.DELIVERED, id_format="hex", done_at=DONE))
+    d = rendered(message(), Status.DELIVERED, id_format="hex")
     assert d.tlvs["receipted_message_id"] == "10000000001"
     assert d.tlvs["message_state"] == MessageState.DELIVERED
     r = parse_receipt(d.short_message)
@@ -161,38 +186,83 @@ def test_receipt_text_and_tlvs_carry_the_tenant_facing_id() -> None:
     (Status.EXPIRED, "EXPIRED", MessageState.EXPIRED),
     (Status.REJECTED, "REJECTD", MessageState.REJECTED),
     (Status.CANCELLED, "DELETED", MessageState.DELETED),
+    (Status.UNKNOWN, "UNKNOWN", MessageState.UNKNOWN),
 ])
 def test_failure_receipts(status: Status, stat: str, state: int) -> None:
-    d = decoded(build_receipt(message(), status, id_format="decimal", done_at=DONE, error=11))
+    d = rendered(message(), status, error=11)
     r = parse_receipt(d.short_message)
     assert r is not None
     assert (r.id, r.stat, r.err, r.dlvrd) == ("1099511627777", stat, "011", "000")
     assert d.tlvs["message_state"] == state
+    assert d.tlvs["receipted_message_id"] == "1099511627777"
 
 
 def test_big_error_is_capped_to_three_digits() -> None:
-    d = decoded(build_receipt(message(), Status.REJECTED, id_format="decimal", done_at=DONE,
-                              error=0x104))
-    r = parse_receipt(d.short_message)
+    r = parse_receipt(rendered(message(), Status.REJECTED, error=0x104).short_message)
     assert r is not None and r.err == "260"
-    d = decoded(build_receipt(message(), Status.REJECTED, id_format="decimal", done_at=DONE,
-                              error=5000))
-    r = parse_receipt(d.short_message)
+    r = parse_receipt(rendered(message(), Status.REJECTED, error=5000).short_message)
     assert r is not None and r.err == "999"
 
 
 def test_preview_skips_the_udh_and_decodes_ucs2() -> None:
     body = concat_udh(7, 2, 1) + encode_text("Привет мир", 0x08)
     m = message(body=body, esm_class=0x40, data_coding=0x08)
-    r = parse_receipt(decoded(build_receipt(m, Status.DELIVERED, id_format="decimal",
-                                            done_at=DONE)).short_message)
+    assert receipt_event(m, Status.DELIVERED, done_at=DONE).preview == "Привет мир"
+    r = parse_receipt(rendered(m, Status.DELIVERED).short_message)
     assert r is not None
     # Cyrillic is not GSM-safe ASCII: replaced, but the UDH octets did not leak in.
     assert r.text == "?????? ???"
 
 
+def test_preview_reads_data_coding_0_as_the_tenant_says() -> None:
+    m = message(body="café".encode("latin-1"))
+    assert preview(m, "latin1") == "café"
+    assert receipt_event(m, Status.DELIVERED, done_at=DONE, dcs0="latin1").preview == "café"
+
+
 def test_malformed_udh_still_gives_a_receipt() -> None:
     m = message(body=b"\x09\x00", esm_class=0x40)
-    d = decoded(build_receipt(m, Status.DELIVERED, id_format="decimal", done_at=DONE))
-    r = parse_receipt(d.short_message)
+    assert preview(m, "gsm7") == ""
+    r = parse_receipt(rendered(m, Status.DELIVERED).short_message)
     assert r is not None and r.stat == "DELIVRD" and r.text == ""
+
+
+# --- render_deliver: what a receiver bind of the tenant gets -----------------------------
+
+ACME_HEX = TenantConfig(system_id="acme", password="pw", id_format="hex")
+
+
+def test_render_deliver_uses_the_tenants_id_format() -> None:
+    event = receipt_event(message(), Status.DELIVERED, done_at=DONE)
+    d = render_deliver(event, ACME_HEX, 0x34)
+    assert isinstance(d, DeliverSm), d
+    assert d == receipt_deliver(event, "hex")
+    assert d.tlvs["receipted_message_id"] == "10000000001"
+    r = parse_receipt(decoded(d).short_message)
+    assert r is not None and r.id == "10000000001"
+
+
+def test_a_version_3_3_bind_gets_the_receipt_without_tlvs() -> None:
+    event = receipt_event(message(), Status.DELIVERED, done_at=DONE)
+    d = render_deliver(event, ACME_HEX, 0x33)
+    assert isinstance(d, DeliverSm), d
+    assert d.tlvs == {}
+    r = parse_receipt(decoded(d).short_message)
+    assert r is not None and (r.id, r.stat) == ("10000000001", "DELIVRD")
+
+
+def test_a_stored_pdu_is_delivered_as_it_was_encoded() -> None:
+    """An outbox row from before events: the bytes an older gateway rendered."""
+    old = receipt_deliver(receipt_event(message(), Status.DELIVERED, done_at=DONE), "decimal")
+    d = render_deliver(StoredPdu(encode_pdu(old), "1099511627777"), ACME_HEX, 0x34)
+    assert isinstance(d, DeliverSm), d
+    assert encode_pdu(d) == encode_pdu(old)  # not re-rendered with today's id format
+    stripped = render_deliver(StoredPdu(encode_pdu(old)), ACME_HEX, 0x33)
+    assert isinstance(stripped, DeliverSm), stripped
+    assert stripped.tlvs == {}
+    assert stripped.short_message == old.short_message
+
+
+def test_a_corrupt_stored_pdu_renders_as_no_deliver_sm() -> None:
+    for corrupt in (b"\x00\x00\x00\x05x", b""):
+        assert not isinstance(render_deliver(StoredPdu(corrupt), ACME_HEX, 0x34), DeliverSm)
