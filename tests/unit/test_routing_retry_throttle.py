@@ -21,6 +21,7 @@ from routing.throttle import TokenBucket, backoff
     (S.ESME_RSYSERR, Outcome.TEMPORARY),
     (S.ESME_RX_T_APPN, Outcome.TEMPORARY),
     (S.ESME_RUNKNOWNERR, Outcome.TEMPORARY),
+    (S.ESME_RSUBMITFAIL, Outcome.FAILOVER),  # the next operator of the route, once
     (S.ESME_RINVBNDSTS, Outcome.SESSION),
     (S.ESME_RINVCMDID, Outcome.SESSION),
     (S.ESME_RINVDSTADR, Outcome.PERMANENT),

@@ -242,6 +242,31 @@ def test_temporary_error_fails_over_to_the_next_operator(rig: Rig) -> None:
             for g in rig.store.segments_of(m.id)] == [(1, 1, "opB", "B-1", "submitted", 0)]
 
 
+def test_submit_fail_is_tried_once_on_the_next_operator_then_rejected(rig: Rig) -> None:
+    m = rig.submit()
+    [job] = rig.send("opA", now=10.0)
+    assert rig.router.part_failed(job, 0, S.ESME_RSUBMITFAIL, 10.0) is Outcome.FAILOVER
+    assert rig.router.pending("opA") == 0 and rig.router.pending("opB") == 1
+    assert rig.stored(m).status is Status.ACCEPTED
+    [again] = rig.send("opB", now=10.0)  # due at once: no back-off for a failover
+    assert again is job
+    assert rig.router.part_failed(job, 0, S.ESME_RSUBMITFAIL, 10.0) is Outcome.FAILOVER
+    got = rig.stored(m)
+    assert (got.status, got.error) == (Status.REJECTED, S.ESME_RSUBMITFAIL)
+    assert rig.router.pending("opA") == rig.router.pending("opB") == 0
+    [(_, r)] = rig.receipts()
+    assert (r.stat, r.err) == ("REJECTD", "069")
+
+
+def test_submit_fail_with_no_other_operator_is_rejected_at_once(rig: Rig) -> None:
+    m = rig.submit(dest="33612345678")  # route 33: opC only
+    [job] = rig.send("opC")
+    rig.router.part_failed(job, 0, S.ESME_RSUBMITFAIL, 0.0)
+    assert rig.stored(m).status is Status.REJECTED
+    assert rig.router.pending("opC") == 0
+    assert [r.stat for _, r in rig.receipts()] == ["REJECTD"]
+
+
 def test_failover_rebuilds_parts_for_the_new_operators_dcs0(tmp_path: Path) -> None:
     rig = make(tmp_path, ops={"opA": {"dcs0": "latin1"}, "opB": {"dcs0": "gsm7"}})
     rig.submit("café")
