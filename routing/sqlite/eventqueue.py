@@ -60,6 +60,9 @@ class SqliteEventQueue:
         self._counts: dict[str, int] = store.event_depths()
         self._subscribers: list[Callable[[str], None]] = []
         self._soon: set[str] = set()
+        # Claims in flight or waiting for a retry whose rows retention purged: forgotten
+        # when they come back (not counted twice, never offered again).
+        self._purged_away: set[int] = set()
 
     def _t(self, tenant: str) -> _Tenant:
         t = self._tenants.get(tenant)
@@ -140,9 +143,17 @@ class SqliteEventQueue:
             t.loaded_to = claims[-1].id
         t.more_in_store = len(claims) >= self.max_in_memory
 
+    def _purged_claim(self, claim: Claim) -> bool:
+        if claim.id in self._purged_away:
+            self._purged_away.discard(claim.id)
+            return True
+        return False
+
     def settle(self, claim: Claim) -> None:
         t = self._t(claim.tenant)
         t.in_flight = max(0, t.in_flight - 1)
+        if self._purged_claim(claim):
+            return  # its row is gone and its count went with it
         self._counts[claim.tenant] = max(0, self._counts.get(claim.tenant, 0) - 1)
         self._committer.pending.ack_event(claim.id)
         self._committer.commit_soon()
@@ -150,6 +161,8 @@ class SqliteEventQueue:
     def retry(self, claim: Claim, delay_s: float) -> None:
         t = self._t(claim.tenant)
         t.in_flight = max(0, t.in_flight - 1)
+        if self._purged_claim(claim):
+            return
         t.waiting += 1
         claim.attempts += 1
         self._committer.pending.retry_event(claim.id, claim.attempts, self._wall() + delay_s)
@@ -159,12 +172,16 @@ class SqliteEventQueue:
     def _due(self, claim: Claim) -> None:
         t = self._t(claim.tenant)
         t.waiting = max(0, t.waiting - 1)
+        if self._purged_claim(claim):
+            return
         t.ready.appendleft(claim)
         self._notify(claim.tenant)
 
     def release(self, claim: Claim) -> None:
         t = self._t(claim.tenant)
         t.in_flight = max(0, t.in_flight - 1)
+        if self._purged_claim(claim):
+            return
         t.ready.appendleft(claim)
         self._notify_soon(claim.tenant)
 
@@ -194,6 +211,10 @@ class SqliteEventQueue:
             self._counts[tenant] = max(0, self._counts.get(tenant, 0) - 1)
         for tenant, ids in gone.items():
             t = self._tenants.get(tenant)
-            if t is not None:
-                t.ready = deque(c for c in t.ready if c.id not in ids)
+            if t is None:
+                continue
+            ready = {c.id for c in t.ready}
+            t.ready = deque(c for c in t.ready if c.id not in ids)
+            # the others are in flight or waiting for a retry: forget them when they return
+            self._purged_away.update(i for i in ids if i not in ready and i <= t.loaded_to)
         log.warning("dropped %d events older than the retention period", len(rows))

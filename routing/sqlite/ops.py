@@ -18,6 +18,7 @@ class Ops:
     """The writes one group commit carries, grouped by kind, applied in a fixed order."""
 
     __slots__ = (
+        "change_history",
         "event_acks",
         "event_adds",
         "event_retries",
@@ -27,6 +28,7 @@ class Ops:
         "mo_groups_done",
         "mo_parts",
         "purge_before",
+        "refused",
         "replaced",
         "segments",
     )
@@ -38,7 +40,10 @@ class Ops:
         # receipt right behind the resp) costs one row write, not two.
         self.segments: dict[tuple[str, int], tuple[object, ...]] = {}
         self.message_status: dict[str, tuple[object, ...]] = {}
-        self.history: list[tuple[object, ...]] = []
+        self.history: list[tuple[object, ...]] = []  # of inserted messages
+        # of status changes and replaces: written only for the rows that were applied
+        self.change_history: list[tuple[object, ...]] = []
+        self.refused = 0  # changes refused within this batch (stale precondition)
         self.event_adds: list[tuple[object, ...]] = []
         self.event_acks: list[tuple[int]] = []
         self.event_retries: list[tuple[object, ...]] = []
@@ -60,14 +65,19 @@ class Ops:
         """Store a message's new content (replace_sm before it left the gateway); applied
         only while the stored row is still ACCEPTED."""
         self.replaced.append((*row_of(m, now)[1:], m.id))
-        self.history.append((m.id, m.status.value, now, "replaced"))
+        self.change_history.append((m.id, m.status.value, now, "replaced"))
 
     def set_status(self, message_id: str, old: Status, new: Status, now: float, *,
                    error: int = 0, operator: str = "", detail: str = "") -> None:
         """A change from ``old`` (the precondition) to ``new``. Several changes of one
-        message in one batch become one row write, still conditioned on the first ``old``."""
+        message in one batch become one row write, still conditioned on the first ``old``;
+        a change whose ``old`` is not where the batch's earlier change left the message
+        lost to that one and is refused (counted in ``refused``)."""
         earlier = self.message_status.get(message_id)
         if earlier is not None:
+            if earlier[0] != old.value:
+                self.refused += 1
+                return
             old_value = earlier[5]
             if not operator:
                 operator = earlier[2]  # type: ignore[assignment]  # an update keeps it
@@ -75,7 +85,7 @@ class Ops:
             old_value = old.value
         self.message_status[message_id] = (new.value, error, operator, now, message_id,
                                            old_value)
-        self.history.append((message_id, new.value, now, detail))
+        self.change_history.append((message_id, new.value, now, detail))
 
     def put_segment(self, message_id: str, part: int, parts: int, operator: str,
                     operator_id: str, status: Status, error: int = 0) -> None:

@@ -165,8 +165,11 @@ class Store:
         try:
             if ops.messages:
                 conn.executemany(_INSERT_MESSAGE, ops.messages)
+            lost: set[object] = set()
             if ops.replaced:
-                conn.executemany(_REPLACE_MESSAGE, ops.replaced)
+                replaced = conn.executemany(_REPLACE_MESSAGE, ops.replaced).rowcount
+                if 0 <= replaced < len(ops.replaced):  # rare: find which ones moved on
+                    lost.update(self._not_in(conn, [(r[-1], "accepted") for r in ops.replaced]))
             if ops.segments:
                 conn.executemany(
                     "INSERT OR REPLACE INTO segments VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -179,13 +182,19 @@ class Store:
                     "updated_at = ?4 WHERE id = ?5 AND status = ?6",
                     ops.message_status.values(),
                 ).rowcount
-                if 0 <= changed < len(ops.message_status):
-                    lost = len(ops.message_status) - changed
-                    self.conflicts += lost
-                    log.warning("%d status changes found their message moved on by another "
-                                "writer; not applied", lost)
+                if 0 <= changed < len(ops.message_status):  # rare: find which ones lost
+                    lost.update(self._not_in(conn, [(row[4], row[0]) for row in
+                                                    ops.message_status.values()]))
+            if lost or ops.refused:
+                self.conflicts += len(lost) + ops.refused
+                log.warning("%d status changes found their message moved on by another "
+                            "writer; not applied", len(lost) + ops.refused)
             if ops.history:
                 conn.executemany("INSERT INTO history VALUES (?, ?, ?, ?)", ops.history)
+            if ops.change_history:
+                conn.executemany("INSERT INTO history VALUES (?, ?, ?, ?)",
+                                 [h for h in ops.change_history if h[0] not in lost]
+                                 if lost else ops.change_history)
             if ops.event_adds:
                 conn.executemany(
                     f"INSERT OR REPLACE INTO events ({_EVENT_COLUMNS}) "
@@ -219,6 +228,17 @@ class Store:
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+
+    @staticmethod
+    def _not_in(conn: sqlite3.Connection, wanted: list[tuple[object, object]]) -> set[object]:
+        """Ids (of ``(id, status)`` pairs) whose row is not in that status after the writes:
+        the changes that lost to another writer."""
+        lost: set[object] = set()
+        for mid, status in wanted:
+            row = conn.execute("SELECT status FROM messages WHERE id = ?", (mid,)).fetchone()
+            if row is None or row[0] != status:
+                lost.add(mid)
+        return lost
 
     def purge_events(self, older_than: float) -> int:
         """Drop events created before ``older_than`` now; returns the count.
