@@ -24,6 +24,7 @@ __all__ = [
     "FINAL",
     "can_move",
     "smpp_state",
+    "Content",
     "Message",
     "STAT_OF_STATUS",
 ]
@@ -97,10 +98,10 @@ def smpp_state(status: Status) -> int:
     return _SMPP_STATE[status]
 
 
-class Message(msgspec.Struct, gc=False, kw_only=True):
-    """One message accepted from a tenant, as stored."""
+class Content(msgspec.Struct, gc=False, kw_only=True):
+    """What a message says and where it goes, in SMPP 3.4's fields (section 4.4.1): shared
+    by a ``Submission`` (asked for) and a ``Message`` (accepted)."""
 
-    id: str
     tenant: str
     source_addr: str
     destination_addr: str
@@ -118,6 +119,12 @@ class Message(msgspec.Struct, gc=False, kw_only=True):
     validity_period: str = ""
     body: bytes = b""  # short_message, or message_payload when the tenant sent one
     tlvs: bytes = b""  # other TLVs to forward, encoded as on the wire
+
+
+class Message(Content, gc=False, kw_only=True):
+    """One message accepted from a tenant, as stored."""
+
+    id: str
     status: Status = Status.ACCEPTED
     created_at: float = 0.0  # wall clock, seconds
     expires_at: float = 0.0  # 0 = operator default

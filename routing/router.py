@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from typing import Any
 
 from config import GatewayConfig, TenantConfig
 from encoding.constants import CommandStatus
@@ -278,12 +277,6 @@ class Router:
                                               dcs0=tenant.dcs0, parts=parts)], now)
 
     def publish(self, tenant: str, events: list[TenantEvent], now: float) -> Durable:
-        """Events for a tenant, delivered by its channels once durable."""
-        fut = self.events.publish(tenant, events, now)
-        fut.add_done_callback(_log_failure)
-        return fut
-
-
-def _log_failure(fut: Any) -> None:
-    if fut.exception() is not None:
-        log.error("event commit failed; the events stay undelivered")
+        """Events for a tenant, delivered by its channels once durable (the event queue
+        logs a batch it could not store)."""
+        return self.events.publish(tenant, events, now)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-import msgspec
+from .model import Content
 
 __all__ = ["Door", "Submission"]
 
@@ -20,26 +20,11 @@ class Door(StrEnum):
     HTTP = "http"
 
 
-class Submission(msgspec.Struct, gc=False, kw_only=True):
-    tenant: str
-    source_addr: str
-    destination_addr: str
-    body: bytes  # user data in ``data_coding`` (with its UDH when esm_class has UDHI)
-    data_coding: int = 0
-    source_addr_ton: int = 0
-    source_addr_npi: int = 0
-    dest_addr_ton: int = 0
-    dest_addr_npi: int = 0
-    service_type: str = ""
-    esm_class: int = 0
-    protocol_id: int = 0
-    priority_flag: int = 0
-    registered_delivery: int = 0  # receipt wanted: bits 1-0 (section 5.2.17)
+class Submission(Content, gc=False, kw_only=True):
+    """A message asked for, before admission decides on it."""
+
     replace_if_present_flag: int = 0
     sm_default_msg_id: int = 0
-    schedule_delivery_time: str = ""  # SMPP time format (section 7.1.1), absolute or relative
-    validity_period: str = ""
-    tlvs: bytes = b""  # other TLVs to pass on to the operator, encoded as on the wire
     door: Door = Door.SMPP
     reference: str = ""  # the caller's own reference
     interface_version: int = 0x34  # the SMPP version the caller speaks (status choice)

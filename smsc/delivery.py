@@ -66,12 +66,23 @@ class Delivery:
         config = self.tenants.get(tenant)
         if config is None:
             return
-        open_binds = [c for c in receivers if c.session.window.room > 0 and c.writable]
-        room = sum(c.session.window.room for c in open_binds)
+        open_binds: list[Connection] = []
+        room = 0
+        for c in receivers:
+            r = c.session.window.room
+            if r > 0 and c.writable:
+                open_binds.append(c)
+                room += r
         if not room:
             return
+        claims = self.events.claim(tenant, room)
+        if len(open_binds) == 1:  # the usual case: one receiver bind with room for all
+            conn = open_binds[0]
+            for claim in claims:
+                self._send(conn, config, claim)
+            return
         i = 0
-        for claim in self.events.claim(tenant, room):
+        for claim in claims:
             # round robin over the binds that still have room
             for _ in range(len(open_binds)):
                 conn = open_binds[i % len(open_binds)]
