@@ -33,6 +33,10 @@ __all__ = [
 class Status(StrEnum):
     """Where a message is in the gateway."""
 
+    # Hash as the str it is (Enum's own __hash__ is Python code and hashes the name, not the
+    # value it compares equal to): statuses are looked up in sets and tables per message.
+    __hash__ = str.__hash__
+
     ACCEPTED = "accepted"  # durable, waiting for an operator
     SUBMITTED = "submitted"  # every part acknowledged by an operator, waiting for receipts
     DELIVERED = "delivered"
