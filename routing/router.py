@@ -167,9 +167,10 @@ class Router:
         return self.work.next_due(operator)
 
     def part_sending(self, job: Job, index: int) -> None:
-        job.parts[index].state = "sending"
+        parts = job.parts
+        parts[index].state = "sending"
         job.sent = True
-        if all(p.state != "pending" for p in job.parts):
+        if len(parts) == 1 or all(p.state != "pending" for p in parts):
             self.work.settle(job)  # every part is out: off the queue until an outcome
 
     def part_acked(self, job: Job, index: int, operator: str, operator_id: str) -> None:

@@ -102,8 +102,10 @@ class GroupCommitter:
 
     @property
     def backlog(self) -> int:
-        """Writes not yet durable (queued plus the batch being committed)."""
-        return len(self._pending) + self._in_flight
+        """Messages accepted and not yet durable (queued plus the batch being committed):
+        what ``[store] max_queue`` counts, besides the router's queues. O(1): it is read for
+        every submit."""
+        return len(self._pending.messages) + self._in_flight
 
     def status_uncommitted(self, message_id: str) -> bool:
         """Whether a status change of ``message_id`` is queued or being committed."""
@@ -133,7 +135,9 @@ class GroupCommitter:
 
     def commit_later(self) -> None:
         """Make sure what is in ``pending`` is committed within ``lazy_s`` (nobody waits)."""
-        if not self.threaded and self._future is None:
+        # A commit already arranged is due within ``lazy_s`` anyway (called several times
+        # per message: this check keeps it to an attribute read).
+        if not self.threaded and self._future is None and self._timer is None:
             self._schedule(self.loop.time() + self.lazy_s)
         # threaded: the writer thread wakes at least every ``lazy_s`` and commits what waits
 
@@ -165,7 +169,7 @@ class GroupCommitter:
 
     async def flush(self) -> None:
         """Wait until everything queued so far is durable (the batch being committed too)."""
-        if len(self._pending) or self._future is not None or self._in_flight:
+        if len(self._pending) or self._future is not None or self._committing is not None:
             await self.future()
 
     def stop(self) -> None:
@@ -240,7 +244,7 @@ class GroupCommitter:
             ops, fut = self._pending, self._future
             self._pending = Ops()
             self._future = None
-            self._in_flight = len(ops)
+            self._in_flight = len(ops.messages)
             self._committing = ops
             self._wake.clear()
         return ops, fut
