@@ -128,7 +128,7 @@ class TenantHandler:
                 else:
                     handler(conn, pdu, now)
             elif type(ev) is ResponseReceived and ev.context is not None:
-                # only our deliver_sm carry a context (their outbox item)
+                # only our deliver_sm carry a context (their event claim)
                 self.delivery.on_response(ev.context, ev.pdu.command_status)
             elif type(ev) is RequestFailed:
                 if isinstance(ev.request, DeliverSm) and ev.context is not None:

@@ -21,8 +21,12 @@ iteration holds one PDU, committing per iteration spends most of the loop in ``C
   is committed at the end of this loop iteration if the last commit began at least
   ``min_interval_s`` ago, else when that interval is up: an idle gateway answers at once, a
   busy one commits at most once per interval and each commit carries more;
-* a write nobody waits on (``commit_later()``: an outbox ack, a status change) rides the next
-  commit, and is committed by itself within ``lazy_s`` at the latest.
+* a write nobody waits on (``commit_later()``: a status change, a segment) rides the next
+  commit, and is committed by itself within ``lazy_s`` at the latest;
+* a write nobody waits on but whose loss repeats something to a peer (``commit_soon()``: a
+  settled event, so that a tenant's answered receipt is not delivered again after a crash)
+  is paced like a write someone waits on, without a future. Measured: no CPU or latency
+  difference against a 5 ms deadline at 2,000 msg/s, and a quarter of the repeats.
 
 Either way, WAL checkpoints run on a background thread with their own connection (the
 writer's automatic checkpoint is only a distant safety net), so copying the WAL back into the
