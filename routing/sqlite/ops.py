@@ -1,7 +1,8 @@
 """``Ops``: the writes one group commit carries, as rows ready for ``executemany``.
 
-A ``Status`` is a ``str`` (a StrEnum) and goes into a row as it is: its ``.value`` is a
-Python-level property, about 0.2 µs a read, several times per message on the hot path.
+A ``Status`` goes into a row as its plain text from ``_TEXT``: sqlite3 binds a ``str``
+subclass (the StrEnum itself) through its adapter lookup, 0.34 µs more per value than a plain
+``str``, and ``.value`` is a Python-level property (0.19 µs); the table lookup is ~0.04 µs.
 
 The SQLite record and event queue append to the pending ``Ops``; ``Store.apply`` writes them
 all in one transaction, grouped by kind in a fixed order (inserts before updates, event adds
@@ -13,6 +14,8 @@ from __future__ import annotations
 
 from ..model import Message, Status
 from ..repository import MoGroup
+
+_TEXT: dict[Status, str] = {s: s.value for s in Status}
 
 __all__ = ["Ops", "row_of", "group_row"]
 
@@ -62,13 +65,13 @@ class Ops:
 
     def insert_message(self, m: Message, now: float) -> None:
         self.messages.append(row_of(m, now))
-        self.history.append((m.id, m.status, now, ""))
+        self.history.append((m.id, _TEXT[m.status], now, ""))
 
     def replace_message(self, m: Message, now: float) -> None:
         """Store a message's new content (replace_sm before it left the gateway); applied
         only while the stored row is still ACCEPTED."""
         self.replaced.append((*row_of(m, now)[1:], m.id))
-        self.change_history.append((m.id, m.status, now, "replaced"))
+        self.change_history.append((m.id, _TEXT[m.status], now, "replaced"))
 
     def set_status(self, message_id: str, old: Status, new: Status, now: float, *,
                    error: int = 0, operator: str = "", detail: str = "") -> None:
@@ -78,22 +81,22 @@ class Ops:
         lost to that one and is refused (counted in ``refused``)."""
         earlier = self.message_status.get(message_id)
         if earlier is not None:
-            if earlier[0] != old:
+            if earlier[0] != _TEXT[old]:
                 self.refused += 1
                 return
             old_value = earlier[5]
             if not operator:
                 operator = earlier[2]  # type: ignore[assignment]  # an update keeps it
         else:
-            old_value = old
-        self.message_status[message_id] = (new, error, operator, now, message_id,
+            old_value = _TEXT[old]
+        self.message_status[message_id] = (_TEXT[new], error, operator, now, message_id,
                                            old_value)
-        self.change_history.append((message_id, new, now, detail))
+        self.change_history.append((message_id, _TEXT[new], now, detail))
 
     def put_segment(self, message_id: str, part: int, parts: int, operator: str,
                     operator_id: str, status: Status, error: int = 0) -> None:
         self.segments[message_id, part] = (message_id, part, parts, operator, operator_id,
-                                           status, error)
+                                           _TEXT[status], error)
 
     def add_event(self, event_id: int, tenant: str, kind: str, body: bytes, message_id: str,
                   created_at: float) -> None:
@@ -143,7 +146,7 @@ def row_of(m: Message, now: float) -> tuple[object, ...]:
         m.validity_period,
         m.body,
         m.tlvs,
-        m.status,
+        _TEXT[m.status],
         m.created_at,
         m.expires_at,
         m.operator,
