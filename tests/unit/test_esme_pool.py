@@ -29,6 +29,7 @@ from routing.jobs import Job, PartState
 from routing.repository import MessageRecord
 from routing.retry import Outcome, classify
 from routing.workqueue import MemoryWorkQueue
+from tests.fakesession import FakeSession
 
 
 class Handle:
@@ -131,16 +132,6 @@ class FakeRouter:
         return [c for c in self.calls if c[0] in ("up", "down")]
 
 
-class FakeWindow:
-    def __init__(self, room: int) -> None:
-        self.room = room
-
-
-class FakeSession:
-    def __init__(self, room: int) -> None:
-        self.window = FakeWindow(room)
-        self.bound = True
-        self.closed = False
 
 
 class FakeConn:

@@ -23,6 +23,7 @@ from routing import Claim, MoEvent, ReceiptEvent, Status, StoredPdu, TenantEvent
 from routing.repository import Durable
 from smsc.delivery import Delivery
 from smsc.registry import Binding, Registry
+from tests.fakesession import FakeSession
 
 ACME = TenantConfig(system_id="acme", password="pw", id_format="hex")
 TENANTS = {"acme": ACME}
@@ -71,15 +72,6 @@ class FakeEvents:
         raise AssertionError("Delivery does not purge")
 
 
-class FakeWindow:
-    def __init__(self, room: int) -> None:
-        self.room = room
-
-
-class FakeSession:
-    def __init__(self, room: int) -> None:
-        self.window = FakeWindow(room)
-        self.bound = True
 
 
 class FakeReceiver:
