@@ -94,6 +94,10 @@ class Gateway:
         self.metrics.gauge("smsc_operator_queue", "Messages waiting for an operator",
                            "operator", lambda: {op: float(self.router.pending(op))
                                                 for op in self.work.operators})
+        self.metrics.gauge("smsc_operator_claimed",
+                           "Messages claimed by an operator's binds and not yet sent in full",
+                           "operator", lambda: {op: float(self.work.claimed(op))
+                                                for op in self.work.operators})
         self.metrics.gauge("smsc_illegal_transitions", "Status changes the lifecycle refused",
                            "kind", lambda: {"total": float(len(self.illegal_transitions))})
         self._recover()

@@ -190,11 +190,6 @@ class SqliteEventQueue:
     def depths(self) -> dict[str, int]:
         return {tenant: n for tenant, n in self._counts.items() if n}
 
-    def in_memory(self, tenant: str) -> int:
-        """Events of ``tenant`` held here: ready, in flight or waiting for a retry."""
-        t = self._tenants.get(tenant)
-        return 0 if t is None else len(t.ready) + t.in_flight + t.waiting
-
     def purge(self, older_than: float) -> Durable:
         self._committer.pending.purge_before = older_than
         fut = self._committer.future()

@@ -672,3 +672,24 @@ def test_multipart_receipts_after_a_restart_in_one_commit_window(tmp_path: Path)
     assert rig.stored(m).status is Status.DELIVERED
     assert [r.stat for _, r in rig.receipts()] == ["DELIVRD"]
     rig.store.close()
+
+
+def test_claims_are_counted_until_every_part_is_out_or_the_job_goes_back(rig: Rig) -> None:
+    one = rig.submit("short")
+    two = rig.submit("y" * 400)  # three parts
+    jobs = rig.router.take("opA", 10, 0.0)
+    assert rig.work.claimed("opA") == 2
+    first, second = jobs
+    for i in rig.router.parts_for(first, 0.0):
+        rig.router.part_sending(first, i)
+    assert rig.work.claimed("opA") == 1  # the one-part job is out
+    [i0, *_] = rig.router.parts_for(second, 0.0)
+    rig.router.part_sending(second, i0)
+    rig.router.put_back([second], "opA")  # no room for the other two parts
+    assert rig.work.claimed("opA") == 0 and rig.router.pending("opA") == 1
+    [again] = rig.router.take("opA", 10, 0.0)
+    assert again is second and rig.router.parts_for(second, 0.0) == [1, 2]
+    for i in (1, 2):
+        rig.router.part_sending(second, i)
+    assert rig.work.claimed("opA") == 0
+    assert {one.id, two.id} == {first.message.id, second.message.id}
