@@ -1,5 +1,6 @@
 """The sans-IO SMPP session: states as tables, events, window, timers as ``now`` arguments."""
 
+from .config import SessionConfig
 from .events import (
     Event,
     FailureReason,
@@ -10,7 +11,7 @@ from .events import (
     SessionClosed,
     StateChanged,
 )
-from .session import Session, SessionConfig
+from .session import Session
 from .states import BIND_RESULT, BOUND_STATES, RECEIVE_CAPABLE, REQUEST_STATES, Role, State
 from .window import Window
 

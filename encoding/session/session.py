@@ -19,12 +19,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import msgspec
-
 from ..constants import RESPONSE_BIT, CommandId, CommandStatus
 from ..errors import FramingError, PduError, SessionError
 from ..pdu import (
-    DEFAULT_MAX_COMMAND_LENGTH,
     EnquireLink,
     FrameBuffer,
     GenericNack,
@@ -35,6 +32,7 @@ from ..pdu import (
     encode_pdu,
     pdu_class,
 )
+from .config import SessionConfig
 from .events import (
     Event,
     FailureReason,
@@ -48,7 +46,7 @@ from .events import (
 from .states import BIND_RESULT, BOUND_STATES, REQUEST_STATES, Role, State
 from .window import Outstanding, Window
 
-__all__ = ["Session", "SessionConfig"]
+__all__ = ["Session"]
 
 _BINDS = frozenset({CommandId.bind_transmitter, CommandId.bind_receiver,
                     CommandId.bind_transceiver})
@@ -56,18 +54,6 @@ _CONTROL = frozenset({CommandId.enquire_link, CommandId.unbind})
 _UNBIND = CommandId.unbind
 _ENQUIRE = CommandId.enquire_link
 _NACK = CommandId.generic_nack
-
-
-class SessionConfig(msgspec.Struct, frozen=True, kw_only=True):
-    """Timers in seconds (0 disables enquire_link and inactivity) and window sizes."""
-
-    session_init_s: float = 30.0
-    enquire_link_s: float = 30.0
-    inactivity_s: float = 300.0
-    response_timeout_s: float = 30.0
-    window: int = 10  # our outstanding requests
-    inbound_window: int = 0  # peer requests awaiting our answer; 0 = unlimited
-    max_command_length: int = DEFAULT_MAX_COMMAND_LENGTH
 
 
 class Session:
@@ -132,15 +118,9 @@ class Session:
         return data
 
     def take_events(self) -> list[Event]:
-        """Events caused by ``send`` since they were last handed over (possibly []).
-
-        ``send`` returns a sequence number, so what it caused (the close after the last answer
-        owed, with one ``RequestFailed`` per request still in our window and ``SessionClosed``)
-        waits here. Adapters call this after sending; ``receive_data``, ``handle_timer``,
-        ``connection_lost`` and ``unbind`` also return these events first, ahead of their own.
-        State changes the caller makes directly by sending (a bind accepted, an unbind sent)
-        are not reported, as before: only closes are.
-        """
+        """Events caused by ``send`` since they were last handed over (possibly []): only
+        closes (see the module docstring); state changes the caller made by sending are not
+        reported."""
         events = self._pending
         if not events:
             return []

@@ -1,9 +1,5 @@
 """``Ops``: the writes one group commit carries, as rows ready for ``executemany``.
 
-A ``Status`` goes into a row as its plain text from ``_TEXT``: sqlite3 binds a ``str``
-subclass (the StrEnum itself) through its adapter lookup, 0.34 µs more per value than a plain
-``str``, and ``.value`` is a Python-level property (0.19 µs); the table lookup is ~0.04 µs.
-
 The SQLite record and event queue append to the pending ``Ops``; ``Store.apply`` writes them
 all in one transaction, grouped by kind in a fixed order (inserts before updates, event adds
 before acks), so one commit serves many messages. Row tuples exist only here and in
@@ -14,10 +10,9 @@ from __future__ import annotations
 
 from ..model import Message, Status
 from ..repository import MoGroup
+from .rows import STATUS_TEXT, group_row, row_of
 
-_TEXT: dict[Status, str] = {s: s.value for s in Status}
-
-__all__ = ["Ops", "row_of", "group_row"]
+__all__ = ["Ops"]
 
 
 class Ops:
@@ -65,13 +60,13 @@ class Ops:
 
     def insert_message(self, m: Message, now: float) -> None:
         self.messages.append(row_of(m, now))
-        self.history.append((m.id, _TEXT[m.status], now, ""))
+        self.history.append((m.id, STATUS_TEXT[m.status], now, ""))
 
     def replace_message(self, m: Message, now: float) -> None:
         """Store a message's new content (replace_sm before it left the gateway); applied
         only while the stored row is still ACCEPTED."""
         self.replaced.append((*row_of(m, now)[1:], m.id))
-        self.change_history.append((m.id, _TEXT[m.status], now, "replaced"))
+        self.change_history.append((m.id, STATUS_TEXT[m.status], now, "replaced"))
 
     def set_status(self, message_id: str, old: Status, new: Status, now: float, *,
                    error: int = 0, operator: str = "", detail: str = "") -> None:
@@ -81,22 +76,22 @@ class Ops:
         lost to that one and is refused (counted in ``refused``)."""
         earlier = self.message_status.get(message_id)
         if earlier is not None:
-            if earlier[0] != _TEXT[old]:
+            if earlier[0] != STATUS_TEXT[old]:
                 self.refused += 1
                 return
             old_value = earlier[5]
             if not operator:
                 operator = earlier[2]  # type: ignore[assignment]  # an update keeps it
         else:
-            old_value = _TEXT[old]
-        self.message_status[message_id] = (_TEXT[new], error, operator, now, message_id,
+            old_value = STATUS_TEXT[old]
+        self.message_status[message_id] = (STATUS_TEXT[new], error, operator, now, message_id,
                                            old_value)
-        self.change_history.append((message_id, _TEXT[new], now, detail))
+        self.change_history.append((message_id, STATUS_TEXT[new], now, detail))
 
     def put_segment(self, message_id: str, part: int, parts: int, operator: str,
                     operator_id: str, status: Status, error: int = 0) -> None:
         self.segments[message_id, part] = (message_id, part, parts, operator, operator_id,
-                                           _TEXT[status], error)
+                                           STATUS_TEXT[status], error)
 
     def add_event(self, event_id: int, tenant: str, kind: str, body: bytes, message_id: str,
                   created_at: float) -> None:
@@ -120,36 +115,3 @@ class Ops:
         if self.mo_parts:
             self.mo_parts = [r for r in self.mo_parts if r[:6] != row]
         self.mo_groups_done.append(row)
-
-
-def group_row(g: MoGroup) -> tuple[str, str, str, int, int, int]:
-    return (g.operator, g.source_addr, g.destination_addr, g.data_coding, g.reference, g.total)
-
-
-def row_of(m: Message, now: float) -> tuple[object, ...]:
-    return (
-        m.id,
-        m.tenant,
-        m.source_addr,
-        m.destination_addr,
-        m.source_addr_ton,
-        m.source_addr_npi,
-        m.dest_addr_ton,
-        m.dest_addr_npi,
-        m.service_type,
-        m.esm_class,
-        m.protocol_id,
-        m.priority_flag,
-        m.registered_delivery,
-        m.data_coding,
-        m.schedule_delivery_time,
-        m.validity_period,
-        m.body,
-        m.tlvs,
-        _TEXT[m.status],
-        m.created_at,
-        m.expires_at,
-        m.operator,
-        m.error,
-        now,
-    )

@@ -18,7 +18,6 @@ import os
 import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 import msgspec
 import sqlite_utils
@@ -27,6 +26,14 @@ from ..events import Claim, StoredPdu, TenantEvent, decode_event
 from ..model import Message, Status
 from ..repository import HistoryEntry, MoGroup, MoPart, Segment
 from .ops import Ops
+from .rows import (
+    EVENT_COLUMNS,
+    INSERT_MESSAGE,
+    MESSAGE_COLUMNS,
+    REPLACE_MESSAGE,
+    message_of,
+    segment_of,
+)
 from .schema import MIGRATIONS, SCHEMA_VERSION
 
 __all__ = ["Store", "Ops", "StoreError"]
@@ -37,20 +44,6 @@ _COUNTER_BITS = 40
 _COUNTER_MAX = (1 << _COUNTER_BITS) - 1
 _WAL_SAFETY_NET_PAGES = 100_000
 _WAL_KEEP_BYTES = 64 << 20
-_MESSAGE_COLUMNS = (
-    "id, tenant, source_addr, destination_addr, source_addr_ton, source_addr_npi, "
-    "dest_addr_ton, dest_addr_npi, service_type, esm_class, protocol_id, priority_flag, "
-    "registered_delivery, data_coding, schedule_delivery_time, validity_period, body, tlvs, "
-    "status, created_at, expires_at, operator, error, updated_at"
-)
-_INSERT_MESSAGE = (
-    f"INSERT OR IGNORE INTO messages ({_MESSAGE_COLUMNS}) VALUES ({', '.join('?' * 24)})"
-)
-_EVENT_COLUMNS = "id, tenant, kind, body, message_id, created_at, attempts, next_attempt_at"
-_REPLACE_MESSAGE = (
-    "UPDATE messages SET " + ", ".join(f"{c} = ?" for c in _MESSAGE_COLUMNS.split(", ")[1:])
-    + " WHERE id = ? AND status = 'accepted'"
-)
 
 
 
@@ -164,10 +157,10 @@ class Store:
         conn.execute("BEGIN IMMEDIATE")
         try:
             if ops.messages:
-                conn.executemany(_INSERT_MESSAGE, ops.messages)
+                conn.executemany(INSERT_MESSAGE, ops.messages)
             lost: set[object] = set()
             if ops.replaced:
-                replaced = conn.executemany(_REPLACE_MESSAGE, ops.replaced).rowcount
+                replaced = conn.executemany(REPLACE_MESSAGE, ops.replaced).rowcount
                 if 0 <= replaced < len(ops.replaced):  # rare: find which ones moved on
                     lost.update(self._not_in(conn, [(r[-1], "accepted") for r in ops.replaced]))
             if ops.segments:
@@ -197,7 +190,7 @@ class Store:
                                  if lost else ops.change_history)
             if ops.event_adds:
                 conn.executemany(
-                    f"INSERT OR REPLACE INTO events ({_EVENT_COLUMNS}) "
+                    f"INSERT OR REPLACE INTO events ({EVENT_COLUMNS}) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     ops.event_adds,
                 )
@@ -261,20 +254,20 @@ class Store:
 
     def get_message(self, message_id: str) -> Message | None:
         row = self.reader.execute(
-            f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE id = ?", (message_id,)
+            f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?", (message_id,)
         ).fetchone()
-        return _message(row) if row else None
+        return message_of(row) if row else None
 
     def messages_with_status(
         self, status: Status, after_id: str = "", limit: int = 1000
     ) -> list[Message]:
         """Messages in ``status`` in id order (restart recovery reads ACCEPTED ones)."""
         rows = self.reader.execute(
-            f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE status = ? AND id > ? "
+            f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE status = ? AND id > ? "
             "ORDER BY id LIMIT ?",
             (status.value, after_id, limit),
         ).fetchall()
-        return [_message(r) for r in rows]
+        return [message_of(r) for r in rows]
 
     def query(self, *, tenant: str | None = None, status: Status | None = None,
               after_id: str = "", limit: int = 100) -> list[Message]:
@@ -287,9 +280,9 @@ class Store:
             where.append("status = ?")
             params.append(status.value)
         rows = self.reader.execute(
-            f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE {' AND '.join(where)} "
+            f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE {' AND '.join(where)} "
             "ORDER BY id LIMIT ?", (*params, limit)).fetchall()
-        return [_message(r) for r in rows]
+        return [message_of(r) for r in rows]
 
     def find_segment(self, operator: str, operator_id: str) -> Segment | None:
         """The part that an operator's id stands for."""
@@ -298,7 +291,7 @@ class Store:
             "WHERE operator = ? AND operator_id = ?",
             (operator, operator_id),
         ).fetchone()
-        return _segment(row) if row else None
+        return segment_of(row) if row else None
 
     def segments_of(self, message_id: str) -> list[Segment]:
         rows = self.reader.execute(
@@ -306,18 +299,18 @@ class Store:
             "WHERE message_id = ? ORDER BY part",
             (message_id,),
         ).fetchall()
-        return [_segment(r) for r in rows]
+        return [segment_of(r) for r in rows]
 
     def submitted_before(self, operator: str, before: float, limit: int = 1000
                          ) -> list[Message]:
         """Messages ``operator`` took (SUBMITTED) whose last change is older than ``before``,
         oldest first (the receipt timeout)."""
         rows = self.reader.execute(
-            f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE status = 'submitted' "
+            f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE status = 'submitted' "
             "AND operator = ? AND updated_at < ? ORDER BY updated_at LIMIT ?",
             (operator, before, limit),
         ).fetchall()
-        return [_message(r) for r in rows]
+        return [message_of(r) for r in rows]
 
     def mo_parts(self) -> list[MoPart]:
         """Stored parts of incomplete concatenated MO messages, oldest first."""
@@ -338,7 +331,7 @@ class Store:
     def events_for(self, tenant: str, after_id: int = 0, limit: int = 500) -> list[Claim]:
         """A tenant's waiting events, oldest first (unreadable rows are dropped, logged)."""
         rows = self.reader.execute(
-            f"SELECT {_EVENT_COLUMNS} FROM events WHERE tenant = ? AND id > ? ORDER BY id "
+            f"SELECT {EVENT_COLUMNS} FROM events WHERE tenant = ? AND id > ? ORDER BY id "
             "LIMIT ?",
             (tenant, after_id, limit),
         ).fetchall()
@@ -365,63 +358,3 @@ class Store:
             raise ValueError(table)
         sql = f"SELECT count(*) FROM {table}" + (f" WHERE {where}" if where else "")
         return int(self.reader.execute(sql, tuple(params)).fetchone()[0])
-
-
-def _segment(r: tuple[Any, ...]) -> Segment:
-    return Segment(str(r[0]), int(r[1]), int(r[2]), str(r[3]), str(r[4]), Status(r[5]),
-                   int(r[6]))
-
-
-def _message(row: tuple[Any, ...]) -> Message:
-    (
-        mid,
-        tenant,
-        src,
-        dst,
-        ston,
-        snpi,
-        dton,
-        dnpi,
-        stype,
-        esm,
-        pid,
-        prio,
-        reg,
-        dcs,
-        sched,
-        validity,
-        body,
-        tlvs,
-        status,
-        created,
-        expires,
-        operator,
-        error,
-        updated,
-    ) = row
-    return Message(
-        id=str(mid),
-        tenant=str(tenant),
-        source_addr=str(src),
-        destination_addr=str(dst),
-        source_addr_ton=int(ston),
-        source_addr_npi=int(snpi),
-        dest_addr_ton=int(dton),
-        dest_addr_npi=int(dnpi),
-        service_type=str(stype),
-        esm_class=int(esm),
-        protocol_id=int(pid),
-        priority_flag=int(prio),
-        registered_delivery=int(reg),
-        data_coding=int(dcs),
-        schedule_delivery_time=str(sched),
-        validity_period=str(validity),
-        body=bytes(body),
-        tlvs=bytes(tlvs),
-        status=Status(status),
-        created_at=float(created),
-        expires_at=float(expires),
-        operator=str(operator),
-        error=int(error),
-        updated_at=float(updated),
-    )

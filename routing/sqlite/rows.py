@@ -1,0 +1,126 @@
+"""Values to rows and back: the column lists and statements of ``messages`` and ``events``,
+a ``Message`` as a row and a row as a ``Message`` or ``Segment``.
+
+A ``Status`` goes into a row as its plain text from ``STATUS_TEXT``: sqlite3 binds a ``str``
+subclass (the StrEnum itself) through its adapter lookup, 0.34 µs more per value than a plain
+``str``, and ``.value`` is a Python-level property (0.19 µs); the table lookup is ~0.04 µs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..model import Message, Status
+from ..repository import MoGroup, Segment
+
+__all__ = ["MESSAGE_COLUMNS", "INSERT_MESSAGE", "REPLACE_MESSAGE", "EVENT_COLUMNS",
+           "STATUS_TEXT", "row_of", "group_row", "message_of", "segment_of"]
+
+STATUS_TEXT: dict[Status, str] = {s: s.value for s in Status}
+MESSAGE_COLUMNS = (
+    "id, tenant, source_addr, destination_addr, source_addr_ton, source_addr_npi, "
+    "dest_addr_ton, dest_addr_npi, service_type, esm_class, protocol_id, priority_flag, "
+    "registered_delivery, data_coding, schedule_delivery_time, validity_period, body, tlvs, "
+    "status, created_at, expires_at, operator, error, updated_at"
+)
+INSERT_MESSAGE = (
+    f"INSERT OR IGNORE INTO messages ({MESSAGE_COLUMNS}) VALUES ({', '.join('?' * 24)})"
+)
+EVENT_COLUMNS = "id, tenant, kind, body, message_id, created_at, attempts, next_attempt_at"
+REPLACE_MESSAGE = (
+    "UPDATE messages SET " + ", ".join(f"{c} = ?" for c in MESSAGE_COLUMNS.split(", ")[1:])
+    + " WHERE id = ? AND status = 'accepted'"
+)
+
+
+def group_row(g: MoGroup) -> tuple[str, str, str, int, int, int]:
+    return (g.operator, g.source_addr, g.destination_addr, g.data_coding, g.reference, g.total)
+
+
+def row_of(m: Message, now: float) -> tuple[object, ...]:
+    return (
+        m.id,
+        m.tenant,
+        m.source_addr,
+        m.destination_addr,
+        m.source_addr_ton,
+        m.source_addr_npi,
+        m.dest_addr_ton,
+        m.dest_addr_npi,
+        m.service_type,
+        m.esm_class,
+        m.protocol_id,
+        m.priority_flag,
+        m.registered_delivery,
+        m.data_coding,
+        m.schedule_delivery_time,
+        m.validity_period,
+        m.body,
+        m.tlvs,
+        STATUS_TEXT[m.status],
+        m.created_at,
+        m.expires_at,
+        m.operator,
+        m.error,
+        now,
+    )
+
+
+def segment_of(r: tuple[Any, ...]) -> Segment:
+    return Segment(str(r[0]), int(r[1]), int(r[2]), str(r[3]), str(r[4]), Status(r[5]),
+                   int(r[6]))
+
+
+def message_of(row: tuple[Any, ...]) -> Message:
+    (
+        mid,
+        tenant,
+        src,
+        dst,
+        ston,
+        snpi,
+        dton,
+        dnpi,
+        stype,
+        esm,
+        pid,
+        prio,
+        reg,
+        dcs,
+        sched,
+        validity,
+        body,
+        tlvs,
+        status,
+        created,
+        expires,
+        operator,
+        error,
+        updated,
+    ) = row
+    return Message(
+        id=str(mid),
+        tenant=str(tenant),
+        source_addr=str(src),
+        destination_addr=str(dst),
+        source_addr_ton=int(ston),
+        source_addr_npi=int(snpi),
+        dest_addr_ton=int(dton),
+        dest_addr_npi=int(dnpi),
+        service_type=str(stype),
+        esm_class=int(esm),
+        protocol_id=int(pid),
+        priority_flag=int(prio),
+        registered_delivery=int(reg),
+        data_coding=int(dcs),
+        schedule_delivery_time=str(sched),
+        validity_period=str(validity),
+        body=bytes(body),
+        tlvs=bytes(tlvs),
+        status=Status(status),
+        created_at=float(created),
+        expires_at=float(expires),
+        operator=str(operator),
+        error=int(error),
+        updated_at=float(updated),
+    )
