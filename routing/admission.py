@@ -39,7 +39,6 @@ class MessageSink(Protocol):
 
 class Admission:
     def __init__(self, config: GatewayConfig, record: MessageRecord, sink: MessageSink) -> None:
-        self.tenants = {t.system_id: t for t in config.tenants}
         self.max_queue = config.store.max_queue
         self.record = record
         self.sink = sink

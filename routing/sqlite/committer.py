@@ -26,7 +26,8 @@ iteration holds one PDU, committing per iteration spends most of the loop in ``C
 * a write nobody waits on but whose loss repeats something to a peer (``commit_soon()``: a
   settled event, so that a tenant's answered receipt is not delivered again after a crash)
   is paced like a write someone waits on, without a future. Measured: no CPU or latency
-  difference against a 5 ms deadline at 2,000 msg/s, and a quarter of the repeats.
+  difference against a 5 ms deadline at 2,000 msg/s, and a quarter of the repeats after
+  a crash (BENCHMARKS.md, issue 10).
 
 Either way, WAL checkpoints run on a background thread with their own connection (the
 writer's automatic checkpoint is only a distant safety net), so copying the WAL back into the
