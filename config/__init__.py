@@ -11,6 +11,7 @@ from .errors import ConfigError
 from .gateway import (
     BindType,
     GatewayConfig,
+    HttpConfig,
     IncludeFile,
     ListenConfig,
     MetricsConfig,
@@ -26,6 +27,7 @@ __all__ = [
     "BindType",
     "ConfigError",
     "GatewayConfig",
+    "HttpConfig",
     "IncludeFile",
     "ListenConfig",
     "MetricsConfig",

@@ -20,6 +20,7 @@ from msgspec import Meta
 __all__ = [
     "BindType",
     "GatewayConfig",
+    "HttpConfig",
     "IncludeFile",
     "ListenConfig",
     "MetricsConfig",
@@ -88,12 +89,43 @@ class MetricsConfig(_Strict, frozen=True, kw_only=True):
     port: Port = 9100
 
 
+class HttpConfig(_Strict, frozen=True, kw_only=True):
+    """``[http]``: the HTTP API (``docs: http-api.md``), beside the SMPP listener."""
+
+    enabled: bool = True
+    host: Host = "127.0.0.1"
+    port: Port = 8080
+    public_url: str = ""  # base of URLs shown to users; "" = http://host:port
+    max_body_bytes: Annotated[int, Meta(ge=1024, le=100_000_000)] = 10_000_000
+    max_recipients: Annotated[int, Meta(ge=1, le=100_000)] = 10_000  # per request, in all
+    idempotency_s: Annotated[float, Meta(ge=60)] = 86_400.0  # how long a key is kept
+    # Webhooks: a request that takes longer than this counts as failed and is retried.
+    webhook_timeout_s: Positive = 10.0
+    webhook_concurrency: Annotated[int, Meta(ge=1, le=256)] = 8  # requests in flight per URL
+    # Give up on an event this long after it was created (kept as failed, listable).
+    webhook_retry_for_s: Annotated[float, Meta(ge=0)] = 172_800.0
+
+
+ApiKey = Annotated[str, Meta(pattern=r"^sha256:[0-9a-f]{64}$")]
+WebhookSecret = Annotated[str, Meta(pattern=r"^whsec_[A-Za-z0-9+/]{32,}={0,2}$")]
+Sender = Annotated[str, Meta(min_length=1, max_length=21)]
+
+
 class TenantConfig(_Strict, frozen=True, kw_only=True):
-    """``[[tenants]]``: one SMPP client account of the gateway."""
+    """``[[tenants]]``: one client account of the gateway, over SMPP, HTTP or both."""
 
     system_id: SystemId
-    # SMPP 3.4 says 8 characters at most; real clients send more.
-    password: Password
+    # SMPP 3.4 says 8 characters at most; real clients send more. Absent: no SMPP bind (an
+    # HTTP-only tenant); "" binds with an empty password.
+    password: Password | None = None
+    # HTTP: SHA-256 of each accepted bearer token (``smsc api-key new`` makes one).
+    api_keys: tuple[ApiKey, ...] = ()
+    # Events (receipts, inbound messages) as signed POSTs (Standard Webhooks); "" = none.
+    webhook_url: str = ""
+    # The secret, or two while rotating (each event is signed with both).
+    webhook_secret: WebhookSecret | tuple[WebhookSecret, ...] = ()
+    # Originators the tenant may send from (HTTP and SMPP); empty = any.
+    senders: tuple[Sender, ...] = ()
     bind_types: Annotated[tuple[BindType, ...], Meta(min_length=1)] = (
         "transmitter",
         "receiver",
@@ -119,6 +151,18 @@ class TenantConfig(_Strict, frozen=True, kw_only=True):
                 raise ValueError(f"allowed_ips[{i}]: not an IP network ({exc})") from None
         if len(set(self.bind_types)) != len(self.bind_types):
             raise ValueError("bind_types: values repeat")
+        if self.webhook_url and not self.webhook_url.startswith(("http://", "https://")):
+            raise ValueError("webhook_url: must start with http:// or https://")
+        if self.webhook_url and not self.secrets:
+            raise ValueError("webhook_secret: required with webhook_url (whsec_...)")
+        if len(self.secrets) > 2:
+            raise ValueError("webhook_secret: at most two (the old and the new while rotating)")
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """``webhook_secret`` as a tuple (one, or two while rotating)."""
+        s = self.webhook_secret
+        return (s,) if isinstance(s, str) else s
 
     @property
     def networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
@@ -190,6 +234,7 @@ class GatewayConfig(_Strict, frozen=True, kw_only=True):
     """
 
     listen: ListenConfig = ListenConfig()
+    http: HttpConfig = HttpConfig()
     store: StoreConfig = StoreConfig()
     metrics: MetricsConfig = MetricsConfig()
     tenants: tuple[TenantConfig, ...] = ()

@@ -84,7 +84,8 @@ class Admission:
             protocol_id=sub.protocol_id, priority_flag=sub.priority_flag,
             registered_delivery=sub.registered_delivery, data_coding=sub.data_coding,
             schedule_delivery_time=sub.schedule_delivery_time, validity_period=validity,
-            body=sub.body, tlvs=sub.tlvs, created_at=now,
+            body=sub.body, tlvs=sub.tlvs, created_at=now, request_id=sub.request_id,
+            reference=sub.reference, report_url=sub.report_url,
             expires_at=(parse_smpp_time(validity, now) or 0.0) if validity else 0.0)
 
     def accept(self, messages: list[Message], now: float,

@@ -135,6 +135,9 @@ class Message(Content, gc=False, kw_only=True):
     operator: str = ""
     error: int = 0  # last command_status or network error from the operator
     updated_at: float = 0.0
+    request_id: str = ""  # the HTTP request it came in ("" over SMPP)
+    reference: str = ""  # the caller's own reference (HTTP client_ref)
+    report_url: str = ""  # where its events go instead of the tenant's webhook_url
 
 
 def external_id(id_format: str, internal: str) -> str:

@@ -32,8 +32,8 @@ from .events import Claim, TenantEvent
 from .jobs import Job
 from .model import Message, Status
 
-__all__ = ["Durable", "Segment", "HistoryEntry", "MoGroup", "MoPart", "MessageRecord",
-           "WorkQueue", "EventQueue"]
+__all__ = ["Durable", "Segment", "HistoryEntry", "MoGroup", "MoPart", "MessageFilter",
+           "KeptAnswer", "MessageRecord", "WorkQueue", "EventQueue"]
 
 
 class Durable(Protocol):
@@ -78,6 +78,27 @@ class MoPart(msgspec.Struct, gc=False, frozen=True):
     seqnum: int
     user_data: bytes
     received_at: float
+
+
+class MessageFilter(msgspec.Struct, gc=False, frozen=True, kw_only=True):
+    """Which of a tenant's messages a listing wants (every field optional)."""
+
+    request_id: str = ""
+    status: Status | None = None
+    recipient: str = ""  # destination_addr as stored (digits, no '+')
+    since: float = 0.0  # created at or after (wall clock seconds)
+    until: float = 0.0  # created before
+    before_id: str = ""  # paging: ids below this one (newest first)
+    limit: int = 100
+
+
+class KeptAnswer(msgspec.Struct, gc=False, frozen=True):
+    """The first answer to a request with an idempotency key, kept for replays."""
+
+    fingerprint: str  # of the request body: a different body with the same key is refused
+    status: int
+    response: bytes
+    created_at: float
 
 
 class MessageRecord(Protocol):
@@ -131,6 +152,25 @@ class MessageRecord(Protocol):
     def query(self, *, tenant: str | None = None, status: Status | None = None,
               after_id: str = "", limit: int = 100) -> list[Message]:
         """Messages matching the filters, in id order, after ``after_id`` (paging)."""
+        ...
+
+    def find(self, tenant: str, f: MessageFilter) -> list[Message]:
+        """A tenant's messages matching ``f``, newest first (by id)."""
+        ...
+
+    def request_counts(self, tenant: str, request_id: str) -> dict[Status, int]:
+        """How many messages of one request are in each status."""
+        ...
+
+    def keep_answer(self, tenant: str, key: str, answer: KeptAnswer) -> None:
+        """Keep an idempotent answer; rides the next batch (call it before ``accept`` so the
+        answer and the messages it names become durable together)."""
+        ...
+
+    def kept_answer(self, tenant: str, key: str) -> KeptAnswer | None: ...
+
+    def forget_answers(self, before: float) -> None:
+        """Retention of idempotent answers: drop those created before ``before``."""
         ...
 
     def recoverable(self, after_id: str = "", limit: int = 1000) -> list[Message]:
@@ -213,6 +253,19 @@ class EventQueue(Protocol):
 
     def release(self, claim: Claim) -> None:
         """The holder cannot deliver it (its bind ended): offer it again at once, first."""
+        ...
+
+    def fail(self, claim: Claim) -> None:
+        """The channel gave up on it: kept as failed (listable), not offered again unless
+        ``revive``d."""
+        ...
+
+    def failed(self, tenant: str, after_id: int = 0, limit: int = 100) -> list[Claim]:
+        """Events kept as failed, oldest first (paging by id)."""
+        ...
+
+    def revive(self, tenant: str, event_id: int) -> bool:
+        """Offer a failed event again (False when there is no such failed event)."""
         ...
 
     def depths(self) -> dict[str, int]:

@@ -27,4 +27,6 @@ class Submission(Content, gc=False, kw_only=True):
     sm_default_msg_id: int = 0
     door: Door = Door.SMPP
     reference: str = ""  # the caller's own reference
+    request_id: str = ""  # the door's request it belongs to (HTTP)
+    report_url: str = ""  # events of this message go here instead of the tenant's webhook
     interface_version: int = 0x34  # the SMPP version the caller speaks (status choice)

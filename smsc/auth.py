@@ -29,6 +29,8 @@ def check_bind(tenants: Mapping[str, TenantConfig], command_id: int, system_id: 
     tenant = tenants.get(system_id)
     if tenant is None:
         return CommandStatus.ESME_RINVSYSID
+    if tenant.password is None:  # an HTTP-only tenant: no password can bind
+        return CommandStatus.ESME_RINVPASWD
     if not hmac.compare_digest(tenant.password.encode(), password.encode("latin-1")):
         return CommandStatus.ESME_RINVPASWD
     if BIND_TYPE_NAMES.get(command_id) not in tenant.bind_types:

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from ..events import EVENT_KIND, Claim, StoredPdu, TenantEvent, encode_event
 from ..repository import Durable
 from .committer import GroupCommitter
+from .lookups import event_row, failed_events
 from .store import Store
 
 __all__ = ["SqliteEventQueue"]
@@ -184,6 +185,32 @@ class SqliteEventQueue:
             return
         t.ready.appendleft(claim)
         self._notify_soon(claim.tenant)
+
+    def fail(self, claim: Claim) -> None:
+        t = self._t(claim.tenant)
+        t.in_flight = max(0, t.in_flight - 1)
+        if self._purged_claim(claim):
+            return
+        self._counts[claim.tenant] = max(0, self._counts.get(claim.tenant, 0) - 1)
+        self._committer.pending.fail_event(claim.id, claim.attempts)
+        self._committer.commit_later()
+
+    def failed(self, tenant: str, after_id: int = 0, limit: int = 100) -> list[Claim]:
+        return failed_events(self._store.reader, tenant, after_id, limit)
+
+    def revive(self, tenant: str, event_id: int) -> bool:
+        found = event_row(self._store.reader, tenant, event_id)
+        if found is None or not found[1]:
+            return False
+        claim = found[0]
+        claim.attempts = 0
+        self._committer.pending.revive_event(event_id)
+        self._committer.commit_later()
+        self._counts[tenant] = self._counts.get(tenant, 0) + 1
+        t = self._t(tenant)
+        t.ready.appendleft(claim)
+        self._notify_soon(tenant)
+        return True
 
     # --- depth and retention ----------------------------------------------------------------
 

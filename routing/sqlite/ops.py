@@ -19,10 +19,14 @@ class Ops:
     """The writes one group commit carries, grouped by kind, applied in a fixed order."""
 
     __slots__ = (
+        "answers",
+        "answers_before",
         "change_history",
         "event_acks",
         "event_adds",
+        "event_fails",
         "event_retries",
+        "event_revives",
         "history",
         "message_status",
         "messages",
@@ -51,12 +55,17 @@ class Ops:
         self.mo_parts: list[tuple[object, ...]] = []  # MO parts waiting for their group
         self.mo_groups_done: list[tuple[object, ...]] = []  # groups joined or given up
         self.purge_before = 0.0  # drop events created before this (retention); 0 = no
+        self.event_fails: list[tuple[int, int]] = []  # (attempts, id): kept as failed
+        self.event_revives: list[tuple[int]] = []  # failed events offered again
+        self.answers: list[tuple[object, ...]] = []  # idempotent answers to keep
+        self.answers_before = 0.0  # drop idempotent answers created before this; 0 = no
 
     def __len__(self) -> int:
         return (len(self.messages) + len(self.replaced) + len(self.segments)
                 + len(self.message_status) + len(self.event_adds) + len(self.event_acks)
                 + len(self.event_retries) + len(self.mo_parts) + len(self.mo_groups_done)
-                + (1 if self.purge_before else 0))
+                + len(self.event_fails) + len(self.event_revives) + len(self.answers)
+                + (1 if self.purge_before else 0) + (1 if self.answers_before else 0))
 
     def insert_message(self, m: Message, now: float) -> None:
         self.messages.append(row_of(m, now))
@@ -102,6 +111,16 @@ class Ops:
 
     def retry_event(self, event_id: int, attempts: int, next_attempt_at: float) -> None:
         self.event_retries.append((attempts, next_attempt_at, event_id))
+
+    def fail_event(self, event_id: int, attempts: int) -> None:
+        self.event_fails.append((attempts, event_id))
+
+    def revive_event(self, event_id: int) -> None:
+        self.event_revives.append((event_id,))
+
+    def keep_answer(self, tenant: str, key: str, fingerprint: str, status: int,
+                    response: bytes, created_at: float) -> None:
+        self.answers.append((tenant, key, fingerprint, status, response, created_at))
 
     def put_mo_part(self, group: MoGroup, seqnum: int, user_data: bytes,
                     received_at: float) -> None:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..model import Message, Status
-from ..repository import Durable, HistoryEntry, MoGroup, MoPart, Segment
+from ..repository import Durable, HistoryEntry, KeptAnswer, MessageFilter, MoGroup, MoPart, Segment
 from .committer import GroupCommitter
+from .lookups import count_request, find_messages, kept_answer
 from .store import Store
 
 __all__ = ["SqliteRecord"]
@@ -63,6 +64,14 @@ class SqliteRecord:
         self._committer.pending.drop_mo_group(group)
         self._committer.commit_later()
 
+    def keep_answer(self, tenant: str, key: str, answer: KeptAnswer) -> None:
+        self._committer.pending.keep_answer(tenant, key, answer.fingerprint, answer.status,
+                                            answer.response, answer.created_at)
+
+    def forget_answers(self, before: float) -> None:
+        self._committer.pending.answers_before = before
+        self._committer.commit_later()
+
     # --- reads ------------------------------------------------------------------------------
 
     def get(self, message_id: str) -> Message | None:
@@ -80,6 +89,15 @@ class SqliteRecord:
     def query(self, *, tenant: str | None = None, status: Status | None = None,
               after_id: str = "", limit: int = 100) -> list[Message]:
         return self._store.query(tenant=tenant, status=status, after_id=after_id, limit=limit)
+
+    def find(self, tenant: str, f: MessageFilter) -> list[Message]:
+        return find_messages(self._store.reader, tenant, f)
+
+    def request_counts(self, tenant: str, request_id: str) -> dict[Status, int]:
+        return count_request(self._store.reader, tenant, request_id)
+
+    def kept_answer(self, tenant: str, key: str) -> KeptAnswer | None:
+        return kept_answer(self._store.reader, tenant, key)
 
     def recoverable(self, after_id: str = "", limit: int = 1000) -> list[Message]:
         return self._store.messages_with_status(Status.ACCEPTED, after_id, limit)

@@ -21,10 +21,11 @@ MESSAGE_COLUMNS = (
     "id, tenant, source_addr, destination_addr, source_addr_ton, source_addr_npi, "
     "dest_addr_ton, dest_addr_npi, service_type, esm_class, protocol_id, priority_flag, "
     "registered_delivery, data_coding, schedule_delivery_time, validity_period, body, tlvs, "
-    "status, created_at, expires_at, operator, error, updated_at"
+    "status, created_at, expires_at, operator, error, updated_at, request_id, reference, "
+    "report_url"
 )
 INSERT_MESSAGE = (
-    f"INSERT OR IGNORE INTO messages ({MESSAGE_COLUMNS}) VALUES ({', '.join('?' * 24)})"
+    f"INSERT OR IGNORE INTO messages ({MESSAGE_COLUMNS}) VALUES ({', '.join('?' * 27)})"
 )
 EVENT_COLUMNS = "id, tenant, kind, body, message_id, created_at, attempts, next_attempt_at"
 REPLACE_MESSAGE = (
@@ -63,6 +64,9 @@ def row_of(m: Message, now: float) -> tuple[object, ...]:
         m.operator,
         m.error,
         now,
+        m.request_id,
+        m.reference,
+        m.report_url,
     )
 
 
@@ -97,6 +101,9 @@ def message_of(row: tuple[Any, ...]) -> Message:
         operator,
         error,
         updated,
+        request_id,
+        reference,
+        report_url,
     ) = row
     return Message(
         id=str(mid),
@@ -123,4 +130,7 @@ def message_of(row: tuple[Any, ...]) -> Message:
         operator=str(operator),
         error=int(error),
         updated_at=float(updated),
+        request_id=str(request_id),
+        reference=str(reference),
+        report_url=str(report_url),
     )

@@ -113,5 +113,26 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     DROP TABLE outbox;
     CREATE INDEX events_tenant ON events (tenant, id);
     """,
+    # 5: the HTTP door. A message keeps the request it came in and the caller's reference;
+    # an event can be kept as failed (a webhook that gave up), and answers to requests with
+    # an Idempotency-Key are kept for replay.
+    """
+    ALTER TABLE messages ADD COLUMN request_id TEXT NOT NULL DEFAULT '';
+    ALTER TABLE messages ADD COLUMN reference TEXT NOT NULL DEFAULT '';
+    ALTER TABLE messages ADD COLUMN report_url TEXT NOT NULL DEFAULT '';
+    CREATE INDEX messages_request ON messages (request_id) WHERE request_id != '';
+    CREATE INDEX messages_tenant ON messages (tenant, id);
+    ALTER TABLE events ADD COLUMN failed INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE idempotency (
+        tenant TEXT NOT NULL,
+        key TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        status INTEGER NOT NULL,
+        response BLOB NOT NULL,
+        created_at REAL NOT NULL,
+        PRIMARY KEY (tenant, key)
+    ) WITHOUT ROWID;
+    CREATE INDEX idempotency_age ON idempotency (created_at);
+    """,
 )
 SCHEMA_VERSION: Final = len(MIGRATIONS)

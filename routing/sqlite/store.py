@@ -200,6 +200,18 @@ class Store:
                 self.purged_rows.extend(conn.execute(
                     "DELETE FROM events WHERE created_at < ? RETURNING id, tenant",
                     (ops.purge_before,)).fetchall())
+            if ops.event_fails:
+                conn.executemany("UPDATE events SET failed = 1, attempts = ? WHERE id = ?",
+                                 ops.event_fails)
+            if ops.event_revives:
+                conn.executemany("UPDATE events SET failed = 0, attempts = 0, "
+                                 "next_attempt_at = 0 WHERE id = ?", ops.event_revives)
+            if ops.answers_before:
+                conn.execute("DELETE FROM idempotency WHERE created_at < ?",
+                             (ops.answers_before,))
+            if ops.answers:
+                conn.executemany("INSERT OR IGNORE INTO idempotency VALUES (?, ?, ?, ?, ?, ?)",
+                                 ops.answers)
             if ops.event_retries:
                 conn.executemany(
                     "UPDATE events SET attempts = ?, next_attempt_at = ? WHERE id = ?",
@@ -331,7 +343,8 @@ class Store:
     def events_for(self, tenant: str, after_id: int = 0, limit: int = 500) -> list[Claim]:
         """A tenant's waiting events, oldest first (unreadable rows are dropped, logged)."""
         rows = self.reader.execute(
-            f"SELECT {EVENT_COLUMNS} FROM events WHERE tenant = ? AND id > ? ORDER BY id "
+            f"SELECT {EVENT_COLUMNS} FROM events WHERE tenant = ? AND id > ? AND failed = 0 "
+            "ORDER BY id "
             "LIMIT ?",
             (tenant, after_id, limit),
         ).fetchall()
@@ -351,7 +364,8 @@ class Store:
 
     def event_depths(self) -> dict[str, int]:
         """Events per tenant (a full scan: read once at start, then counted in memory)."""
-        return dict(self.reader.execute("SELECT tenant, count(*) FROM events GROUP BY tenant"))
+        return dict(self.reader.execute("SELECT tenant, count(*) FROM events WHERE failed = 0 "
+                                        "GROUP BY tenant"))
 
     def count(self, table: str, where: str = "", params: Iterable[object] = ()) -> int:
         if table not in ("messages", "segments", "events", "history", "mo_parts"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -89,11 +90,17 @@ def test_demo_config() -> None:
     assert cfg.store.path == os.path.join(str(EXAMPLES), "var", "smsc.db")
 
 
+DEMO_KEY = "sha256:" + hashlib.sha256(b"demo-token").hexdigest()
+
+
 def test_demo_config_spells_out_the_defaults() -> None:
     cfg = load_gateway_config(default_config_path())
     assert cfg.listen == GatewayConfig().listen
     assert cfg.metrics == GatewayConfig().metrics
-    assert cfg.tenants[0] == TenantConfig(system_id="demo", password="demo")
+    assert cfg.http == GatewayConfig().http
+    # The demo tenant's one non-default: the documented demo token's hash.
+    assert cfg.tenants[0] == TenantConfig(system_id="demo", password="demo",
+                                          api_keys=(DEMO_KEY,))
     assert cfg.operators[0] == OperatorConfig(
         name="sim", host="127.0.0.1", port=2776, system_id="gw", password="gw"
     )

@@ -13,6 +13,7 @@ import pytest
 from routing import Message, MoEvent, Ops, ReceiptEvent, Status, Store, StoredPdu, StoreError
 from routing.events import Claim, TenantEvent, encode_event
 from routing.repository import HistoryEntry, MoGroup, MoPart, Segment
+from routing.sqlite.rows import row_of
 from routing.sqlite.schema import MIGRATIONS, SCHEMA_VERSION
 
 A, S, D, C = Status.ACCEPTED, Status.SUBMITTED, Status.DELIVERED, Status.CANCELLED
@@ -103,11 +104,10 @@ def test_a_store_from_the_first_schema_is_brought_forward_with_its_data(tmp_path
     path = tmp_path / "old.db"
     conn = _schema(path, 1)
     conn.execute("INSERT INTO meta VALUES ('epoch', '4')")
+    row = row_of(msg("7", status=S, operator="opA"), 1.0)[:24]  # the schema-1 columns
+    conn.execute(f"INSERT INTO messages VALUES ({', '.join('?' * 24)})", row)
     conn.commit()
     conn.close()
-    old = Store(path, synchronous="OFF")  # not opened: writes a schema-1 row as the old one did
-    old.apply(_with_message(msg("7", status=S, operator="opA")))
-    old.close()
 
     s = Store(path, synchronous="OFF")
     s.open()
