@@ -169,6 +169,16 @@ class TenantConfig(_Strict, frozen=True, kw_only=True):
         """``allowed_ips`` parsed (host bits allowed, e.g. ``10.0.0.1/8``)."""
         return tuple(ipaddress.ip_network(text, strict=False) for text in self.allowed_ips)
 
+    def allows(self, peer_ip: str) -> bool:
+        """Whether a connection from ``peer_ip`` may use this account (``allowed_ips``)."""
+        if not self.allowed_ips:
+            return True
+        try:
+            addr = ipaddress.ip_address(peer_ip)
+        except ValueError:
+            return False
+        return any(addr in net for net in self.networks)
+
 
 class OperatorConfig(_Strict, frozen=True, kw_only=True):
     """``[[operators]]``: one upstream SMSC the gateway binds to as an ESME."""

@@ -22,7 +22,7 @@ from .model import Message
 from .repository import Durable, MessageRecord
 from .submission import Submission
 from .throttle import TokenBucket
-from .validate import check_message
+from .validate import check_message, sender_allowed
 
 __all__ = ["Admission", "MessageSink"]
 
@@ -49,15 +49,27 @@ class Admission:
     def stop_accepting(self) -> None:
         self.accepting = False
 
-    def admit(self, tenant: TenantConfig, now: float) -> int:
-        """ESME_ROK, ESME_RMSGQFUL (stopping, or the queue is full) or ESME_RTHROTTLED."""
+    def admit(self, tenant: TenantConfig, now: float, count: int = 1) -> int:
+        """ESME_ROK, ESME_RMSGQFUL (stopping, or the queue is full) or ESME_RTHROTTLED, for
+        ``count`` messages asked for at once (an HTTP request for many recipients borrows
+        from the tenant's rate: see ``TokenBucket.borrow``)."""
         backlog = self.record.backlog() + self.sink.backlog() + self._decided
-        if not self.accepting or backlog >= self.max_queue:
+        if not self.accepting or backlog + count > max(self.max_queue, count):
             return S.ESME_RMSGQFUL
+        bucket = self._bucket(tenant, now)
+        ok = bucket.take(now) if count == 1 else bucket.borrow(now, count)
+        return S.ESME_ROK if ok else S.ESME_RTHROTTLED
+
+    def _bucket(self, tenant: TenantConfig, now: float) -> TokenBucket:
         bucket = self._buckets.get(tenant.system_id)
         if bucket is None:
             bucket = self._buckets[tenant.system_id] = TokenBucket(tenant.tps, now)
-        return S.ESME_ROK if bucket.take(now) else S.ESME_RTHROTTLED
+        return bucket
+
+    def retry_after(self, tenant: TenantConfig, now: float) -> float:
+        """Seconds until ``tenant`` may send again (0 when it may now)."""
+        return self._bucket(tenant, now).delay(now)
+
 
     def decide(self, sub: Submission, tenant: TenantConfig, now: float) -> Message | int:
         """A new Message for ``sub`` (not stored yet), or the status to refuse it with."""
@@ -73,6 +85,8 @@ class Admission:
             interface_version=sub.interface_version, dcs0=tenant.dcs0, now=now)
         if status:
             return status
+        if not sender_allowed(tenant.senders, sub.source_addr):
+            return S.ESME_RINVSRCADR
         validity = sub.validity_period
         self._decided += 1
         return Message(

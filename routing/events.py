@@ -15,8 +15,8 @@ import msgspec
 
 from .model import Status
 
-__all__ = ["ReceiptEvent", "MoEvent", "StoredPdu", "TenantEvent", "Claim", "encode_event",
-           "decode_event", "EVENT_KIND"]
+__all__ = ["ReceiptEvent", "MoEvent", "SentEvent", "StoredPdu", "TenantEvent", "Claim",
+           "encode_event", "decode_event", "EVENT_KIND"]
 
 
 class ReceiptEvent(msgspec.Struct, tag="receipt", gc=False, kw_only=True, array_like=True):
@@ -37,6 +37,27 @@ class ReceiptEvent(msgspec.Struct, tag="receipt", gc=False, kw_only=True, array_
     dest_addr_npi: int = 0
     preview: str = ""  # the first 20 characters of the text (receipt "text:" field)
     reference: str = ""  # the caller's own reference, when it gave one
+    # Added with the HTTP door (trailing, so events stored before still decode):
+    request_id: str = ""
+    report_url: str = ""  # the message's own webhook URL, if it gave one
+    operator: str = ""
+    data_coding: int = 0
+
+
+class SentEvent(msgspec.Struct, tag="sent", gc=False, kw_only=True, array_like=True):
+    """Every part of a message was handed to an operator (webhooks: ``message.sent``)."""
+
+    message_id: str
+    operator: str
+    at: float
+    created_at: float = 0.0
+    parts: int = 1
+    source_addr: str = ""
+    destination_addr: str = ""
+    data_coding: int = 0
+    reference: str = ""
+    request_id: str = ""
+    report_url: str = ""
 
 
 class MoEvent(msgspec.Struct, tag="mo", gc=False, kw_only=True, array_like=True):
@@ -59,6 +80,7 @@ class MoEvent(msgspec.Struct, tag="mo", gc=False, kw_only=True, array_like=True)
     tlvs: dict[str, int] = {}
     received_at: float = 0.0
     operator: str = ""
+    parts: int = 1  # how many parts were joined into ``body``
 
 
 class StoredPdu(msgspec.Struct, tag="pdu", gc=False, array_like=True):
@@ -68,9 +90,10 @@ class StoredPdu(msgspec.Struct, tag="pdu", gc=False, array_like=True):
     message_id: str = ""
 
 
-TenantEvent = ReceiptEvent | MoEvent | StoredPdu
+TenantEvent = ReceiptEvent | MoEvent | SentEvent | StoredPdu
 
-EVENT_KIND: Final[dict[type, str]] = {ReceiptEvent: "receipt", MoEvent: "mo", StoredPdu: "pdu"}
+EVENT_KIND: Final[dict[type, str]] = {ReceiptEvent: "receipt", MoEvent: "mo",
+                                      SentEvent: "sent", StoredPdu: "pdu"}
 
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(TenantEvent)

@@ -46,4 +46,6 @@ def receipt_event(m: Message, status: Status, *, done_at: float, error: int = 0,
         done_at=done_at, parts=parts, source_addr=m.source_addr,
         source_addr_ton=m.source_addr_ton, source_addr_npi=m.source_addr_npi,
         destination_addr=m.destination_addr, dest_addr_ton=m.dest_addr_ton,
-        dest_addr_npi=m.dest_addr_npi, preview=preview(m, dcs0))
+        dest_addr_npi=m.dest_addr_npi, preview=preview(m, dcs0), reference=m.reference,
+        request_id=m.request_id, report_url=m.report_url, operator=m.operator,
+        data_coding=m.data_coding)

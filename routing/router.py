@@ -18,7 +18,8 @@ from config import GatewayConfig, TenantConfig
 from encoding.constants import CommandStatus
 from encoding.receipt import Receipt
 
-from .events import TenantEvent
+from .channels import Channels
+from .events import SentEvent, TenantEvent
 from .jobs import Job, PartState
 from .lifecycle import Lifecycle
 from .model import FINAL, Message, Status
@@ -43,7 +44,8 @@ class Router:
         self.config = config
         self.record = record
         self.work = work
-        self.events = events
+        # Events go to every channel of the tenant (SMPP receiver bind, webhook).
+        self.channels = Channels(events, config.tenants)
         self.lifecycle = lifecycle
         self.wall = wall
         self.routes = RouteTable(config.routes)
@@ -178,9 +180,17 @@ class Router:
 
     def submitted(self, job: Job, operator: str, now: float) -> None:
         """Every part of ``job`` was acknowledged: the message waits for its receipts."""
-        self.lifecycle.move(job.message, Status.SUBMITTED, now, operator=operator)
+        m = job.message
+        moved = self.lifecycle.move(m, Status.SUBMITTED, now, operator=operator)
         # Out of the router's queue accounting; receipts find it through the index.
-        self.jobs.pop(job.message.id, None)
+        self.jobs.pop(m.id, None)
+        if moved and self.channels.wants_sent(m.tenant, m.report_url):
+            self.publish(m.tenant, [SentEvent(
+                message_id=m.id, operator=operator, at=self.wall(), created_at=m.created_at,
+                parts=len(job.parts) or 1, source_addr=m.source_addr,
+                destination_addr=m.destination_addr, data_coding=m.data_coding,
+                reference=m.reference, request_id=m.request_id, report_url=m.report_url)],
+                self.wall())
 
     def part_failed(self, job: Job, index: int, status: int | None, now: float) -> Outcome:
         """An operator refused a part or never answered; decide what happens next."""
@@ -280,4 +290,4 @@ class Router:
     def publish(self, tenant: str, events: list[TenantEvent], now: float) -> Durable:
         """Events for a tenant, delivered by its channels once durable (the event queue
         logs a batch it could not store)."""
-        return self.events.publish(tenant, events, now)
+        return self.channels.publish(tenant, events, now)

@@ -37,6 +37,18 @@ class TokenBucket:
             return True
         return False
 
+    def borrow(self, now: float, n: float) -> bool:
+        """Spend ``n`` tokens when at least one is there, going into debt for the rest: a
+        request for many messages at once (HTTP bulk) is let through, and what follows waits
+        until the debt is paid back at ``rate``. False means over the rate."""
+        if not self.rate:
+            return True
+        self._refill(now)
+        if self.tokens >= 1.0:
+            self.tokens -= n
+            return True
+        return False
+
     def delay(self, now: float, n: float = 1.0) -> float:
         """Seconds until ``n`` tokens will be there (0 when they are now)."""
         if not self.rate:

@@ -16,7 +16,7 @@ from encoding.errors import TextError
 from encoding.smpptime import parse_smpp_time
 from encoding.text import coding_kind, parse_udh
 
-__all__ = ["check_message", "check_address", "MAX_BODY_OCTETS"]
+__all__ = ["check_message", "check_address", "sender_allowed", "MAX_BODY_OCTETS"]
 
 S = CommandStatus
 # 255 parts of 153 septets (unpacked, one octet each) is the most we can send of one message.
@@ -32,6 +32,15 @@ def check_address(addr: str, ton: int, *, source: bool) -> bool:
     if not digits:
         return source  # an empty source means "the gateway's default" (section 5.2.8)
     return digits.isdigit() and digits.isascii() and len(digits) <= 20
+
+
+def sender_allowed(senders: tuple[str, ...], source_addr: str) -> bool:
+    """An originator the tenant may use (its ``senders``; empty = any). A number matches
+    with or without its leading '+'."""
+    if not senders:
+        return True
+    bare = source_addr.removeprefix("+")
+    return any(s == source_addr or s.removeprefix("+") == bare for s in senders)
 
 
 def check_message(*, source_addr: str, source_addr_ton: int, destination_addr: str,

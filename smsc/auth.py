@@ -8,7 +8,6 @@ bind too many → ESME_RBINDFAIL.
 from __future__ import annotations
 
 import hmac
-import ipaddress
 from collections.abc import Mapping
 
 from config import TenantConfig
@@ -35,16 +34,9 @@ def check_bind(tenants: Mapping[str, TenantConfig], command_id: int, system_id: 
         return CommandStatus.ESME_RINVPASWD
     if BIND_TYPE_NAMES.get(command_id) not in tenant.bind_types:
         return CommandStatus.ESME_RBINDFAIL
-    if tenant.allowed_ips and not _ip_allowed(tenant, peer_ip):
+    if not tenant.allows(peer_ip):
         return CommandStatus.ESME_RBINDFAIL
     if binds_now >= tenant.max_binds:
         return CommandStatus.ESME_RBINDFAIL
     return CommandStatus.ESME_ROK
 
-
-def _ip_allowed(tenant: TenantConfig, peer_ip: str) -> bool:
-    try:
-        addr = ipaddress.ip_address(peer_ip)
-    except ValueError:
-        return False
-    return any(addr in net for net in tenant.networks)

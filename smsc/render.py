@@ -74,8 +74,7 @@ def render_deliver(event: TenantEvent, tenant: TenantConfig,
         pdu = receipt_deliver(event, tenant.id_format)
     elif type(event) is MoEvent:
         pdu = _mo_deliver(event)
-    else:
-        assert type(event) is StoredPdu
+    elif type(event) is StoredPdu:
         try:
             decoded = decode_pdu(event.pdu)
         except PduError as exc:
@@ -83,6 +82,8 @@ def render_deliver(event: TenantEvent, tenant: TenantConfig,
         if not isinstance(decoded, DeliverSm):
             return f"stored PDU is a {decoded.command_name}"
         pdu = decoded
+    else:  # the SMPP channel's queue holds no other kind (routing.channels)
+        return f"a {type(event).__name__} has no deliver_sm form"
     if interface_version < 0x34 and pdu.tlvs:
         if "message_payload" in pdu.tlvs:
             return "user data longer than short_message, and a 3.3 bind has no TLVs"

@@ -96,7 +96,10 @@ class Store:
             row = conn.execute("SELECT value FROM meta WHERE key = 'epoch'").fetchone()
             self._epoch = (int(row[0]) if row else 0) + 1
             conn.execute("INSERT OR REPLACE INTO meta VALUES ('epoch', ?)", (str(self._epoch),))
-        self._next_event = (conn.execute("SELECT max(id) FROM events").fetchone()[0] or 0) + 1
+        # Event ids are never reused, even once the table is empty (webhook receivers
+        # deduplicate by them): each open starts above everything of the last epoch.
+        last = conn.execute("SELECT max(id) FROM events").fetchone()[0] or 0
+        self._next_event = max(last + 1, self._epoch << _COUNTER_BITS)
         self._reader = conn
 
     def _connect(self) -> sqlite3.Connection:

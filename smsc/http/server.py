@@ -1,0 +1,85 @@
+"""The HTTP listener: the API's ASGI app served by uvicorn on the gateway's own event loop.
+
+The socket is bound here, before uvicorn starts, so a port in use fails ``start()`` at once
+with the OSError (the gateway names the ``[http]`` key). uvicorn's own signal handling is
+off: the gateway's CLI owns SIGTERM and SIGINT and stops this server with everything else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from collections.abc import Generator
+from typing import Any
+
+import uvicorn
+
+__all__ = ["HttpServer"]
+
+log = logging.getLogger("smsc.http")
+
+
+class _Server(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield  # the gateway handles signals
+
+
+class HttpServer:
+    def __init__(self, app: Any, host: str, port: int) -> None:
+        self.host = host
+        self.port = port
+        self._config = uvicorn.Config(
+            app, host=host, port=port, lifespan="off", log_level="warning",
+            access_log=False, loop="none", http="httptools", ws="none",
+            server_header=False, date_header=True, timeout_keep_alive=30)
+        self._server = _Server(self._config)
+        self._sock: socket.socket | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> int:
+        """Bind and start serving; returns the bound port. Raises OSError."""
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((self.host, self.port))
+            sock.listen(1024)
+            sock.setblocking(False)
+        except OSError:
+            sock.close()
+            raise
+        self._sock = sock
+        self._task = asyncio.get_running_loop().create_task(
+            self._server.serve(sockets=[sock]), name="http-server")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 10.0
+        while not self._server.started:  # startup is a few loop iterations
+            if self._task.done() or loop.time() > deadline:
+                self._server.should_exit = True
+                if self._task.done():
+                    self._task.result()  # raises what failed
+                raise OSError("the HTTP server did not start")
+            await asyncio.sleep(0.005)
+        port = int(sock.getsockname()[1])
+        return port
+
+    async def stop(self, timeout: float = 5.0) -> None:
+        """Finish requests in flight (up to ``timeout``), then close."""
+        if self._task is None:
+            if self._sock is not None:
+                self._sock.close()
+            return
+        self._server.should_exit = True
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), timeout)
+        except TimeoutError:
+            self._server.force_exit = True
+            with contextlib.suppress(BaseException):
+                await asyncio.wait_for(self._task, 1.0)
+        self._task = None
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None

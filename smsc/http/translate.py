@@ -1,0 +1,211 @@
+"""A send request into submissions: globals, personalisation, numbers, encoding, parts.
+
+Pure translation and checking (no I/O, the time is an argument): every problem of the
+request is collected with its JSON pointer, so one 400 names them all. A recipient whose
+number is not a number is refused alone (``invalid_number``) and the rest still go; the
+request is a 400 when it is malformed or no recipient is usable. Text is GSM-7 when every
+character fits (``data_coding = "auto"``), else UCS-2, and is split later, at the operator,
+exactly as SMPP submissions are (routing.segments); ``parts`` here counts what that split
+will make for the first operator of the destination's route.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Final
+
+import msgspec
+import phonenumbers
+
+from config import OperatorConfig, TenantConfig
+from encoding.constants import RegisteredDelivery
+from encoding.errors import TextError
+from encoding.smpptime import format_smpp_time
+from encoding.text import encode_text, gsm7_fits, split_user_data
+from routing.submission import Door, Submission
+from routing.validate import sender_allowed
+
+from .models import ErrorInfo, FieldProblem, MessageGlobals, MessageSpec, Recipient, SendRequest
+from .problems import pointer
+
+__all__ = ["Planned", "Refused", "Plan", "plan_request", "normalise_number", "fill"]
+
+_PLACEHOLDER: Final = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*\}\}")
+_OPTION_FIELDS: Final = tuple(f.name for f in msgspec.structs.fields(MessageGlobals))
+_GSM7, _UCS2 = 0x00, 0x08
+
+
+class Planned(msgspec.Struct, gc=False):
+    """A recipient that becomes a submission."""
+
+    index: int  # in request order
+    submission: Submission
+    parts: int
+    encoding: str  # "gsm7" | "ucs2"
+
+
+class Refused(msgspec.Struct, gc=False):
+    """A recipient refused alone; the rest of the request goes ahead."""
+
+    index: int
+    recipient: str
+    error: ErrorInfo
+    client_ref: str | None = None
+    pointer: str = ""
+
+
+class Plan(msgspec.Struct, gc=False):
+    entries: list[Planned | Refused]
+    problems: list[FieldProblem]  # non-empty: the whole request is a 400
+    forbidden: list[FieldProblem]  # non-empty: 403 (an originator outside ``senders``)
+
+
+def normalise_number(text: str) -> str | None:
+    """E.164 digits without '+' (a missing '+' is tolerated), or None when ``text`` is not a
+    number: 7 to 15 digits after a country calling code phonenumbers knows (ITU-T E.164)."""
+    digits = text.strip().removeprefix("+")
+    if not (digits.isdigit() and digits.isascii() and 7 <= len(digits) <= 15):
+        return None
+    try:
+        phonenumbers.parse("+" + digits)
+    except phonenumbers.NumberParseException:
+        return None
+    return digits
+
+
+def fill(content: str, values: dict[str, str]) -> str | list[str]:
+    """``content`` with each ``{{name}}`` replaced, or the names ``values`` lacks."""
+    missing = [m[1] for m in _PLACEHOLDER.finditer(content) if m[1] not in values]
+    if missing:
+        return missing
+    return _PLACEHOLDER.sub(lambda m: values[m[1]], content)
+
+
+def _merged(spec: MessageSpec, globals_: MessageGlobals | None) -> MessageSpec:
+    if globals_ is None:
+        return spec
+    changes = {name: getattr(globals_, name) for name in _OPTION_FIELDS
+               if getattr(spec, name) is None and getattr(globals_, name) is not None}
+    return msgspec.structs.replace(spec, **changes) if changes else spec
+
+
+def _source(originator: str) -> tuple[str, int, int]:
+    """source_addr, TON, NPI: alphanumeric (TON 5), international (TON 1) or short code."""
+    digits = originator.removeprefix("+")
+    if not digits.isdigit():
+        return originator, 5, 0
+    if originator.startswith("+") or len(digits) > 8:
+        return digits, 1, 1
+    return digits, 3, 0  # a short code: network specific
+
+
+def _encode(text: str, data_coding: str, tenant: TenantConfig) -> tuple[bytes, int] | None:
+    """The body and data_coding for ``text`` (in the tenant's DCS-0 meaning), or None when
+    ``"text"`` was asked and a character is not GSM-7."""
+    if data_coding == "unicode" or (data_coding == "auto" and not gsm7_fits(text)):
+        return encode_text(text, _UCS2), _UCS2
+    if data_coding == "text" and not gsm7_fits(text):
+        return None
+    if tenant.dcs0 == "gsm7":
+        return encode_text(text, _GSM7), _GSM7
+    try:  # DCS 0 means the tenant's charset: keep it when the text fits, else UCS-2
+        return encode_text(text, _GSM7, dcs0=tenant.dcs0), _GSM7
+    except TextError:
+        return encode_text(text, _UCS2), _UCS2
+
+
+def _unsupported(spec: MessageSpec, at: str, now: float) -> list[FieldProblem]:
+    out = []
+    if spec.template is not None:
+        out.append(FieldProblem(pointer=at + "/template", code="not_supported",
+                                detail="stored templates are not available yet; send content"))
+    if spec.quiet_hours is not None:
+        out.append(FieldProblem(pointer=at + "/quiet_hours", code="not_supported",
+                                detail="quiet hours are not available yet"))
+    if spec.track_links:
+        out.append(FieldProblem(pointer=at + "/track_links", code="not_supported",
+                                detail="link tracking is not available yet"))
+    if spec.send_at is not None and spec.send_at.timestamp() > now + 1:
+        out.append(FieldProblem(pointer=at + "/send_at", code="not_supported",
+                                detail="scheduling is not available yet; leave send_at out"))
+    return out
+
+
+def plan_request(req: SendRequest, tenant: TenantConfig, now: float, *,
+                 operator_for: Callable[[str], OperatorConfig | None]) -> Plan:
+    """Check and translate ``req`` for ``tenant``; ``operator_for(destination)`` is the first
+    operator of its route (for counting parts), or None when there is no route."""
+    entries: list[Planned | Refused] = []
+    problems: list[FieldProblem] = []
+    forbidden: list[FieldProblem] = []
+    index = 0
+    for i, raw_spec in enumerate(req.messages):
+        spec = _merged(raw_spec, req.message_globals)
+        at = pointer("messages", i)
+        problems.extend(_unsupported(spec, at, now))
+        if spec.content is None:
+            if spec.template is None:
+                problems.append(FieldProblem(pointer=at + "/content", code="missing_field",
+                                             detail="content is required"))
+            index += len(spec.recipients)
+            continue
+        originator = spec.originator or (tenant.senders[0] if tenant.senders else "")
+        if not sender_allowed(tenant.senders, originator):
+            forbidden.append(FieldProblem(
+                pointer=at + "/originator", code="sender_not_allowed",
+                detail=f"{originator!r} is not one of this account's senders"))
+        source, ston, snpi = _source(originator) if originator else ("", 0, 0)
+        if ston == 5 and len(source) > 11:
+            problems.append(FieldProblem(pointer=at + "/originator", code="invalid_originator",
+                                         detail="an alphanumeric sender has 11 characters "
+                                                "at most"))
+        validity = format_smpp_time(now + spec.validity_s) if spec.validity_s else ""
+        coding_name = spec.data_coding or "auto"
+        for j, r in enumerate(spec.recipients):
+            to, values = (r.to, r.vars) if isinstance(r, Recipient) else (r, {})
+            here = f"{at}/recipients/{j}"
+            text = fill(spec.content, values)
+            if isinstance(text, list):
+                problems.append(FieldProblem(
+                    pointer=here, code="missing_variable",
+                    detail="no value for " + ", ".join(f"{{{{{n}}}}}" for n in text)))
+                index += 1
+                continue
+            digits = normalise_number(to)
+            if digits is None:
+                entries.append(Refused(index, to, ErrorInfo(
+                    code="invalid_number", detail=f"{to!r} is not an E.164 number"),
+                    spec.client_ref, here))
+                index += 1
+                continue
+            encoded = _encode(text, coding_name, tenant)
+            if encoded is None:
+                problems.append(FieldProblem(
+                    pointer=here if values else at + "/content", code="not_gsm7",
+                    detail='a character does not fit GSM-7 (data_coding "text"); use '
+                           '"auto" or "unicode"'))
+                index += 1
+                continue
+            body, coding = encoded
+            op = operator_for(digits)
+            try:
+                parts = len(split_user_data(
+                    encode_text(text, coding) if coding == _GSM7 else body, coding,
+                    method="udh8" if op is None or op.split == "payload" else op.split,
+                    max_parts=op.max_parts if op is not None else 255).segments)
+            except TextError as exc:
+                problems.append(FieldProblem(pointer=here if values else at + "/content",
+                                             code="content_too_long", detail=str(exc)))
+                index += 1
+                continue
+            entries.append(Planned(index, Submission(
+                tenant=tenant.system_id, source_addr=source, source_addr_ton=ston,
+                source_addr_npi=snpi, destination_addr=digits, dest_addr_ton=1,
+                dest_addr_npi=1, data_coding=coding, body=body,
+                registered_delivery=RegisteredDelivery.RECEIPT_ALWAYS,
+                validity_period=validity, door=Door.HTTP, reference=spec.client_ref or "",
+                report_url=spec.report_url or ""), parts,
+                "gsm7" if coding == _GSM7 else "ucs2"))
+            index += 1
+    return Plan(entries, problems, forbidden)

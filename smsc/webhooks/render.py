@@ -1,0 +1,123 @@
+"""Events as webhook envelopes: ``{"type", "timestamp", "data"}`` (http-api.md, "Events").
+
+``message.sent`` when every part was handed to an operator, ``message.delivered`` or
+``message.failed`` at the final outcome, ``message.inbound`` for an MO message. Message data
+is the status object's fields the event knows (ids as the tenant sees them); inbound data is
+``{id, from, to, content, received_at, parts}``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Literal
+
+import msgspec
+
+from config import TenantConfig
+from encoding.constants import EsmClass
+from encoding.errors import SmppError
+from encoding.text import decode_text, parse_udh
+from routing.events import MoEvent, ReceiptEvent, SentEvent, TenantEvent
+from routing.model import Status, external_id
+
+__all__ = ["render_webhook", "Envelope", "MessageData", "InboundData", "event_type"]
+
+_STATUS = {s: s.value for s in Status} | {Status.SUBMITTED: "sent"}
+_ENC = {0x00: "gsm7", 0x08: "ucs2", 0x03: "latin1"}
+
+
+class WebhookError(msgspec.Struct, omit_defaults=True):
+    code: str
+    smpp_status: int | None = None
+
+
+class MessageData(msgspec.Struct, omit_defaults=True, kw_only=True):
+    id: str
+    status: str
+    recipient: str
+    originator: str
+    parts: int
+    encoding: str
+    request_id: str | None = None
+    client_ref: str | None = None
+    operator: str | None = None
+    error: WebhookError | None = None
+    created_at: datetime | None = None
+    sent_at: datetime | None = None
+    done_at: datetime | None = None
+
+
+class InboundData(msgspec.Struct, kw_only=True):
+    id: str
+    from_: str = msgspec.field(name="from")
+    to: str
+    content: str
+    received_at: datetime
+    parts: int
+
+
+class Envelope(msgspec.Struct, kw_only=True):
+    type: Literal["message.sent", "message.delivered", "message.failed", "message.inbound"]
+    timestamp: datetime
+    data: MessageData | InboundData
+
+
+_encoder = msgspec.json.Encoder()
+
+
+def _time(t: float) -> datetime | None:
+    return datetime.fromtimestamp(t, UTC) if t else None
+
+
+def _plus(number: str) -> str:
+    return "+" + number if number.isdigit() else number
+
+
+def event_type(event: TenantEvent) -> str:
+    if isinstance(event, SentEvent):
+        return "message.sent"
+    if isinstance(event, ReceiptEvent):
+        return "message.delivered" if event.status is Status.DELIVERED else "message.failed"
+    return "message.inbound"
+
+
+def _inbound_text(e: MoEvent) -> str:
+    try:
+        body = parse_udh(e.body)[1] if e.esm_class & EsmClass.UDHI else e.body
+        return decode_text(body, e.data_coding)
+    except SmppError:
+        return e.body.decode("latin-1")
+
+
+def render_webhook(event: TenantEvent, event_id: str, tenant: TenantConfig, now: float
+                   ) -> bytes | None:
+    """The JSON body for ``event``, or None when it has no webhook form."""
+    data: MessageData | InboundData
+    if isinstance(event, ReceiptEvent):
+        failed = event.status is not Status.DELIVERED
+        data = MessageData(
+            id=external_id(tenant.id_format, event.message_id), status=_STATUS[event.status],
+            recipient=_plus(event.destination_addr), originator=event.source_addr,
+            parts=event.parts, encoding=_ENC.get(event.data_coding, "binary"),
+            request_id=event.request_id or None, client_ref=event.reference or None,
+            operator=event.operator or None,
+            error=WebhookError(code=event.status.value, smpp_status=event.error or None)
+            if failed else None,
+            created_at=_time(event.submitted_at), done_at=_time(event.done_at))
+    elif isinstance(event, SentEvent):
+        data = MessageData(
+            id=external_id(tenant.id_format, event.message_id), status="sent",
+            recipient=_plus(event.destination_addr), originator=event.source_addr,
+            parts=event.parts, encoding=_ENC.get(event.data_coding, "binary"),
+            request_id=event.request_id or None, client_ref=event.reference or None,
+            operator=event.operator or None, created_at=_time(event.created_at),
+            sent_at=_time(event.at))
+    elif isinstance(event, MoEvent):
+        data = InboundData(id=event_id, from_=_plus(event.source_addr),
+                           to=_plus(event.destination_addr), content=_inbound_text(event),
+                           received_at=_time(event.received_at) or datetime.now(UTC),
+                           parts=event.parts)
+    else:
+        return None
+    return _encoder.encode(Envelope(type=event_type(event),  # type: ignore[arg-type]
+                                    timestamp=datetime.fromtimestamp(now, UTC), data=data))

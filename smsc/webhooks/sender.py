@@ -1,0 +1,201 @@
+"""The webhook channel: each tenant's webhook queue as signed POSTs through one pooled client.
+
+Events wait in the store (``routing.channels``: the tenant's webhook queue) until the
+endpoint answers 2xx. Each tenant has at most ``[http] webhook_concurrency`` requests in
+flight and claims no more than that from its queue, so a slow or dead endpoint holds only
+its own events, never another tenant's nor any SMPP traffic. A non-2xx answer, a timeout
+(``webhook_timeout_s``) or a refused connection is retried on the schedule of
+http-api.md (5 s, 1 min, 5 min, 30 min, 2 h, then every 5 h) with the same ``webhook-id``,
+until ``webhook_retry_for_s`` after the event was made; then the event is kept as failed
+(``GET /v1/events?state=failed``, ``POST /v1/events/{id}/retry``). Events of one message go
+in lifecycle order: while one is in flight or waiting to be retried, the next waits too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Final
+
+import aiohttp
+
+from config import HttpConfig, TenantConfig
+from routing.channels import tenant_of_queue, webhook_queue
+from routing.events import Claim, MoEvent
+from routing.repository import EventQueue
+
+from .render import render_webhook
+from .signing import Signer
+
+__all__ = ["WebhookSender", "RETRY_SCHEDULE_S", "retry_delay"]
+
+log = logging.getLogger("smsc.webhooks")
+RETRY_SCHEDULE_S: Final = (5.0, 60.0, 300.0, 1800.0, 7200.0)
+_EVERY_S: Final = 18_000.0  # after the schedule: every 5 h
+_ORDER_GAP_S: Final = 0.05
+
+
+def retry_delay(attempt: int, rng: Callable[[], float] = random.random) -> float:
+    """Delay before retry ``attempt`` (1-based), with up to 10% jitter."""
+    base = RETRY_SCHEDULE_S[attempt - 1] if attempt <= len(RETRY_SCHEDULE_S) else _EVERY_S
+    return base * (1.0 + 0.1 * rng())
+
+
+class _Endpoint:
+    """One tenant's webhook state."""
+
+    __slots__ = ("config", "held", "in_flight", "order", "retry_at", "signer")
+
+    def __init__(self, config: TenantConfig) -> None:
+        self.config = config
+        self.signer = Signer(config.secrets)
+        self.in_flight = 0
+        self.order: dict[str, int] = {}  # message id -> the claim that goes first
+        self.held: dict[str, deque[Claim]] = {}  # claims waiting for an earlier one
+        self.retry_at: dict[str, float] = {}  # message id -> when its earlier one is due
+
+
+def _key(claim: Claim) -> str:
+    event = claim.event
+    return f"mo:{claim.id}" if isinstance(event, MoEvent) else getattr(event, "message_id", "")
+
+
+class WebhookSender:
+    def __init__(self, events: EventQueue, tenants: list[TenantConfig], config: HttpConfig,
+                 *, wall: Callable[[], float] = time.time) -> None:
+        self.events = events
+        self.config = config
+        self.wall = wall
+        self._endpoints = {t.system_id: _Endpoint(t) for t in tenants if t.secrets}
+        self._session: aiohttp.ClientSession | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.sent = 0
+        self.failed_attempts = 0
+        self.gave_up = 0
+        self.latency: deque[float] = deque(maxlen=10_000)  # seconds, event made -> 2xx
+        events.subscribe(self.on_ready)
+
+    async def start(self) -> None:
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=0, limit_per_host=0, keepalive_timeout=30),
+            timeout=aiohttp.ClientTimeout(total=self.config.webhook_timeout_s),
+            trust_env=False, auto_decompress=False, skip_auto_headers=("User-Agent",),
+            headers={"User-Agent": "smsc-webhooks/1"})
+        for tenant in self._endpoints:
+            self.on_ready(webhook_queue(tenant))
+
+    async def stop(self) -> None:
+        """Cancel requests in flight (their events stay in the store) and close the pool."""
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    # --- claiming ---------------------------------------------------------------------------
+
+    def on_ready(self, queue: str) -> None:
+        tenant, channel = tenant_of_queue(queue)
+        if channel != "webhook" or self._session is None:
+            return
+        ep = self._endpoints.get(tenant)
+        if ep is None:
+            return
+        room = self.config.webhook_concurrency - ep.in_flight
+        if room <= 0:
+            return
+        for claim in self.events.claim(queue, room):
+            self._route(ep, claim)
+
+    def _route(self, ep: _Endpoint, claim: Claim) -> None:
+        key = _key(claim)
+        first = ep.order.get(key)
+        if first is None or first == claim.id:
+            ep.order[key] = claim.id
+            ep.retry_at.pop(key, None)
+            self._start(ep, claim)
+            return
+        due = ep.retry_at.get(key)
+        if due is not None:  # the earlier one waits for a retry: go right after it
+            self.events.retry(claim, max(0.0, due - self.wall()) + _ORDER_GAP_S)
+            return
+        ep.held.setdefault(key, deque()).append(claim)
+
+    def _start(self, ep: _Endpoint, claim: Claim) -> None:
+        ep.in_flight += 1
+        task = asyncio.get_running_loop().create_task(self._deliver(ep, claim))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # --- one request ------------------------------------------------------------------------
+
+    async def _deliver(self, ep: _Endpoint, claim: Claim) -> None:
+        ok = False
+        try:
+            ok = await self._post(ep, claim)
+        except asyncio.CancelledError:
+            ep.in_flight -= 1
+            self.events.release(claim)
+            raise
+        except Exception:  # a bug in rendering must not stop the channel
+            log.exception("webhook event %d of %s failed", claim.id, claim.tenant)
+        ep.in_flight -= 1
+        self._finish(ep, claim, ok)
+        self.on_ready(webhook_queue(ep.config.system_id))
+
+    async def _post(self, ep: _Endpoint, claim: Claim) -> bool:
+        event = claim.event
+        url = getattr(event, "report_url", "") or ep.config.webhook_url
+        now = self.wall()
+        body = render_webhook(event, f"evt_{claim.id}", ep.config, now)
+        if body is None or not url or self._session is None:
+            return True  # nothing to send: settle it
+        headers = ep.signer.headers(f"evt_{claim.id}", int(now), body)
+        try:
+            async with self._session.post(url, data=body, headers=headers,
+                                          allow_redirects=False) as resp:
+                await resp.read()
+                if 200 <= resp.status < 300:
+                    self.latency.append(self.wall() - claim.created_at)
+                    return True
+                log.info("webhook %s answered %d for event %d", ep.config.system_id,
+                         resp.status, claim.id)
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            log.info("webhook %s: %s for event %d", ep.config.system_id,
+                     type(exc).__name__, claim.id)
+        return False
+
+    def _finish(self, ep: _Endpoint, claim: Claim, ok: bool) -> None:
+        key = _key(claim)
+        if ok:
+            self.sent += 1
+            self.events.settle(claim)
+        else:
+            self.failed_attempts += 1
+            if self.wall() - claim.created_at >= self.config.webhook_retry_for_s:
+                self.gave_up += 1
+                log.warning("webhook %s: event %d kept as failed after %d attempts",
+                            ep.config.system_id, claim.id, claim.attempts + 1)
+                self.events.fail(claim)
+            else:
+                delay = retry_delay(claim.attempts + 1)
+                ep.retry_at[key] = self.wall() + delay
+                self.events.retry(claim, delay)
+                return  # still first in line for its message
+        if ep.order.get(key) == claim.id:
+            del ep.order[key]
+            ep.retry_at.pop(key, None)
+            waiting = ep.held.get(key)
+            if waiting:
+                nxt = waiting.popleft()
+                if not waiting:
+                    del ep.held[key]
+                ep.order[key] = nxt.id
+                self._start(ep, nxt)
