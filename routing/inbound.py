@@ -105,7 +105,8 @@ class Inbound:
             return CommandStatus.ESME_ROK
         if total > 1:
             self.record.drop_mo_group(group)  # in the same commit as the joined message
-        self._queue(tenant, pdu, joined, pdu.esm_class & ~EsmClass.UDHI, {}, operator, now)
+        self._queue(tenant, pdu, joined, pdu.esm_class & ~EsmClass.UDHI, {}, operator, now,
+                    parts=total)
         return CommandStatus.ESME_ROK
 
     def expire(self, now: float) -> None:
@@ -123,7 +124,7 @@ class Inbound:
             joined = b"".join(parts[i] for i in sorted(parts))
             stub = DeliverSm(source_addr=source, destination_addr=destination,
                              data_coding=data_coding)
-            self._queue(tenant, stub, joined, 0, {}, operator, now)
+            self._queue(tenant, stub, joined, 0, {}, operator, now, parts=len(parts))
 
     @staticmethod
     def _concat(pdu: DeliverSm | DataSm, body: bytes,
@@ -141,7 +142,8 @@ class Inbound:
         return None, body
 
     def _queue(self, tenant: TenantConfig, pdu: DeliverSm | DataSm, body: bytes,
-               esm_class: int, tlvs: dict[str, int], operator: str, now: float) -> None:
+               esm_class: int, tlvs: dict[str, int], operator: str, now: float, *,
+               parts: int = 1) -> None:
         event = MoEvent(
             source_addr=pdu.source_addr, destination_addr=pdu.destination_addr, body=body,
             data_coding=pdu.data_coding, esm_class=esm_class,
@@ -149,5 +151,5 @@ class Inbound:
             dest_addr_ton=pdu.dest_addr_ton, dest_addr_npi=pdu.dest_addr_npi,
             protocol_id=getattr(pdu, "protocol_id", 0),
             priority_flag=getattr(pdu, "priority_flag", 0), service_type=pdu.service_type,
-            tlvs=tlvs, received_at=now, operator=operator)
+            tlvs=tlvs, received_at=now, operator=operator, parts=parts)
         self.events.publish(tenant.system_id, [event], now)
