@@ -63,6 +63,8 @@ class Metrics:
         self.commit_batch = Histogram(_BATCH_BUCKETS)
         self.protocol_errors: dict[int, int] = {}
         self.operator_events: dict[tuple[str, str], int] = {}  # (operator, event)
+        self.http_responses: dict[int, int] = {}  # HTTP API answers by status code
+        self.http_messages = 0  # messages accepted through the HTTP API
         # name -> (help, label name, source of {label value: gauge value}) read at scrape time
         self.gauges: dict[str, tuple[str, str, Callable[[], dict[str, float]]]] = {}
 
@@ -87,6 +89,9 @@ class Metrics:
     def operator_event(self, operator: str, event: str, n: int = 1) -> None:
         key = (operator, event)
         self.operator_events[key] = self.operator_events.get(key, 0) + n
+
+    def http_response(self, status: int) -> None:
+        self.http_responses[status] = self.http_responses.get(status, 0) + 1
 
     def on_commit(self, rows: int, seconds: float) -> None:
         """Called from the group-commit thread; plain int/float updates are safe enough."""
@@ -125,6 +130,12 @@ class GatewayCollector(Collector):
         for (operator, event), n in sorted(m.operator_events.items()):
             c.add_metric([operator, event], n)
         yield c
+        c = CounterMetricFamily("smsc_http_responses", "HTTP API answers", labels=["status"])
+        for status, n in sorted(m.http_responses.items()):
+            c.add_metric([str(status)], n)
+        yield c
+        yield CounterMetricFamily("smsc_http_messages", "Messages accepted over HTTP",
+                                  value=m.http_messages)
         for name, helptext, hist in (
             ("smsc_submit_resp_latency_seconds", "submit_sm to submit_sm_resp",
              m.submit_latency),

@@ -1,8 +1,8 @@
 """The HTTP door: JSON API over the same admission, store and lifecycle as SMPP."""
 
-from .api import HttpApi
+from .api import HttpApi, counted
 from .sending import SendService
 from .server import HttpServer
 from .tokens import hash_token, new_api_key
 
-__all__ = ["HttpApi", "HttpServer", "SendService", "hash_token", "new_api_key"]
+__all__ = ["HttpApi", "counted", "HttpServer", "SendService", "hash_token", "new_api_key"]

@@ -21,7 +21,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
 from litestar.utils.scope.state import ScopeState
 
 from config import GatewayConfig, TenantConfig
@@ -48,7 +48,7 @@ from .sending import SendService
 from .status import STATUS_NAME, STATUS_OF_NAME, status_of, timestamp
 from .tokens import Tokens
 
-__all__ = ["HttpApi"]
+__all__ = ["HttpApi", "counted"]
 
 log = logging.getLogger("smsc.http")
 _PROBLEM = "application/problem+json"
@@ -158,14 +158,14 @@ class HttpApi:
         api = self
 
         @post(["/v1/messages", "/messages/v1/send"], status_code=200, tags=["messages"],
-              summary="Send messages", operation_id="send_messages",
+              summary="Send messages",
               description="One request, 1 to max_recipients recipients. 200 only once every "
                           "accepted message is durably stored; per-recipient results in "
                           "request order. Idempotency-Key: a repeat within 24 h returns the "
                           "first answer (Idempotency-Replayed: true); another body, 409.")
-        async def send(request: Request[Any, Any, Any], data: SendRequest,
-                       idempotency_key: Annotated[str | None, Parameter(
-                           header="Idempotency-Key", max_length=255)] = None,
+        async def send(request: Request[Any, Any, Any], data: JSONBody[SendRequest],
+                       idempotency_key: Annotated[str | None, HeaderParameter(
+                           name="Idempotency-Key", max_length=255)] = None,
                        ) -> Response[SendResponse]:
             tenant = api._tenant(request)
             if not _is_json(request):
@@ -178,7 +178,7 @@ class HttpApi:
 
         @get("/v1/messages/{message_id:str}", tags=["messages"], summary="One message",
              operation_id="get_message")
-        async def one(request: Request[Any, Any, Any], message_id: str
+        async def one(request: Request[Any, Any, Any], message_id: FromPath[str]
                       ) -> Response[MessageStatus]:
             tenant = api._tenant(request)
             mid = api._own(tenant, message_id)
@@ -189,11 +189,13 @@ class HttpApi:
         @get("/v1/messages", tags=["messages"], summary="List messages, newest first",
              operation_id="list_messages")
         async def listing(
-                request: Request[Any, Any, Any], request_id: str | None = None,
-                status: StatusName | None = None, recipient: str | None = None,
-                since: datetime | None = None, until: datetime | None = None,
-                limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,
-                cursor: Annotated[str | None, Parameter(max_length=64)] = None,
+                request: Request[Any, Any, Any], request_id: FromQuery[str | None] = None,
+                status: FromQuery[StatusName | None] = None,
+                recipient: FromQuery[str | None] = None,
+                since: FromQuery[datetime | None] = None,
+                until: FromQuery[datetime | None] = None,
+                limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
+                cursor: Annotated[str | None, QueryParameter(max_length=64)] = None,
         ) -> Response[MessagePage]:
             tenant = api._tenant(request)
             before = ""
@@ -215,7 +217,7 @@ class HttpApi:
 
         @get("/v1/requests/{request_id:str}", tags=["messages"],
              summary="Counts by status of one send request", operation_id="get_request")
-        async def counts(request: Request[Any, Any, Any], request_id: str
+        async def counts(request: Request[Any, Any, Any], request_id: FromPath[str]
                          ) -> Response[RequestCounts]:
             tenant = api._tenant(request)
             got = api.record.request_counts(tenant.system_id, request_id)
@@ -228,7 +230,7 @@ class HttpApi:
         @delete("/v1/messages/{message_id:str}", status_code=200, tags=["messages"],
                 summary="Cancel a message not yet handed to an operator",
                 operation_id="cancel_message")
-        async def cancel(request: Request[Any, Any, Any], message_id: str
+        async def cancel(request: Request[Any, Any, Any], message_id: FromPath[str]
                          ) -> Response[CancelResponse]:
             tenant = api._tenant(request)
             mid = api._own(tenant, message_id)
@@ -243,9 +245,11 @@ class HttpApi:
 
         @get("/v1/events", tags=["events"], summary="Webhook events that failed",
              operation_id="list_events")
-        async def events(request: Request[Any, Any, Any], state: Literal["failed"] = "failed",
-                         limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,
-                         cursor: Annotated[str | None, Parameter(max_length=64)] = None,
+        async def events(request: Request[Any, Any, Any],
+                         event_state: Annotated[Literal["failed"], QueryParameter(
+                             name="state")] = "failed",
+                         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
+                         cursor: Annotated[str | None, QueryParameter(max_length=64)] = None,
                          ) -> Response[EventPage]:
             tenant = api._tenant(request)
             after = _event_number(cursor) if cursor else 0
@@ -259,7 +263,8 @@ class HttpApi:
 
         @post("/v1/events/{event_id:str}/retry", status_code=200, tags=["events"],
               summary="Send a failed event again", operation_id="retry_event")
-        async def retry(request: Request[Any, Any, Any], event_id: str) -> Response[EventInfo]:
+        async def retry(request: Request[Any, Any, Any], event_id: FromPath[str]
+                        ) -> Response[EventInfo]:
             tenant = api._tenant(request)
             number = _event_number(event_id)
             if not api.events.revive(webhook_queue(tenant.system_id), number):
@@ -309,3 +314,20 @@ def _type_of(event: object) -> str:
     if kind == "receipt" and status is not Status.DELIVERED:
         return "message.failed"
     return _EVENT_TYPE.get(kind, kind)
+
+
+def counted(app: Any, count: Callable[[int], None]) -> Any:
+    """``app`` with every response's status passed to ``count`` (the metrics)."""
+    async def wrapper(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+
+        async def counting_send(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                count(int(message["status"]))
+            await send(message)
+
+        await app(scope, receive, counting_send)
+
+    return wrapper

@@ -66,8 +66,9 @@ class HttpServer:
         port = int(sock.getsockname()[1])
         return port
 
-    async def stop(self, timeout: float = 5.0) -> None:
-        """Finish requests in flight (up to ``timeout``), then close."""
+    async def close(self, timeout: float = 5.0) -> None:
+        """Finish requests in flight (up to ``timeout``), then close; safe when ``start``
+        failed or never ran (``smsc.listeners.Listener``)."""
         if self._task is None:
             if self._sock is not None:
                 self._sock.close()
