@@ -58,6 +58,8 @@ class SentEvent(msgspec.Struct, tag="sent", gc=False, kw_only=True, array_like=T
     reference: str = ""
     request_id: str = ""
     report_url: str = ""
+    source_addr_ton: int = 0
+    dest_addr_ton: int = 0
 
 
 class MoEvent(msgspec.Struct, tag="mo", gc=False, kw_only=True, array_like=True):

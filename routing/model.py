@@ -19,6 +19,8 @@ from encoding.constants import MessageState as SmppState
 __all__ = [
     "external_id",
     "internal_id",
+    "dcs0_of",
+    "shown_number",
     "Status",
     "TRANSITIONS",
     "FINAL",
@@ -138,6 +140,21 @@ class Message(Content, gc=False, kw_only=True):
     request_id: str = ""  # the HTTP request it came in ("" over SMPP)
     reference: str = ""  # the caller's own reference (HTTP client_ref)
     report_url: str = ""  # where its events go instead of the tenant's webhook_url
+
+
+def dcs0_of(m: Message, tenant_dcs0: str) -> str:
+    """What data_coding 0 means in ``m``'s body: the tenant's setting for what came over
+    SMPP, GSM-7 for what came over HTTP (that door encodes text itself)."""
+    return "gsm7" if m.request_id else tenant_dcs0
+
+
+def shown_number(addr: str, ton: int) -> str:
+    """An address as the HTTP API and webhooks show it: E.164 with '+' for an international
+    number (TON 1, or unknown TON with at least 8 digits), as it is otherwise (short codes,
+    alphanumeric senders)."""
+    if addr.isdigit() and (ton == 1 or (ton == 0 and len(addr) >= 8)):
+        return "+" + addr
+    return addr
 
 
 def external_id(id_format: str, internal: str) -> str:

@@ -22,7 +22,7 @@ from .channels import Channels
 from .events import SentEvent, TenantEvent
 from .jobs import Job, PartState
 from .lifecycle import Lifecycle
-from .model import FINAL, Message, Status
+from .model import FINAL, Message, Status, dcs0_of
 from .outcomes import Outcomes
 from .receipts import receipt_due, receipt_event
 from .repository import Durable, EventQueue, MessageRecord, WorkQueue
@@ -151,7 +151,7 @@ class Router:
             tenant = self.tenants.get(m.tenant)
             self._reference = (self._reference + 1) & 0xFF
             built = build_parts(m, self.operators[job.operator],
-                                tenant_dcs0=tenant.dcs0 if tenant else "gsm7",
+                                tenant_dcs0=dcs0_of(m, tenant.dcs0 if tenant else "gsm7"),
                                 reference=self._reference)
             if isinstance(built, int):
                 self.work.settle(job)
@@ -189,6 +189,7 @@ class Router:
                 message_id=m.id, operator=operator, at=self.wall(), created_at=m.created_at,
                 parts=len(job.parts) or 1, source_addr=m.source_addr,
                 destination_addr=m.destination_addr, data_coding=m.data_coding,
+                source_addr_ton=m.source_addr_ton, dest_addr_ton=m.dest_addr_ton,
                 reference=m.reference, request_id=m.request_id, report_url=m.report_url)],
                 self.wall())
 
@@ -285,7 +286,8 @@ class Router:
         if not parts:
             parts = len(job.parts) if job is not None and job.parts else 1
         self.publish(m.tenant, [receipt_event(m, status, done_at=now, error=error,
-                                              dcs0=tenant.dcs0, parts=parts)], now)
+                                              dcs0=dcs0_of(m, tenant.dcs0), parts=parts)],
+                     now)
 
     def publish(self, tenant: str, events: list[TenantEvent], now: float) -> Durable:
         """Events for a tenant, delivered by its channels once durable (the event queue

@@ -82,10 +82,25 @@ def _struct_of(tp: Any) -> list[type[msgspec.Struct]]:
     return []
 
 
-def _list_item(tp: Any) -> Any | None:
+def _unwrap(tp: Any) -> Any:
+    """``tp`` without Annotated and without None in an optional union."""
     if get_origin(tp) is Annotated:
         tp = get_args(tp)[0]
+    if get_origin(tp) in (Union, types.UnionType):
+        args = [a for a in get_args(tp) if a is not type(None)]
+        if len(args) == 1:
+            return _unwrap(args[0])
+    return tp
+
+
+def _list_item(tp: Any) -> Any | None:
+    tp = _unwrap(tp)
     return get_args(tp)[0] if get_origin(tp) is list else None
+
+
+def _dict_value(tp: Any) -> Any | None:
+    tp = _unwrap(tp)
+    return get_args(tp)[1] if get_origin(tp) is dict else None
 
 
 def field_problems(raw: Any, tp: Any, base: str = "") -> list[FieldProblem]:
@@ -102,6 +117,10 @@ def field_problems(raw: Any, tp: Any, base: str = "") -> list[FieldProblem]:
     if item is not None and isinstance(raw, list):
         out = [p for i, v in enumerate(raw) for p in field_problems(v, item, f"{base}/{i}")]
         return out or [_problem(first, base)]  # a length constraint on the list itself
+    value = _dict_value(tp)
+    if value is not None and isinstance(raw, dict):
+        out = [p for k, v in raw.items() for p in field_problems(v, value, base + pointer(k))]
+        return out or [_problem(first, base)]  # a key, or the size, is what is wrong
     return [_problem(first, base)]
 
 

@@ -15,7 +15,7 @@ from config import TenantConfig
 from encoding.constants import CommandStatus, EsmClass
 from encoding.errors import TextError
 from encoding.text import coding_kind, split_user_data
-from routing.model import FINAL, Message, Status, external_id
+from routing.model import FINAL, Message, Status, dcs0_of, external_id, shown_number
 from routing.repository import HistoryEntry
 
 from .models import ErrorInfo, MessageStatus, StatusEvent
@@ -69,10 +69,11 @@ def status_of(m: Message, history: list[HistoryEntry], tenant: TenantConfig) -> 
     detail = history[-1].detail if history else ""
     return MessageStatus(
         id=external_id(tenant.id_format, m.id), request_id=m.request_id or None,
-        client_ref=m.reference or None, originator=m.source_addr,
-        recipient="+" + m.destination_addr, status=STATUS_NAME[m.status],  # type: ignore[arg-type]
-        parts=parts_of(m, tenant.dcs0),
-        encoding=encoding_of(m.data_coding, tenant.dcs0),  # type: ignore[arg-type]
+        client_ref=m.reference or None,
+        originator=shown_number(m.source_addr, m.source_addr_ton),
+        recipient=shown_number(m.destination_addr, m.dest_addr_ton), status=STATUS_NAME[m.status],  # type: ignore[arg-type]
+        parts=parts_of(m, dcs0_of(m, tenant.dcs0)),
+        encoding=encoding_of(m.data_coding, dcs0_of(m, tenant.dcs0)),  # type: ignore[arg-type]
         operator=m.operator or None, error=error_of(m.status, m.error, detail),
         created_at=timestamp(m.created_at), send_at=None,
         sent_at=timestamp(sent_at) if sent_at is not None else None,

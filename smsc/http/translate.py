@@ -100,19 +100,15 @@ def _source(originator: str) -> tuple[str, int, int]:
     return digits, 3, 0  # a short code: network specific
 
 
-def _encode(text: str, data_coding: str, tenant: TenantConfig) -> tuple[bytes, int] | None:
-    """The body and data_coding for ``text`` (in the tenant's DCS-0 meaning), or None when
-    ``"text"`` was asked and a character is not GSM-7."""
+def _encode(text: str, data_coding: str) -> tuple[bytes, int] | None:
+    """The body and data_coding for ``text``, or None when ``"text"`` was asked and a
+    character is not GSM-7."""
     if data_coding == "unicode" or (data_coding == "auto" and not gsm7_fits(text)):
         return encode_text(text, _UCS2), _UCS2
     if data_coding == "text" and not gsm7_fits(text):
         return None
-    if tenant.dcs0 == "gsm7":
-        return encode_text(text, _GSM7), _GSM7
-    try:  # DCS 0 means the tenant's charset: keep it when the text fits, else UCS-2
-        return encode_text(text, _GSM7, dcs0=tenant.dcs0), _GSM7
-    except TextError:
-        return encode_text(text, _UCS2), _UCS2
+    # DCS 0 in an HTTP message is GSM-7 whatever the tenant's SMPP dcs0 (routing.dcs0_of).
+    return encode_text(text, _GSM7), _GSM7
 
 
 def _unsupported(spec: MessageSpec, at: str, now: float) -> list[FieldProblem]:
@@ -179,7 +175,7 @@ def plan_request(req: SendRequest, tenant: TenantConfig, now: float, *,
                     spec.client_ref, here))
                 index += 1
                 continue
-            encoded = _encode(text, coding_name, tenant)
+            encoded = _encode(text, coding_name)
             if encoded is None:
                 problems.append(FieldProblem(
                     pointer=here if values else at + "/content", code="not_gsm7",
@@ -191,7 +187,7 @@ def plan_request(req: SendRequest, tenant: TenantConfig, now: float, *,
             op = operator_for(digits)
             try:
                 parts = len(split_user_data(
-                    encode_text(text, coding) if coding == _GSM7 else body, coding,
+                    body, coding,
                     method="udh8" if op is None or op.split == "payload" else op.split,
                     max_parts=op.max_parts if op is not None else 255).segments)
             except TextError as exc:

@@ -18,7 +18,7 @@ from encoding.constants import EsmClass
 from encoding.errors import SmppError
 from encoding.text import decode_text, parse_udh
 from routing.events import MoEvent, ReceiptEvent, SentEvent, TenantEvent
-from routing.model import Status, external_id
+from routing.model import Status, external_id, shown_number
 
 __all__ = ["render_webhook", "Envelope", "MessageData", "InboundData", "event_type"]
 
@@ -69,10 +69,6 @@ def _time(t: float) -> datetime | None:
     return datetime.fromtimestamp(t, UTC) if t else None
 
 
-def _plus(number: str) -> str:
-    return "+" + number if number.isdigit() else number
-
-
 def event_type(event: TenantEvent) -> str:
     if isinstance(event, SentEvent):
         return "message.sent"
@@ -97,7 +93,8 @@ def render_webhook(event: TenantEvent, event_id: str, tenant: TenantConfig, now:
         failed = event.status is not Status.DELIVERED
         data = MessageData(
             id=external_id(tenant.id_format, event.message_id), status=_STATUS[event.status],
-            recipient=_plus(event.destination_addr), originator=event.source_addr,
+            recipient=shown_number(event.destination_addr, event.dest_addr_ton),
+            originator=shown_number(event.source_addr, event.source_addr_ton),
             parts=event.parts, encoding=_ENC.get(event.data_coding, "binary"),
             request_id=event.request_id or None, client_ref=event.reference or None,
             operator=event.operator or None,
@@ -107,14 +104,15 @@ def render_webhook(event: TenantEvent, event_id: str, tenant: TenantConfig, now:
     elif isinstance(event, SentEvent):
         data = MessageData(
             id=external_id(tenant.id_format, event.message_id), status="sent",
-            recipient=_plus(event.destination_addr), originator=event.source_addr,
+            recipient=shown_number(event.destination_addr, event.dest_addr_ton),
+            originator=shown_number(event.source_addr, event.source_addr_ton),
             parts=event.parts, encoding=_ENC.get(event.data_coding, "binary"),
             request_id=event.request_id or None, client_ref=event.reference or None,
             operator=event.operator or None, created_at=_time(event.created_at),
             sent_at=_time(event.at))
     elif isinstance(event, MoEvent):
-        data = InboundData(id=event_id, from_=_plus(event.source_addr),
-                           to=_plus(event.destination_addr), content=_inbound_text(event),
+        data = InboundData(id=event_id, from_=shown_number(event.source_addr, event.source_addr_ton),
+                           to=shown_number(event.destination_addr, event.dest_addr_ton), content=_inbound_text(event),
                            received_at=_time(event.received_at) or datetime.now(UTC),
                            parts=event.parts)
     else:

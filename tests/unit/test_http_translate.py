@@ -180,8 +180,6 @@ def test_a_tenant_whose_dcs0_is_a_charset_keeps_text_that_fits_it(
     assert s.data_coding == 0x08
 
 
-@pytest.mark.xfail(strict=True, reason='data_coding "text" (GSM-7) with a GSM-7 extension '
-                   'character goes out as UCS-2 for a tenant whose dcs0 is latin1')
 def test_text_coding_is_gsm7_whatever_the_tenants_dcs0() -> None:
     # "€" is GSM-7 (ESC 0x65); the contract: "text" is GSM-7, a 400 only if a character
     # does not fit. For a dcs0 = "latin1" tenant _encode falls back to UCS-2 because "€" is

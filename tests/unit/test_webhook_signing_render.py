@@ -170,8 +170,6 @@ def test_an_smpp_door_receipt_leaves_out_what_it_does_not_know() -> None:
                     "done_at": "2027-01-15T07:59:55Z"}
 
 
-@pytest.mark.xfail(strict=True, reason="a number originator (TON 1) is shown without the "
-                   "'+' the contract adds to phone numbers on output")
 def test_a_number_originator_is_shown_in_e164() -> None:
     data = rendered(receipt(source_addr="447700900200", source_addr_ton=1,
                             source_addr_npi=1))["data"]
