@@ -71,6 +71,15 @@ class FakeEvents:
     def purge(self, older_than: float) -> Durable:
         raise AssertionError("Delivery does not purge")
 
+    def fail(self, claim: Claim) -> None:
+        raise AssertionError("Delivery never keeps an event as failed")
+
+    def failed(self, tenant: str, after_id: int = 0, limit: int = 100) -> list[Claim]:
+        raise AssertionError("Delivery does not list failed events")
+
+    def revive(self, tenant: str, event_id: int) -> bool:
+        raise AssertionError("Delivery does not revive events")
+
 
 
 
