@@ -44,6 +44,7 @@ _BIND_PDU = {"transceiver": BindTransceiver, "transmitter": BindTransmitter,
 _RECEIPT_TYPES = (EsmClass.TYPE_DELIVERY_RECEIPT, EsmClass.TYPE_INTERMEDIATE_NOTIFICATION)
 _BIND_COMMANDS = frozenset({CommandId.bind_transmitter, CommandId.bind_receiver,
                             CommandId.bind_transceiver})
+_CONNECT_TIMEOUT_S = 10.0
 
 
 class Dispatch(Protocol):
@@ -116,29 +117,43 @@ class OperatorBind:
     # --- lifecycle --------------------------------------------------------------------------
 
     async def run(self) -> None:
+        """Connect, bind, serve until the connection ends, back off, again: until the pool
+        stops. A cancel ends it promptly wherever it waits (connecting, bound, backing off)
+        and drops its connection: no ``except`` here catches ``CancelledError``, and no
+        ``wait_for`` (which can swallow a cancel that arrives as the connect completes)."""
         loop = asyncio.get_running_loop()
         attempt = 0
-        while self.pool.running:
-            self._closed = loop.create_future()
-            try:
-                _, conn = await asyncio.wait_for(loop.create_connection(
-                    lambda: Connection(Role.ESME, self.session_config, self, loop),
-                    self.op.host, self.op.port), timeout=10.0)
-                self.conn = conn
-                conn.send(_BIND_PDU[self.bind_type](
-                    system_id=self.op.system_id, password=self.op.password,
-                    system_type=self.op.system_type, interface_version=0x34))
-                await self._closed
-            except (OSError, TimeoutError) as exc:
-                log.warning("%s: cannot connect to %s:%d: %s", self.name, self.op.host,
-                            self.op.port, exc)
-            self.conn = None
-            if not self.pool.running:
-                break
-            attempt = 1 if self._ever_bound else attempt + 1
-            self._ever_bound = False
-            delay = backoff(attempt, self.op.reconnect_min_s, self.op.reconnect_max_s)
-            await self.pool.sleep(delay)
+        try:
+            while self.pool.running:
+                self._closed = loop.create_future()
+                try:
+                    await self._connect(loop)
+                    await self._closed
+                except OSError as exc:  # TimeoutError included
+                    log.warning("%s: cannot connect to %s:%d: %s", self.name, self.op.host,
+                                self.op.port, str(exc) or type(exc).__name__)
+                self.conn = None
+                if not self.pool.running:
+                    break
+                attempt = 1 if self._ever_bound else attempt + 1
+                self._ever_bound = False
+                delay = backoff(attempt, self.op.reconnect_min_s, self.op.reconnect_max_s)
+                await self.pool.sleep(delay)
+        finally:
+            conn, self.conn = self.conn, None
+            if conn is not None:  # cancelled while connected
+                conn.abort()
+
+    async def _connect(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Open the TCP connection and send our bind (its answer comes as an event)."""
+        async with asyncio.timeout(_CONNECT_TIMEOUT_S):
+            _, conn = await loop.create_connection(
+                lambda: Connection(Role.ESME, self.session_config, self, loop),
+                self.op.host, self.op.port)
+        self.conn = conn
+        conn.send(_BIND_PDU[self.bind_type](
+            system_id=self.op.system_id, password=self.op.password,
+            system_type=self.op.system_type, interface_version=0x34))
 
     def stop(self) -> None:
         conn = self.conn

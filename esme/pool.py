@@ -53,7 +53,7 @@ class Pool:
             self.binds[op.name] = [OperatorBind(self, op, kind, i)
                                    for i in range(op.binds) for kind in kinds]
         self._available: dict[str, bool] = {}
-        self._tasks: list[asyncio.Task[None]] = []
+        self._tasks: dict[OperatorBind, asyncio.Task[None]] = {}
         self._stop: asyncio.Event | None = None
         self._expire: asyncio.TimerHandle | None = None
         work.subscribe(self.on_work)
@@ -83,40 +83,56 @@ class Pool:
     # --- lifecycle --------------------------------------------------------------------------
 
     async def start(self) -> None:
+        """One task per bind; each connects, binds and reconnects on its own."""
         self._running = True
         self._stop = asyncio.Event()
         for binds in self.binds.values():
             for b in binds:
-                self._tasks.append(asyncio.create_task(b.run(), name=b.name))
+                self._tasks[b] = asyncio.create_task(b.run(), name=b.name)
         self._schedule_expire()
 
     async def stop(self, timeout: float = 3.0) -> None:
+        """Unbind every bound bind (bounded by ``timeout``); binds still connecting or
+        backing off have nothing to unbind and are cancelled at once. Safe when ``start``
+        never ran; returns only when every bind task has ended (or refused to, logged)."""
         self._running = False
         if self._stop is not None:
             self._stop.set()
         if self._expire is not None:
             self._expire.cancel()
-        for binds in self.binds.values():
-            for b in binds:
+        for b, task in self._tasks.items():
+            if b.conn is None:
+                task.cancel()
+            else:
                 b.stop()
-        if self._tasks:
-            _, pending = await asyncio.wait(self._tasks, timeout=timeout)
-            for b in (b for binds in self.binds.values() for b in binds):
+        tasks = set(self._tasks.values())
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=timeout)
+            for b in self._tasks:
                 if b.conn is not None:
                     b.conn.abort()
             for task in pending:
                 task.cancel()
-            for task in pending:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            if pending:
+                # Not ``await task``: a CancelledError from there could be our own caller's.
+                _, stuck = await asyncio.wait(pending, timeout=1.0)
+                for task in stuck:
+                    log.error("%s: bind task did not end when cancelled", task.get_name())
+            for task in tasks:
+                if task.done() and not task.cancelled() and task.exception() is not None:
+                    log.error("%s: bind task failed", task.get_name(),
+                              exc_info=task.exception())
         self._tasks.clear()
 
     async def sleep(self, seconds: float) -> None:
-        """Sleep that ends early when the pool stops."""
-        if self._stop is None:
+        """Sleep that ends early when the pool stops. A cancel always propagates (no
+        ``wait_for``, which can turn a cancel that meets the timeout into a TimeoutError)."""
+        stop = self._stop
+        if stop is None or stop.is_set():
             return
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stop.wait(), seconds)
+            async with asyncio.timeout(seconds):
+                await stop.wait()
 
     def available(self, operator: str) -> bool:
         """Has ``operator`` a bound transmitting bind? (kept current by ``bound_changed``)"""

@@ -1,3 +1,5 @@
 """Tenant side: the SMPP server tenants bind to, delivery to tenants, metrics, the app."""
 
-__all__: list[str] = []
+from .listeners import Listener, ListenError
+
+__all__ = ["ListenError", "Listener"]

@@ -5,6 +5,10 @@ chooses the storage engine: the SQLite store and group commit behind the reposit
 interfaces (record, work queue, event queue), the lifecycle, the admission service, the
 router, the ESME pool, the tenant listener, delivery, metrics. ``Gateway`` is what the CLI
 runs and what integration tests start in-process.
+
+``start`` is a list of steps (store, listeners, pool last), each registering its undo in a
+``Teardown`` first; a failed or cancelled start undoes itself, ``stop`` undoes the rest in
+reverse. A port that cannot be bound is a ``ListenError`` naming its config key.
 """
 
 from __future__ import annotations
@@ -26,13 +30,15 @@ from routing.sqlite import GroupCommitter, SqliteEventQueue, SqliteRecord, Store
 from routing.workqueue import MemoryWorkQueue
 
 from .delivery import Delivery
+from .listeners import ListenError
 from .metrics import GatewayCollector, Metrics
 from .metrics_http import MetricsEndpoint
 from .registry import Registry
 from .server import TenantListener
+from .teardown import Teardown
 from .tenant import TenantHandler
 
-__all__ = ["Gateway"]
+__all__ = ["Gateway", "ListenError"]
 
 log = logging.getLogger("smsc")
 _PURGE_EVERY_S = 60.0
@@ -58,21 +64,72 @@ class Gateway:
         self._purge: asyncio.TimerHandle | None = None
         self._receipt_sweep: asyncio.TimerHandle | asyncio.Handle | None = None
         self._receipt_task: asyncio.Task[None] | None = None
-        self._metrics_http: MetricsEndpoint | None = None
-        self._started = False
+        self._steps: Teardown | None = None  # what start() did, while started
         self.illegal_count = 0
         self.illegal_transitions: list[IllegalTransition] = []  # the first 100, for tests
         self.wall = time.time
 
     async def start(self) -> None:
+        """Start the gateway. The steps, in order (``stop`` undoes them in reverse):
+
+        1. the store: open it (``StoreError``), then start its group committer;
+        2. the wiring, without I/O (record, queues, lifecycle, router, admission, tenant
+           handler, the pool object, gauges), and the recovery of accepted messages into
+           the operators' work queues;
+        3. the listeners, each raising ``ListenError`` with its config key when its port
+           cannot be bound: the metrics endpoint ``[metrics]`` (first, so it is the last to
+           close and scrapes see the drain), then the SMPP door ``[listen]``. Another door
+           is one more ``steps.listen(...)`` line here;
+        4. the housekeeping timers (event retention, receipt timeouts);
+        5. last, the ESME pool binds out to the operators: only a gateway that listens on
+           every port it must ever takes a bind slot at an operator's SMSC.
+
+        When a step fails, or ``start`` is cancelled (SIGTERM while starting), what was
+        started is undone in reverse order (pool, timers, listeners, committer, store) and
+        the exception is raised again: nothing is left running or open.
+        """
+        if self._steps is not None:
+            raise RuntimeError("gateway already started")
+        steps = self._steps = Teardown()
+        try:
+            await self._start(steps)
+        except BaseException:
+            self._steps = None
+            await steps.unwind(grace=0.5)
+            raise
+        log.info("listening for tenants on %s:%d", self.config.listen.host, self.port)
+
+    async def _start(self, steps: Teardown) -> None:
         loop = asyncio.get_running_loop()
         self.loop = loop
         cfg = self.config
+        steps.push("store", self.store.close)
         self.store.open()
         self.committer = GroupCommitter(self.store, loop, on_commit=self.metrics.on_commit,
                                         threaded=cfg.store.synchronous == "full",
                                         min_interval_s=cfg.store.commit_interval_ms / 1000)
+        steps.push("group commit", self._stop_committer)
         self.committer.start()
+        self._wire(loop)
+        steps.stop_intake_with(self.admission.stop_accepting)
+        self._recover()
+        if cfg.metrics.enabled:
+            endpoint = MetricsEndpoint(self.prometheus, cfg.metrics.host, cfg.metrics.port)
+            self.metrics_port = await steps.listen("[metrics]", cfg.metrics.host,
+                                                   cfg.metrics.port, endpoint)
+        self.port = await steps.listen("[listen]", cfg.listen.host, cfg.listen.port,
+                                       self.listener,
+                                       stop_accepting=self.listener.stop_accepting)
+        steps.push("timers", self._stop_timers)
+        self._purge = loop.call_later(_PURGE_EVERY_S, self._purge_events)
+        if self.pool is not None:
+            self._receipt_sweep = loop.call_soon(self._sweep_receipt_timeouts)
+            steps.push("ESME pool", self.pool.stop)
+            await self.pool.start()
+
+    def _wire(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Build the parts over the open store (no I/O, nothing started)."""
+        cfg = self.config
         self.record = SqliteRecord(self.store, self.committer)
         self.events = SqliteEventQueue(self.store, self.committer, loop, wall=self.wall)
         self.work = MemoryWorkQueue(op.name for op in cfg.operators)
@@ -101,19 +158,6 @@ class Gateway:
                                                 for op in self.work.operators})
         self.metrics.gauge("smsc_illegal_transitions", "Status changes the lifecycle refused",
                            "kind", lambda: {"total": float(self.illegal_count)})
-        self._recover()
-        if self.pool is not None:
-            await self.pool.start()
-        self.port = await self.listener.start()
-        if cfg.metrics.enabled:
-            self._metrics_http = MetricsEndpoint(self.prometheus, cfg.metrics.host,
-                                                 cfg.metrics.port)
-            self.metrics_port = await self._metrics_http.start()
-        self._purge = loop.call_later(_PURGE_EVERY_S, self._purge_events)
-        if self.pool is not None:
-            self._receipt_sweep = loop.call_soon(self._sweep_receipt_timeouts)
-        self._started = True
-        log.info("listening for tenants on %s:%d", cfg.listen.host, self.port)
 
     def _illegal(self, exc: IllegalTransition) -> None:
         """Production: a refused status change is a bug or an unrecognised duplicate; log
@@ -180,24 +224,38 @@ class Gateway:
         await durable
 
     async def stop(self, timeout: float = 5.0) -> None:
-        """Stop accepting, unbind tenants, stop the pool, flush the store."""
-        if not self._started:
+        """Stop: the reverse of ``start``, after intake has stopped.
+
+        1. intake: admission refuses new submissions and the SMPP door stops accepting
+           connections (bound tenants stay bound for now, so receipts that arrive while the
+           operators unbind still reach them);
+        2. the ESME pool unbinds from the operators (binds still connecting or backing off
+           are cancelled at once);
+        3. the timers;
+        4. the SMPP door unbinds its tenants (``timeout``) and drops what is left;
+        5. the metrics endpoint;
+        6. last, the store: the group committer flushes and stops, the store closes.
+
+        Idempotent; after a failed or cancelled ``start`` (which undid itself) a no-op.
+        """
+        steps, self._steps = self._steps, None
+        if steps is None:
             return
-        self._started = False
-        self.admission.stop_accepting()
-        self.listener.stop_accepting()
-        if self._purge is not None:
-            self._purge.cancel()
-        if self._receipt_sweep is not None:
-            self._receipt_sweep.cancel()
-        if self._receipt_task is not None:
-            self._receipt_task.cancel()
-        await self.listener.close_all(timeout)
-        if self.pool is not None:
-            await self.pool.stop()
-        if self._metrics_http is not None:
-            await self._metrics_http.stop()
+        await steps.unwind(grace=timeout)
+        log.info("stopped")
+
+    async def _stop_timers(self) -> None:
+        """Cancel the purge and receipt-sweep timers; wait for a sweep that is running."""
+        for handle in (self._purge, self._receipt_sweep):
+            if handle is not None:
+                handle.cancel()
+        self._purge = self._receipt_sweep = None
+        task, self._receipt_task = self._receipt_task, None
+        if task is not None and not task.done():
+            task.cancel()
+            await asyncio.wait([task], timeout=1.0)
+
+    async def _stop_committer(self) -> None:
+        """Make everything decided durable, then stop the writer (and checkpoint) threads."""
         await self.committer.flush()
         self.committer.stop()
-        self.store.close()
-        log.info("stopped")

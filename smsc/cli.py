@@ -1,8 +1,10 @@
 """The ``smsc`` command: ``smsc serve --config FILE`` and ``smsc check-config FILE``.
 
 Errors a user can hit (bad config, port in use, unwritable store) are one line on stderr and
-exit code 2, never a traceback. SIGTERM or SIGINT stops gracefully (stop accepting, unbind
-tenants, flush the store); a second signal exits at once.
+exit code 2, never a traceback; a port that cannot be bound names its config key
+(``[listen] port``, ``[metrics] port``...). SIGTERM or SIGINT stops gracefully (stop
+accepting, unbind operators and tenants, flush the store), also while starting; a second
+signal exits at once.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from config import ConfigError, GatewayConfig, load_gateway_config
 from routing import StoreError
 
 from .app import Gateway
+from .listeners import ListenError
 
 __all__ = ["main", "run_gateway"]
 
@@ -95,28 +98,54 @@ async def _serve(cfg: GatewayConfig) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_signal)
     try:
-        await gateway.start()
+        code = await _start(gateway, stop)
+        if code is not None:
+            return code
+        if not stop.is_set():
+            # What is alive now (modules, config, routes) lives as long as the process: move
+            # it out of the cyclic collector's full collections, which otherwise walk it all
+            # and stall the loop for tens of milliseconds every few seconds under load.
+            gc.collect()
+            gc.freeze()
+            print(f"smsc listening on {cfg.listen.host}:{gateway.port}"
+                  + (f", metrics on {cfg.metrics.host}:{gateway.metrics_port}/metrics"
+                     if cfg.metrics.enabled else ""), flush=True)
+            await stop.wait()
+        await gateway.stop()
+        return 0
+    finally:
+        # Nothing is left to stop gracefully: from here a signal has its default effect, so
+        # whatever still runs at exit cannot make the process ignore SIGTERM.
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+
+
+async def _start(gateway: Gateway, stop: asyncio.Event) -> int | None:
+    """Start ``gateway``; None once it runs, else the exit code. A signal while starting
+    cancels the start, which undoes what it had started (exit 0). A failure is one line on
+    stderr and exit 2 (the failed start has undone itself: nothing keeps the loop alive)."""
+    starting = asyncio.create_task(gateway.start(), name="gateway-start")
+    signalled = asyncio.create_task(stop.wait(), name="stop-signal")
+    await asyncio.wait({starting, signalled}, return_when=asyncio.FIRST_COMPLETED)
+    signalled.cancel()
+    if not starting.done():
+        starting.cancel()
+        await asyncio.wait({starting})
+    try:
+        starting.result()
+    except asyncio.CancelledError:
+        log.info("stopped while starting")
+        return 0
     except StoreError as exc:
         print(f"smsc: {exc} — check [store] path", file=sys.stderr)
         return 2
-    except OSError as exc:
-        listen = cfg.listen
-        print(f"smsc: cannot listen on {listen.host}:{listen.port} or metrics "
-              f"{cfg.metrics.host}:{cfg.metrics.port}: {exc.strerror or exc} — change the port "
-              "in the config or stop the process using it", file=sys.stderr)
-        await gateway.stop(timeout=0.5)
+    except ListenError as exc:
+        print(f"smsc: {exc}", file=sys.stderr)
         return 2
-    # What is alive now (modules, config, routes) lives as long as the process: move it out of
-    # the cyclic collector's full collections, which otherwise walk it all and stall the loop
-    # for tens of milliseconds every few seconds under load.
-    gc.collect()
-    gc.freeze()
-    print(f"smsc listening on {cfg.listen.host}:{gateway.port}"
-          + (f", metrics on {cfg.metrics.host}:{gateway.metrics_port}/metrics"
-             if cfg.metrics.enabled else ""), flush=True)
-    await stop.wait()
-    await gateway.stop()
-    return 0
+    except OSError as exc:
+        print(f"smsc: cannot start: {exc}", file=sys.stderr)
+        return 2
+    return None
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,6 +1,8 @@
 """A minimal HTTP endpoint for Prometheus: GET /metrics on the configured address.
 
 Plain asyncio streams (no thread, no extra dependency); anything but GET /metrics is a 404.
+A ``smsc.listeners.Listener``: ``start`` binds (``OSError`` when it cannot), ``close`` ends
+the server and any scrape still being answered.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ class MetricsEndpoint:
         self.host = host
         self.port = port
         self.server: asyncio.Server | None = None
+        self._clients: set[asyncio.Task[None]] = set()
 
     async def start(self) -> int:
         self.server = await asyncio.start_server(self._serve, self.host, self.port,
@@ -27,12 +30,23 @@ class MetricsEndpoint:
         self.port = int(self.server.sockets[0].getsockname()[1])
         return self.port
 
-    async def stop(self) -> None:
+    async def close(self, timeout: float) -> None:
+        """Stop listening and cancel the scrapes still running (a scrape is worth nothing
+        once the gateway stops; waits ``timeout`` at most for them to end)."""
         if self.server is not None:
             self.server.close()
+        clients = set(self._clients)
+        for task in clients:
+            task.cancel()
+        if clients:
+            await asyncio.wait(clients, timeout=timeout)
+        if self.server is not None:
             await self.server.wait_closed()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._clients.add(task)
         try:
             request = await asyncio.wait_for(reader.readline(), 5)
             while (await asyncio.wait_for(reader.readline(), 5)) not in (b"\r\n", b"\n", b""):
@@ -54,3 +68,5 @@ class MetricsEndpoint:
             writer.close()
             with contextlib.suppress(ConnectionError):
                 await writer.wait_closed()
+            if task is not None:
+                self._clients.discard(task)

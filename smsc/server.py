@@ -2,6 +2,7 @@
 
 Plain TCP today; the factory is the seam where a TLS listener (an ``ssl`` context passed to
 ``create_server``) plugs in later. Connections beyond ``max_connections`` are closed at once.
+A ``smsc.listeners.Listener``: ``start`` binds (``OSError`` when it cannot), ``close`` ends.
 """
 
 from __future__ import annotations
@@ -69,8 +70,11 @@ class TenantListener:
         if self.server is not None:
             self.server.close()
 
-    async def close_all(self, timeout: float) -> None:
-        """Unbind every session, wait (bounded) for them to go, then drop what is left."""
+    async def close(self, timeout: float) -> None:
+        """Stop accepting, unbind every session, wait (bounded) for them to go, then drop
+        what is left. Safe when ``start`` failed or never ran."""
+        if self.server is not None:
+            self.server.close()
         for conn in list(self.connections):
             if conn.session.bound:
                 conn.unbind()

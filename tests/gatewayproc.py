@@ -1,7 +1,8 @@
 """``smsc serve`` in a subprocess, for tests that need a real process (signals, SIGKILL).
 
 The port comes from the gateway's "smsc listening on HOST:PORT" line (configs use port 0);
-every wait is bounded, and the process is always stopped and reaped by PID.
+every wait is bounded, and the process is always stopped and reaped by PID. ``module`` and
+``ready`` run another entry point (``tests.stalled_start``) and wait for its own line.
 """
 
 from __future__ import annotations
@@ -27,10 +28,12 @@ def _env() -> dict[str, str]:
 
 
 class GatewayProcess:
-    def __init__(self, config: Path, log: Path, *, log_level: str | None = None) -> None:
+    def __init__(self, config: Path, log: Path, *, log_level: str | None = None,
+                 module: str = "smsc", ready: str = "smsc listening on ") -> None:
         self.log = log
         self._stderr = log.open("ab")
-        cmd = [sys.executable, "-m", "smsc", "serve", "--config", str(config)]
+        self._ready = ready
+        cmd = [sys.executable, "-m", module, "serve", "--config", str(config)]
         if log_level:
             cmd += ["--log-level", log_level]
         self.proc = subprocess.Popen(cmd, cwd=REPO, env=_env(), stdout=subprocess.PIPE,
@@ -38,8 +41,13 @@ class GatewayProcess:
         self._lines: queue.Queue[str | None] = queue.Queue()
         self._reader = threading.Thread(target=self._read_stdout, daemon=True)
         self._reader.start()
-        self.banner = self._wait_listening(timeout=20.0)
-        self.port = int(self.banner.split()[3].rstrip(",").rsplit(":", 1)[1])
+        try:
+            self.banner = self._wait_listening(timeout=20.0)
+        except BaseException:
+            self.kill()
+            raise
+        self.port = (int(self.banner.split()[3].rstrip(",").rsplit(":", 1)[1])
+                     if self.banner.startswith("smsc listening on ") else 0)
 
     def _read_stdout(self) -> None:
         assert self.proc.stdout is not None
@@ -52,7 +60,7 @@ class GatewayProcess:
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise AssertionError(f"no 'listening on' line in {timeout}s: "
+                raise AssertionError(f"no {self._ready!r} line in {timeout}s: "
                                      f"{self.log.read_text()[-2000:]}")
             try:
                 line = self._lines.get(timeout=remaining)
@@ -61,7 +69,7 @@ class GatewayProcess:
             if line is None:
                 raise AssertionError(f"gateway exited ({self.proc.wait(5)}) before listening: "
                                      f"{self.log.read_text()[-2000:]}")
-            if line.startswith("smsc listening on "):
+            if line.startswith(self._ready):
                 return line.strip()
 
     def signal(self, sig: int) -> None:

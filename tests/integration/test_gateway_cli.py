@@ -2,13 +2,15 @@
 
 ``check-config`` accepts the shipped example and refuses an unknown key with one stderr
 line naming the file and the key; ``serve`` refuses a missing config file or a port already
-in use with one line and exit code 2 (never a traceback); SIGTERM or SIGINT unbinds a bound
-tenant, flushes the store and exits 0; a second signal exits at once. Every subprocess is
-killed by PID in ``finally``.
+in use with one line naming the key to change and exit code 2, at once, operators configured
+or not (never a traceback); SIGTERM while starting undoes the start and exits 0; SIGTERM or
+SIGINT unbinds a bound tenant, flushes the store and exits 0; a second signal exits at once.
+Every subprocess is killed by PID in ``finally``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -25,6 +27,7 @@ from encoding.constants import CommandId
 from encoding.pdu import SubmitSm, encode_pdu
 from routing import Store
 from tests.gatewayproc import GatewayProcess
+from tests.ports import blackhole_port, refusing_port, taken_port
 from tests.rawclient import RawClient
 
 REPO = Path(__file__).resolve().parents[2]
@@ -48,13 +51,17 @@ def _one_line(stderr: str) -> str:
     return lines[0]
 
 def _config(tmp_path: Path, *, port: int = 0, metrics: str = "port = 0",
-            name: str = "smsc.toml") -> Path:
+            name: str = "smsc.toml", operator_port: int | None = None) -> Path:
     cfg = tmp_path / name
+    operator = ("" if operator_port is None else
+                f"\n[[operators]]\nname = \"op\"\nhost = \"127.0.0.1\"\nport = {operator_port}\n"
+                "system_id = \"gw\"\npassword = \"gw\"\nreconnect_min_s = 0.1\n"
+                "\n[[routes]]\noperators = [\"op\"]\n")
     cfg.write_text(
         f"[listen]\nhost = \"127.0.0.1\"\nport = {port}\n\n"
         f"[store]\npath = \"{tmp_path / 'smsc.db'}\"\n\n"
         f"[metrics]\nhost = \"127.0.0.1\"\n{metrics}\n\n"
-        "[[tenants]]\nsystem_id = \"demo\"\npassword = \"demo\"\n"
+        "[[tenants]]\nsystem_id = \"demo\"\npassword = \"demo\"\n" + operator
     )
     return cfg
 
@@ -96,15 +103,18 @@ def test_serve_with_a_missing_config_file(tmp_path: Path) -> None:
     line = _one_line(result.stderr)
     assert "nowhere.toml" in line
 
+@pytest.mark.parametrize("operator", ["none", "unreachable", "refusing"])
 @pytest.mark.parametrize("which", ["listen", "metrics"])
-def test_serve_on_a_port_in_use(tmp_path: Path, which: str) -> None:
-    busy = socket.socket()
-    try:
-        busy.bind(("127.0.0.1", 0))
-        busy.listen()
-        port = busy.getsockname()[1]
-        cfg = (_config(tmp_path, port=port) if which == "listen"
-               else _config(tmp_path, metrics=f"port = {port}"))
+def test_serve_on_a_port_in_use(tmp_path: Path, which: str, operator: str) -> None:
+    """One line naming the key of the listener that failed, exit 2 at once; an operator
+    that never answers (a blackhole) or refuses does not keep the process alive."""
+    with contextlib.ExitStack() as held:
+        port = held.enter_context(taken_port())
+        operator_port = (None if operator == "none" else held.enter_context(
+            blackhole_port() if operator == "unreachable" else refusing_port()))
+        cfg = (_config(tmp_path, port=port, operator_port=operator_port) if which == "listen"
+               else _config(tmp_path, metrics=f"port = {port}", operator_port=operator_port))
+        started_at = time.monotonic()
         proc = subprocess.Popen([sys.executable, "-m", "smsc", "serve", "--config", str(cfg)],
                                 cwd=REPO, env=_env(), stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
@@ -114,12 +124,30 @@ def test_serve_on_a_port_in_use(tmp_path: Path, which: str) -> None:
             if proc.poll() is None:
                 os.kill(proc.pid, signal.SIGKILL)
                 proc.communicate(timeout=10)
-    finally:
-        busy.close()
+        took = time.monotonic() - started_at
     assert proc.returncode == 2, err
-    line = _one_line(err)
-    assert str(port) in line and "in use" in line, line
-    assert "listening" not in out
+    assert _one_line(err) == (
+        f"smsc: cannot listen on 127.0.0.1:{port} ([{which}] port): Address already in use"
+        f" — change [{which}] port in the config or stop the process using it")
+    assert out == ""
+    assert took < 5, f"took {took:.1f} s to give up"
+
+
+def test_sigterm_while_starting_undoes_the_start_and_exits_0(
+        tmp_path: Path, started: list[GatewayProcess]) -> None:
+    with blackhole_port() as operator_port:
+        gw = GatewayProcess(_config(tmp_path, operator_port=operator_port),
+                            tmp_path / "gateway.log", module="tests.stalled_start",
+                            ready="stalled: ")
+        started.append(gw)
+        started_at = time.monotonic()
+        gw.signal(signal.SIGTERM)
+        code = gw.wait(timeout=10)
+    log = gw.log.read_text()
+    assert code == 0, log[-2000:]
+    assert time.monotonic() - started_at < 5
+    assert "stopped while starting" in log and "Traceback" not in log, log[-2000:]
+
 
 # --- serve: graceful stop -----------------------------------------------------------------
 
