@@ -30,6 +30,7 @@ from routing.sqlite import GroupCommitter, SqliteEventQueue, SqliteRecord, Store
 from routing.workqueue import MemoryWorkQueue
 
 from .delivery import Delivery
+from .http import HttpApi, HttpServer, SendService, counted
 from .listeners import ListenError
 from .metrics import GatewayCollector, Metrics
 from .metrics_http import MetricsEndpoint
@@ -37,6 +38,7 @@ from .registry import Registry
 from .server import TenantListener
 from .teardown import Teardown
 from .tenant import TenantHandler
+from .webhooks import WebhookSender
 
 __all__ = ["Gateway", "ListenError"]
 
@@ -61,6 +63,7 @@ class Gateway:
         self.store = Store(config.store.path, synchronous=config.store.synchronous.upper())
         self.port = 0
         self.metrics_port = 0
+        self.http_port = 0
         self._purge: asyncio.TimerHandle | None = None
         self._receipt_sweep: asyncio.TimerHandle | asyncio.Handle | None = None
         self._receipt_task: asyncio.Task[None] | None = None
@@ -78,9 +81,10 @@ class Gateway:
            the operators' work queues;
         3. the listeners, each raising ``ListenError`` with its config key when its port
            cannot be bound: the metrics endpoint ``[metrics]`` (first, so it is the last to
-           close and scrapes see the drain), then the SMPP door ``[listen]``. Another door
-           is one more ``steps.listen(...)`` line here;
-        4. the housekeeping timers (event retention, receipt timeouts);
+           close and scrapes see the drain), then the SMPP door ``[listen]``, then the HTTP
+           door ``[http]`` (when enabled);
+        4. the housekeeping timers (event retention, receipt timeouts), and the webhook
+           channel's pooled client (events already waiting start going out);
         5. last, the ESME pool binds out to the operators: only a gateway that listens on
            every port it must ever takes a bind slot at an operator's SMSC.
 
@@ -120,8 +124,13 @@ class Gateway:
         self.port = await steps.listen("[listen]", cfg.listen.host, cfg.listen.port,
                                        self.listener,
                                        stop_accepting=self.listener.stop_accepting)
+        if cfg.http.enabled:
+            self.http_port = await steps.listen("[http]", cfg.http.host, cfg.http.port,
+                                                self.http)
         steps.push("timers", self._stop_timers)
         self._purge = loop.call_later(_PURGE_EVERY_S, self._purge_events)
+        steps.push("webhooks", self.webhooks.stop)
+        await self.webhooks.start()
         if self.pool is not None:
             self._receipt_sweep = loop.call_soon(self._sweep_receipt_timeouts)
             steps.push("ESME pool", self.pool.stop)
@@ -144,6 +153,19 @@ class Gateway:
         self.handler = TenantHandler(cfg, self.admission, self.record, self.router,
                                      self.registry, self.delivery, self.metrics, wall=self.wall)
         self.listener = TenantListener(cfg.listen, self.handler, loop)
+        self.sending = SendService(cfg, self.admission, self.record, wall=self.wall)
+        self.http_api = HttpApi(cfg, self.sending, self.record, self.events, self.router.cancel,
+                                wall=self.wall, accepting=lambda: self.admission.accepting)
+        self.http = HttpServer(counted(self.http_api.app, self.metrics.http_response),
+                               cfg.http.host, cfg.http.port)
+        self.webhooks = WebhookSender(self.events, list(cfg.tenants), cfg.http, wall=self.wall)
+        self.metrics.gauge("smsc_webhook_events", "Webhook deliveries by outcome", "outcome",
+                           lambda: {"delivered": float(self.webhooks.sent),
+                                    "failed_attempt": float(self.webhooks.failed_attempts),
+                                    "gave_up": float(self.webhooks.gave_up)})
+        self.metrics.gauge("smsc_http_accepted", "Messages accepted over HTTP", "kind",
+                           lambda: {"messages": float(self.sending.accepted),
+                                    "requests": float(self.sending.requests)})
         self.metrics.gauge("smsc_binds", "Tenant binds", "tenant",
                            lambda: {k: float(v) for k, v in self.registry.counts().items()})
         self.metrics.gauge("smsc_outbox_depth", "Events (receipts, MO) waiting for tenants",
@@ -195,6 +217,7 @@ class Gateway:
     def _purge_events(self) -> None:
         """Retention: drop events nobody took in time (through the group commit)."""
         self.events.purge(self.wall() - self.config.store.retention_s)
+        self.record.forget_answers(self.wall() - self.config.http.idempotency_s)
         self._purge = self.loop.call_later(_PURGE_EVERY_S, self._purge_events)
 
     def _sweep_receipt_timeouts(self) -> None:
@@ -232,7 +255,9 @@ class Gateway:
         2. the ESME pool unbinds from the operators (binds still connecting or backing off
            are cancelled at once);
         3. the timers;
-        4. the SMPP door unbinds its tenants (``timeout``) and drops what is left;
+        4. the webhook channel (requests in flight are cancelled; their events stay in the
+           store), the HTTP door (requests in flight finish within ``timeout``), the SMPP
+           door unbinds its tenants (``timeout``) and drops what is left;
         5. the metrics endpoint;
         6. last, the store: the group committer flushes and stops, the store closes.
 

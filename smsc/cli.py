@@ -108,6 +108,8 @@ async def _serve(cfg: GatewayConfig) -> int:
             gc.collect()
             gc.freeze()
             print(f"smsc listening on {cfg.listen.host}:{gateway.port}"
+                  + (f", http on {cfg.http.host}:{gateway.http_port}"
+                     if cfg.http.enabled else "")
                   + (f", metrics on {cfg.metrics.host}:{gateway.metrics_port}/metrics"
                      if cfg.metrics.enabled else ""), flush=True)
             await stop.wait()

@@ -65,7 +65,8 @@ def main() -> int:
     try:
         print(f"demo: bind an SMPP client to {cfg.listen.host}:{cfg.listen.port} "
               f"as system_id=demo password=demo; receipts come back from the simulator. "
-              f"Ctrl-C to stop.", flush=True)
+              f"HTTP: POST http://{cfg.http.host}:{cfg.http.port}/v1/messages with "
+              f"Authorization: Bearer demo-token. Ctrl-C to stop.", flush=True)
         return run_gateway(cfg)
     finally:
         if sim.poll() is None:

@@ -64,7 +64,6 @@ class Metrics:
         self.protocol_errors: dict[int, int] = {}
         self.operator_events: dict[tuple[str, str], int] = {}  # (operator, event)
         self.http_responses: dict[int, int] = {}  # HTTP API answers by status code
-        self.http_messages = 0  # messages accepted through the HTTP API
         # name -> (help, label name, source of {label value: gauge value}) read at scrape time
         self.gauges: dict[str, tuple[str, str, Callable[[], dict[str, float]]]] = {}
 
@@ -134,8 +133,6 @@ class GatewayCollector(Collector):
         for status, n in sorted(m.http_responses.items()):
             c.add_metric([str(status)], n)
         yield c
-        yield CounterMetricFamily("smsc_http_messages", "Messages accepted over HTTP",
-                                  value=m.http_messages)
         for name, helptext, hist in (
             ("smsc_submit_resp_latency_seconds", "submit_sm to submit_sm_resp",
              m.submit_latency),

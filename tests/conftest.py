@@ -14,7 +14,14 @@ from typing import Any, TypeVar
 import msgspec
 import pytest
 
-from config import GatewayConfig, ListenConfig, MetricsConfig, StoreConfig, TenantConfig
+from config import (
+    GatewayConfig,
+    HttpConfig,
+    ListenConfig,
+    MetricsConfig,
+    StoreConfig,
+    TenantConfig,
+)
 from smsc.app import Gateway
 from tests.loopthread import LoopThread
 
@@ -49,6 +56,7 @@ def make_config(tmp_path: Path, *, tenants: tuple[TenantConfig, ...] | None = No
         listen=ListenConfig(host="127.0.0.1", port=0),
         store=StoreConfig(path=str(tmp_path / "smsc.db")),
         metrics=MetricsConfig(host="127.0.0.1", port=0),
+        http=HttpConfig(host="127.0.0.1", port=0),
         tenants=tenants if tenants is not None else (
             TenantConfig(system_id="demo", password="demo"),
         ),

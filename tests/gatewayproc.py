@@ -48,6 +48,10 @@ class GatewayProcess:
             raise
         self.port = (int(self.banner.split()[3].rstrip(",").rsplit(":", 1)[1])
                      if self.banner.startswith("smsc listening on ") else 0)
+        # "http on HOST:PORT," when the HTTP door is on (0 when it is off)
+        http = self.banner.split("http on ", 1)
+        self.http_port = int(http[1].split()[0].rstrip(",").rsplit(":", 1)[1]) \
+            if len(http) > 1 else 0
 
     def _read_stdout(self) -> None:
         assert self.proc.stdout is not None

@@ -154,6 +154,10 @@ enabled = true
 host = "127.0.0.1"
 port = 0
 
+[http]
+host = "127.0.0.1"
+port = 0
+
 [[tenants]]
 system_id = "{TENANT_ID}"
 password = "{TENANT_PASSWORD}"

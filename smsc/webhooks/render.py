@@ -111,8 +111,10 @@ def render_webhook(event: TenantEvent, event_id: str, tenant: TenantConfig, now:
             operator=event.operator or None, created_at=_time(event.created_at),
             sent_at=_time(event.at))
     elif isinstance(event, MoEvent):
-        data = InboundData(id=event_id, from_=shown_number(event.source_addr, event.source_addr_ton),
-                           to=shown_number(event.destination_addr, event.dest_addr_ton), content=_inbound_text(event),
+        data = InboundData(id=event_id,
+                           from_=shown_number(event.source_addr, event.source_addr_ton),
+                           to=shown_number(event.destination_addr, event.dest_addr_ton),
+                           content=_inbound_text(event),
                            received_at=_time(event.received_at) or datetime.now(UTC),
                            parts=event.parts)
     else:

@@ -38,6 +38,7 @@ def _write_config(tmp_path: Path) -> Path:
         "[listen]\nhost = \"127.0.0.1\"\nport = 0\n\n"
         f"[store]\npath = \"{tmp_path / 'smsc.db'}\"\n\n"
         "[metrics]\nenabled = false\n\n"
+        "[http]\nhost = \"127.0.0.1\"\nport = 0\n\n"
         "[[tenants]]\nsystem_id = \"demo\"\npassword = \"demo\"\nwindow = 200\n"
     )
     return cfg

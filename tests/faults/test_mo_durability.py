@@ -32,6 +32,7 @@ def _config(tmp_path: Path, operator_port: int) -> Path:
         "[listen]\nhost = \"127.0.0.1\"\nport = 0\n\n"
         f"[store]\npath = \"{tmp_path / 'smsc.db'}\"\n\n"
         "[metrics]\nenabled = false\n\n"
+        "[http]\nhost = \"127.0.0.1\"\nport = 0\n\n"
         "[[tenants]]\nsystem_id = \"demo\"\npassword = \"demo\"\nnumbers = [\"4479\"]\n\n"
         "[[operators]]\nname = \"op\"\nhost = \"127.0.0.1\"\n"
         f"port = {operator_port}\nsystem_id = \"gw\"\npassword = \"gw\"\n"

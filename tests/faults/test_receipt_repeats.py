@@ -42,6 +42,7 @@ def _config(tmp_path: Path) -> Path:
         "[listen]\nhost = \"127.0.0.1\"\nport = 0\n\n"
         f"[store]\npath = \"{tmp_path / 'smsc.db'}\"\n\n"
         "[metrics]\nenabled = false\n\n"
+        "[http]\nhost = \"127.0.0.1\"\nport = 0\n\n"
         "[[tenants]]\nsystem_id = \"demo\"\npassword = \"demo\"\n"
     )
     return cfg

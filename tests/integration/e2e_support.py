@@ -35,6 +35,7 @@ from aiosmpplib import ESME, BindMode
 from bench.simulator import Simulator
 from config import (
     GatewayConfig,
+    HttpConfig,
     ListenConfig,
     MetricsConfig,
     OperatorConfig,
@@ -163,6 +164,7 @@ def gateway_config(tmp_path: Path, operators: Iterable[OperatorConfig], *,
         listen=ListenConfig(host="127.0.0.1", port=0),
         store=StoreConfig(path=str(tmp_path / "smsc.db")),
         metrics=MetricsConfig(enabled=False),
+        http=HttpConfig(host="127.0.0.1", port=0),
         tenants=tenants if tenants is not None else (
             TenantConfig(system_id="demo", password="demo", numbers=("4479",)),),
         operators=ops,

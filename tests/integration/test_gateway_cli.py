@@ -61,6 +61,7 @@ def _config(tmp_path: Path, *, port: int = 0, metrics: str = "port = 0",
         f"[listen]\nhost = \"127.0.0.1\"\nport = {port}\n\n"
         f"[store]\npath = \"{tmp_path / 'smsc.db'}\"\n\n"
         f"[metrics]\nhost = \"127.0.0.1\"\n{metrics}\n\n"
+        "[http]\nhost = \"127.0.0.1\"\nport = 0\n\n"
         "[[tenants]]\nsystem_id = \"demo\"\npassword = \"demo\"\n" + operator
     )
     return cfg
