@@ -104,6 +104,9 @@ class HttpConfig(_Strict, frozen=True, kw_only=True):
     webhook_concurrency: Annotated[int, Meta(ge=1, le=256)] = 8  # requests in flight per URL
     # Give up on an event this long after it was created (kept as failed, listable).
     webhook_retry_for_s: Annotated[float, Meta(ge=0)] = 172_800.0
+    # Delays between attempts; the last one repeats until webhook_retry_for_s.
+    webhook_retry_s: Annotated[tuple[Positive, ...], Meta(min_length=1)] = (
+        5.0, 60.0, 300.0, 1800.0, 7200.0, 18_000.0)
 
 
 ApiKey = Annotated[str, Meta(pattern=r"^sha256:[0-9a-f]{64}$")]

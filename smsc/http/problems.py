@@ -41,7 +41,7 @@ class ApiError(Exception):
 
 
 def problem_of(exc: ApiError) -> Problem:
-    return Problem(type=f"https://smsc.dev/problems/{exc.code.replace('_', '-')}",
+    return Problem(type=f"urn:smsc:problem:{exc.code.replace('_', '-')}",
                    title=TITLES.get(exc.status, "Error"), status=exc.status, code=exc.code,
                    detail=exc.detail, errors=exc.errors)
 

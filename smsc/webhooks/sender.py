@@ -4,8 +4,9 @@ Events wait in the store (``routing.channels``: the tenant's webhook queue) unti
 endpoint answers 2xx. Each tenant has at most ``[http] webhook_concurrency`` requests in
 flight and claims no more than that from its queue, so a slow or dead endpoint holds only
 its own events, never another tenant's nor any SMPP traffic. A non-2xx answer, a timeout
-(``webhook_timeout_s``) or a refused connection is retried on the schedule of
-http-api.md (5 s, 1 min, 5 min, 30 min, 2 h, then every 5 h) with the same ``webhook-id``,
+(``webhook_timeout_s``) or a refused connection is retried on ``webhook_retry_s`` (by
+default http-api.md's 5 s, 1 min, 5 min, 30 min, 2 h, then every 5 h) with the same
+``webhook-id``,
 until ``webhook_retry_for_s`` after the event was made; then the event is kept as failed
 (``GET /v1/events?state=failed``, ``POST /v1/events/{id}/retry``). Events of one message go
 in lifecycle order: while one is in flight or waiting to be retried, the next waits too.
@@ -34,14 +35,15 @@ from .signing import Signer
 __all__ = ["WebhookSender", "RETRY_SCHEDULE_S", "retry_delay"]
 
 log = logging.getLogger("smsc.webhooks")
-RETRY_SCHEDULE_S: Final = (5.0, 60.0, 300.0, 1800.0, 7200.0)
-_EVERY_S: Final = 18_000.0  # after the schedule: every 5 h
+RETRY_SCHEDULE_S: Final = (5.0, 60.0, 300.0, 1800.0, 7200.0, 18_000.0)  # the default
 _ORDER_GAP_S: Final = 0.05
 
 
-def retry_delay(attempt: int, rng: Callable[[], float] = random.random) -> float:
-    """Delay before retry ``attempt`` (1-based), with up to 10% jitter."""
-    base = RETRY_SCHEDULE_S[attempt - 1] if attempt <= len(RETRY_SCHEDULE_S) else _EVERY_S
+def retry_delay(attempt: int, rng: Callable[[], float] = random.random,
+                schedule: tuple[float, ...] = RETRY_SCHEDULE_S) -> float:
+    """Delay before retry ``attempt`` (1-based), with up to 10% jitter; the schedule's last
+    delay repeats."""
+    base = schedule[min(attempt, len(schedule)) - 1]
     return base * (1.0 + 0.1 * rng())
 
 
@@ -185,7 +187,7 @@ class WebhookSender:
                             ep.config.system_id, claim.id, claim.attempts + 1)
                 self.events.fail(claim)
             else:
-                delay = retry_delay(claim.attempts + 1)
+                delay = retry_delay(claim.attempts + 1, schedule=self.config.webhook_retry_s)
                 ep.retry_at[key] = self.wall() + delay
                 self.events.retry(claim, delay)
                 return  # still first in line for its message

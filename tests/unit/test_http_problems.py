@@ -213,7 +213,7 @@ def test_problem_of_a_400_names_the_fields() -> None:
         *field_problems({"messages": [{"recipients": []}], "x": 1}, SendRequest)])
     doc = msgspec.json.decode(msgspec.json.encode(problem_of(exc)))
     assert doc == {
-        "type": "https://smsc.dev/problems/invalid-request", "title": "Bad request",
+        "type": "urn:smsc:problem:invalid-request", "title": "Bad request",
         "status": 400, "code": "invalid_request", "detail": "2 fields are invalid",
         "errors": [
             {"pointer": "/x", "code": "unknown_field", "detail": "unknown field"},
@@ -232,7 +232,7 @@ def test_problem_of_a_400_names_the_fields() -> None:
 def test_problem_of_other_statuses(status: int, code: str, title: str) -> None:
     exc = ApiError(status, code, headers={"Retry-After": "1"})
     doc = msgspec.json.decode(msgspec.json.encode(problem_of(exc)))
-    assert doc == {"type": "https://smsc.dev/problems/" + code.replace("_", "-"),
+    assert doc == {"type": "urn:smsc:problem:" + code.replace("_", "-"),
                    "title": title, "status": status, "code": code}  # no empty errors
     assert exc.headers == {"Retry-After": "1"}
     assert str(exc) == code  # no detail: the code
