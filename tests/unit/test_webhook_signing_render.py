@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from config import TenantConfig
+from config import HttpConfig, TenantConfig
 from encoding.text import concat_udh, gsm7_encode
 from routing.events import MoEvent, ReceiptEvent, SentEvent, StoredPdu
 from routing.model import Status
@@ -276,7 +276,8 @@ def test_retry_delay_follows_the_schedule_with_up_to_10_percent_jitter(
 
 
 def test_the_schedule_is_the_contracts() -> None:
-    assert RETRY_SCHEDULE_S == (5.0, 60.0, 300.0, 1800.0, 7200.0)
+    assert RETRY_SCHEDULE_S == (5.0, 60.0, 300.0, 1800.0, 7200.0, 18_000.0)
+    assert HttpConfig().webhook_retry_s == RETRY_SCHEDULE_S
 
 
 def test_retries_span_more_than_a_day_in_a_handful_of_attempts() -> None:
