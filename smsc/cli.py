@@ -1,4 +1,5 @@
-"""The ``smsc`` command: ``smsc serve --config FILE`` and ``smsc check-config FILE``.
+"""The ``smsc`` command: ``smsc serve --config FILE``, ``smsc check-config FILE`` and
+``smsc api-key new`` (a fresh HTTP API token and the ``api_keys`` line to paste).
 
 Errors a user can hit (bad config, port in use, unwritable store) are one line on stderr and
 exit code 2, never a traceback; a port that cannot be bound names its config key
@@ -23,6 +24,7 @@ from config import ConfigError, GatewayConfig, load_gateway_config
 from routing import StoreError
 
 from .app import Gateway
+from .http import new_api_key
 from .listeners import ListenError
 
 __all__ = ["main", "run_gateway"]
@@ -38,6 +40,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-level", default="INFO")
     check = sub.add_parser("check-config", help="validate a config file and exit")
     check.add_argument("file")
+    key = sub.add_parser("api-key", help="HTTP API tokens")
+    key.add_argument("action", choices=["new"], help="new: print a fresh token and its hash")
     return p
 
 
@@ -51,6 +55,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         print(f"{args.file}: ok ({len(cfg.tenants)} tenants, {len(cfg.operators)} operators, "
               f"{len(cfg.routes)} routes)")
+        return 0
+    if args.command == "api-key":
+        token, entry = new_api_key()
+        print(f"token (give it to the tenant; it is not stored anywhere): {token}")
+        print(f'config line for the tenant: api_keys = ["{entry}"]')
         return 0
     if args.command != "serve":
         _parser().print_help()

@@ -74,12 +74,15 @@ class HttpServer:
                 self._sock.close()
             return
         self._server.should_exit = True
-        try:
-            await asyncio.wait_for(asyncio.shield(self._task), timeout)
-        except TimeoutError:
+        done, _ = await asyncio.wait([self._task], timeout=timeout)
+        if not done:  # requests still running: close their connections
             self._server.force_exit = True
-            with contextlib.suppress(BaseException):
-                await asyncio.wait_for(self._task, 1.0)
+            done, _ = await asyncio.wait([self._task], timeout=1.0)
+            if not done:
+                self._task.cancel()
+                await asyncio.wait([self._task], timeout=1.0)
+        if self._task.done() and not self._task.cancelled() and self._task.exception():
+            log.error("HTTP server ended with %r", self._task.exception())
         self._task = None
         if self._sock is not None:
             self._sock.close()

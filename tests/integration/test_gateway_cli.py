@@ -26,6 +26,7 @@ import pytest
 from encoding.constants import CommandId
 from encoding.pdu import SubmitSm, encode_pdu
 from routing import Store
+from smsc.http import hash_token
 from tests.gatewayproc import GatewayProcess
 from tests.ports import blackhole_port, refusing_port, taken_port
 from tests.rawclient import RawClient
@@ -51,7 +52,8 @@ def _one_line(stderr: str) -> str:
     return lines[0]
 
 def _config(tmp_path: Path, *, port: int = 0, metrics: str = "port = 0",
-            name: str = "smsc.toml", operator_port: int | None = None) -> Path:
+            name: str = "smsc.toml", operator_port: int | None = None,
+            http_port: int = 0) -> Path:
     cfg = tmp_path / name
     operator = ("" if operator_port is None else
                 f"\n[[operators]]\nname = \"op\"\nhost = \"127.0.0.1\"\nport = {operator_port}\n"
@@ -61,7 +63,7 @@ def _config(tmp_path: Path, *, port: int = 0, metrics: str = "port = 0",
         f"[listen]\nhost = \"127.0.0.1\"\nport = {port}\n\n"
         f"[store]\npath = \"{tmp_path / 'smsc.db'}\"\n\n"
         f"[metrics]\nhost = \"127.0.0.1\"\n{metrics}\n\n"
-        "[http]\nhost = \"127.0.0.1\"\nport = 0\n\n"
+        f"[http]\nhost = \"127.0.0.1\"\nport = {http_port}\n\n"
         "[[tenants]]\nsystem_id = \"demo\"\npassword = \"demo\"\n" + operator
     )
     return cfg
@@ -105,7 +107,7 @@ def test_serve_with_a_missing_config_file(tmp_path: Path) -> None:
     assert "nowhere.toml" in line
 
 @pytest.mark.parametrize("operator", ["none", "unreachable", "refusing"])
-@pytest.mark.parametrize("which", ["listen", "metrics"])
+@pytest.mark.parametrize("which", ["listen", "metrics", "http"])
 def test_serve_on_a_port_in_use(tmp_path: Path, which: str, operator: str) -> None:
     """One line naming the key of the listener that failed, exit 2 at once; an operator
     that never answers (a blackhole) or refuses does not keep the process alive."""
@@ -114,6 +116,8 @@ def test_serve_on_a_port_in_use(tmp_path: Path, which: str, operator: str) -> No
         operator_port = (None if operator == "none" else held.enter_context(
             blackhole_port() if operator == "unreachable" else refusing_port()))
         cfg = (_config(tmp_path, port=port, operator_port=operator_port) if which == "listen"
+               else _config(tmp_path, http_port=port, operator_port=operator_port)
+               if which == "http"
                else _config(tmp_path, metrics=f"port = {port}", operator_port=operator_port))
         started_at = time.monotonic()
         proc = subprocess.Popen([sys.executable, "-m", "smsc", "serve", "--config", str(cfg)],
@@ -210,3 +214,13 @@ def test_second_signal_exits_at_once(tmp_path: Path, started: list[GatewayProces
         client.sock.close()
     assert code != 0
     assert time.monotonic() - started_at < 3
+
+
+def test_api_key_new_prints_a_token_and_the_line_that_accepts_it() -> None:
+    result = _run("api-key", "new")
+    assert result.returncode == 0, result.stderr
+    token = result.stdout.split("it is not stored anywhere): ")[1].split()[0]
+    line = result.stdout.strip().splitlines()[-1]
+    assert line == f'config line for the tenant: api_keys = ["{hash_token(token)}"]'
+    assert len(token) >= 43  # 32 random bytes, URL-safe base64
+    assert _run("api-key", "new").stdout != result.stdout  # fresh every time

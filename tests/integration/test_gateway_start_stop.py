@@ -21,7 +21,14 @@ from typing import Any
 import msgspec
 import pytest
 
-from config import GatewayConfig, ListenConfig, MetricsConfig, OperatorConfig, RouteConfig
+from config import (
+    GatewayConfig,
+    HttpConfig,
+    ListenConfig,
+    MetricsConfig,
+    OperatorConfig,
+    RouteConfig,
+)
 from encoding.constants import CommandId
 from encoding.pdu import SubmitSm
 from esme import Pool
@@ -30,8 +37,10 @@ from routing.admission import Admission
 from routing.sqlite import GroupCommitter
 from smsc import ListenError
 from smsc.app import Gateway
+from smsc.http import HttpServer
 from smsc.metrics_http import MetricsEndpoint
 from smsc.server import TenantListener
+from smsc.webhooks import WebhookSender
 from tests.conftest import GatewayThread, make_config
 from tests.integration.e2e_support import SimThread, operator_bound, sim_config
 from tests.ports import blackhole_port, taken_port
@@ -80,7 +89,7 @@ async def _check_undone(gw: Gateway, threads_before: set[threading.Thread]) -> N
     await gw.stop()
 
 
-@pytest.mark.parametrize("which", ["listen", "metrics"])
+@pytest.mark.parametrize("which", ["listen", "metrics", "http"])
 @pytest.mark.parametrize("synchronous", ["normal", "full"])  # full: a commit thread too
 def test_a_port_in_use_fails_start_and_leaves_nothing_running(
         tmp_path: Path, which: str, synchronous: str) -> None:
@@ -97,6 +106,8 @@ def test_a_port_in_use_fails_start_and_leaves_nothing_running(
             f" — change [{which}] port in the config or stop the process using it")
         if which == "listen":
             assert gw.metrics_port > 0  # it was listening before the SMPP door failed
+        if which == "http":
+            assert gw.port > 0  # the SMPP door was listening before the HTTP door failed
         await _check_undone(gw, threads_before)
 
     with taken_port() as port, blackhole_port() as operator_port:
@@ -104,6 +115,8 @@ def test_a_port_in_use_fails_start_and_leaves_nothing_running(
             make_config(tmp_path).store, synchronous=synchronous))
         if which == "listen":
             cfg = msgspec.structs.replace(cfg, listen=ListenConfig(host="127.0.0.1", port=port))
+        elif which == "http":
+            cfg = msgspec.structs.replace(cfg, http=HttpConfig(host="127.0.0.1", port=port))
         else:
             cfg = msgspec.structs.replace(cfg, metrics=MetricsConfig(host="127.0.0.1",
                                                                      port=port))
@@ -170,6 +183,8 @@ def test_start_and_stop_run_their_steps_in_order(
             (TenantListener, "start", "smpp start"),
             (TenantListener, "stop_accepting", "smpp stop accepting"),
             (TenantListener, "close", "smpp close"),
+            (HttpServer, "start", "http start"), (HttpServer, "close", "http close"),
+            (WebhookSender, "start", "webhooks start"), (WebhookSender, "stop", "webhooks stop"),
             (Pool, "start", "pool start"), (Pool, "stop", "pool stop"),
             (Admission, "stop_accepting", "admission stop")]:
         _record(monkeypatch, calls, cls, name, label)
@@ -183,7 +198,7 @@ def test_start_and_stop_run_their_steps_in_order(
     monkeypatch.setattr(sim.sim, "on_closed", on_closed)  # before the gateway connects
     gw = gateway_factory(_with_operator(make_config(tmp_path), sim.port))
     assert calls == ["store open", "commit start", "metrics start", "smpp start",
-                     "pool start"]
+                     "http start", "webhooks start", "pool start"]
     calls.clear()
     wait_until(lambda: operator_bound(gw, "op"), 10.0, "bound to the operator")
 
@@ -195,8 +210,9 @@ def test_start_and_stop_run_their_steps_in_order(
         assert resp.command_status == 0
         message_id: str = resp.message_id  # type: ignore[attr-defined]
         gw.call(gw.gateway.stop(timeout=0.5), timeout=15)
-        assert calls == ["admission stop", "smpp stop accepting", "pool stop", "smpp close",
-                         "metrics close", "commit stop", "store close"]
+        assert calls == ["admission stop", "smpp stop accepting", "pool stop",
+                         "webhooks stop", "http close", "smpp close", "metrics close",
+                         "commit stop", "store close"]
         seen = []  # what the gateway sent until it closed: receipts maybe, then the unbind
         for _ in range(100):
             pdu = client.read_pdu(timeout=5)
@@ -210,6 +226,7 @@ def test_start_and_stop_run_their_steps_in_order(
     pool = gw.gateway.pool
     assert pool is not None and gw.run(pool.bound_count) == {"op": 0.0}
     assert _refused(gw.port) and _refused(gw.gateway.metrics_port)
+    assert _refused(gw.gateway.http_port)
     with pytest.raises(StoreError):
         gw.gateway.store.reader  # noqa: B018 - closed
     store = Store(tmp_path / "smsc.db")
