@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from litestar import Litestar, Request, Response, delete, get, post
 from litestar.exceptions import HTTPException, ValidationException
-from litestar.openapi import OpenAPIConfig
+from litestar.openapi import OpenAPIConfig, ResponseSpec
 from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
@@ -38,6 +38,7 @@ from .models import (
     Health,
     MessagePage,
     MessageStatus,
+    Problem,
     RequestCounts,
     SendRequest,
     SendResponse,
@@ -125,6 +126,18 @@ def _on_any(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     return _problem_response(ApiError(500, "internal_error", "the gateway failed; retry"))
 
 
+def _errors(*codes: int) -> dict[int, ResponseSpec]:
+    """The problem+json answers a route documents (401 on every authenticated one)."""
+    why = {400: "Invalid request: every bad field named in errors[] by JSON pointer",
+           401: "Missing or unknown bearer token", 403: "Not allowed for this token",
+           404: "No such resource for this tenant", 409: "Conflict",
+           413: "Body over [http] max_body_bytes", 415: "Not application/json",
+           429: "Over the tenant's rate (Retry-After, RateLimit headers)",
+           503: "Queue full or stopping (Retry-After)"}
+    return {c: ResponseSpec(Problem, description=why[c], media_type=_PROBLEM,
+                            generate_examples=False) for c in (401, *codes)}
+
+
 class HttpApi:
     """Builds the Litestar app over the gateway's services."""
 
@@ -158,7 +171,7 @@ class HttpApi:
         api = self
 
         @post(["/v1/messages", "/messages/v1/send"], status_code=200, tags=["messages"],
-              summary="Send messages",
+              summary="Send messages", responses=_errors(400, 403, 409, 413, 415, 429, 503),
               description="One request, 1 to max_recipients recipients. 200 only once every "
                           "accepted message is durably stored; per-recipient results in "
                           "request order. Idempotency-Key: a repeat within 24 h returns the "
@@ -176,7 +189,7 @@ class HttpApi:
             headers = {"Idempotency-Replayed": "true"} if answer.replayed else None
             return _raw(answer.body, answer.status, headers)
 
-        @get("/v1/messages/{message_id:str}", tags=["messages"], summary="One message",
+        @get("/v1/messages/{message_id:str}", tags=["messages"], summary="One message", responses=_errors(404),
              operation_id="get_message")
         async def one(request: Request[Any, Any, Any], message_id: FromPath[str]
                       ) -> Response[MessageStatus]:
@@ -186,7 +199,7 @@ class HttpApi:
             assert m is not None
             return _json(status_of(m, api.record.history_of(mid), tenant))
 
-        @get("/v1/messages", tags=["messages"], summary="List messages, newest first",
+        @get("/v1/messages", tags=["messages"], summary="List messages, newest first", responses=_errors(400),
              operation_id="list_messages")
         async def listing(
                 request: Request[Any, Any, Any], request_id: FromQuery[str | None] = None,
@@ -216,7 +229,7 @@ class HttpApi:
             return _json(MessagePage(data=data, next_cursor=nxt))
 
         @get("/v1/requests/{request_id:str}", tags=["messages"],
-             summary="Counts by status of one send request", operation_id="get_request")
+             summary="Counts by status of one send request", responses=_errors(404), operation_id="get_request")
         async def counts(request: Request[Any, Any, Any], request_id: FromPath[str]
                          ) -> Response[RequestCounts]:
             tenant = api._tenant(request)
@@ -229,6 +242,7 @@ class HttpApi:
 
         @delete("/v1/messages/{message_id:str}", status_code=200, tags=["messages"],
                 summary="Cancel a message not yet handed to an operator",
+                responses=_errors(404, 409),
                 operation_id="cancel_message")
         async def cancel(request: Request[Any, Any, Any], message_id: FromPath[str]
                          ) -> Response[CancelResponse]:
@@ -243,7 +257,7 @@ class HttpApi:
             await api.record.sync()  # type: ignore[misc]
             return _json(CancelResponse(id=message_id, status="cancelled"))
 
-        @get("/v1/events", tags=["events"], summary="Webhook events that failed",
+        @get("/v1/events", tags=["events"], summary="Webhook events that failed", responses=_errors(400),
              operation_id="list_events")
         async def events(request: Request[Any, Any, Any],
                          event_state: Annotated[Literal["failed"], QueryParameter(
@@ -262,7 +276,7 @@ class HttpApi:
             return _json(EventPage(data=data, next_cursor=nxt))
 
         @post("/v1/events/{event_id:str}/retry", status_code=200, tags=["events"],
-              summary="Send a failed event again", operation_id="retry_event")
+              summary="Send a failed event again", responses=_errors(404), operation_id="retry_event")
         async def retry(request: Request[Any, Any, Any], event_id: FromPath[str]
                         ) -> Response[EventInfo]:
             tenant = api._tenant(request)
