@@ -189,8 +189,8 @@ class HttpApi:
             headers = {"Idempotency-Replayed": "true"} if answer.replayed else None
             return _raw(answer.body, answer.status, headers)
 
-        @get("/v1/messages/{message_id:str}", tags=["messages"], summary="One message", responses=_errors(404),
-             operation_id="get_message")
+        @get("/v1/messages/{message_id:str}", tags=["messages"], summary="One message",
+             responses=_errors(404), operation_id="get_message")
         async def one(request: Request[Any, Any, Any], message_id: FromPath[str]
                       ) -> Response[MessageStatus]:
             tenant = api._tenant(request)
@@ -199,8 +199,8 @@ class HttpApi:
             assert m is not None
             return _json(status_of(m, api.record.history_of(mid), tenant))
 
-        @get("/v1/messages", tags=["messages"], summary="List messages, newest first", responses=_errors(400),
-             operation_id="list_messages")
+        @get("/v1/messages", tags=["messages"], summary="List messages, newest first",
+             responses=_errors(400), operation_id="list_messages")
         async def listing(
                 request: Request[Any, Any, Any], request_id: FromQuery[str | None] = None,
                 status: FromQuery[StatusName | None] = None,
@@ -229,7 +229,8 @@ class HttpApi:
             return _json(MessagePage(data=data, next_cursor=nxt))
 
         @get("/v1/requests/{request_id:str}", tags=["messages"],
-             summary="Counts by status of one send request", responses=_errors(404), operation_id="get_request")
+             summary="Counts by status of one send request", responses=_errors(404),
+             operation_id="get_request")
         async def counts(request: Request[Any, Any, Any], request_id: FromPath[str]
                          ) -> Response[RequestCounts]:
             tenant = api._tenant(request)
@@ -257,8 +258,8 @@ class HttpApi:
             await api.record.sync()  # type: ignore[misc]
             return _json(CancelResponse(id=message_id, status="cancelled"))
 
-        @get("/v1/events", tags=["events"], summary="Webhook events that failed", responses=_errors(400),
-             operation_id="list_events")
+        @get("/v1/events", tags=["events"], summary="Webhook events that failed",
+             responses=_errors(400), operation_id="list_events")
         async def events(request: Request[Any, Any, Any],
                          event_state: Annotated[Literal["failed"], QueryParameter(
                              name="state")] = "failed",
@@ -276,7 +277,8 @@ class HttpApi:
             return _json(EventPage(data=data, next_cursor=nxt))
 
         @post("/v1/events/{event_id:str}/retry", status_code=200, tags=["events"],
-              summary="Send a failed event again", responses=_errors(404), operation_id="retry_event")
+              summary="Send a failed event again", responses=_errors(404),
+              operation_id="retry_event")
         async def retry(request: Request[Any, Any, Any], event_id: FromPath[str]
                         ) -> Response[EventInfo]:
             tenant = api._tenant(request)
