@@ -18,7 +18,15 @@ import msgspec
 from routing.events import Claim, ReceiptEvent
 from routing.jobs import Job
 from routing.model import Message, Status
-from routing.repository import Durable, MessageRecord, MoGroup, MoPart, Segment
+from routing.repository import (
+    Durable,
+    KeptAnswer,
+    MessageFilter,
+    MessageRecord,
+    MoGroup,
+    MoPart,
+    Segment,
+)
 
 if TYPE_CHECKING:
     from tests.contract.conftest import Backend
@@ -649,5 +657,107 @@ def test_a_purged_event_waiting_for_its_retry_is_not_offered_again(backend: Back
             "BUG (sqlite: routing/sqlite/eventqueue.py SqliteEventQueue._due puts a claim "
             "back whatever purge dropped meanwhile): a purged event is offered again: "
             f"{events_of(got)}")
+
+    backend.run(body())
+
+
+# --- what the HTTP door reads and keeps ----------------------------------------------------
+
+
+def test_find_filters_a_tenants_messages_newest_first_and_pages(backend: Backend) -> None:
+    async def body() -> None:
+        r = backend.record
+        ms = [msg(r, tenant="acme" if i % 3 else "beta", request_id="r1" if i < 6 else "r2",
+                  destination_addr=f"4477009001{i:02}", created_at=NOW + i)
+              for i in range(9)]
+        await durable(r.accept(ms, NOW))
+        acme = [m for m in ms if m.tenant == "acme"]
+        assert ids(r.find("acme", MessageFilter())) == ids(acme)[::-1]
+        assert ids(r.find("acme", MessageFilter(request_id="r1"))) == [
+            m.id for m in reversed(acme) if m.request_id == "r1"]
+        assert ids(r.find("acme", MessageFilter(recipient=acme[0].destination_addr))) == [
+            acme[0].id]
+        assert ids(r.find("acme", MessageFilter(since=NOW + 2, until=NOW + 5))) == [
+            m.id for m in reversed(acme) if NOW + 2 <= m.created_at < NOW + 5]
+        pages: list[str] = []
+        before = ""
+        for _ in range(10):  # bounded: 6 messages, 4 per page
+            page = r.find("acme", MessageFilter(before_id=before, limit=4))
+            pages += ids(page)
+            if len(page) < 4:
+                break
+            before = page[-1].id
+        assert pages == ids(acme)[::-1]
+        r.record_change(acme[0].id, A, S, NOW + 1, operator="opA")
+        await durable(r.sync())
+        assert ids(r.find("acme", MessageFilter(status=S))) == [acme[0].id]
+        assert r.request_counts("acme", "r1") == {S: 1, A: sum(
+            1 for m in acme if m.request_id == "r1") - 1}
+        assert r.request_counts("beta", "nope") == {}
+        assert r.find("gamma", MessageFilter()) == []
+
+    backend.run(body())
+
+
+def test_a_kept_answer_is_durable_with_the_messages_and_forgotten_after_retention(
+        backend: Backend) -> None:
+    async def body() -> None:
+        r = backend.record
+        answer = KeptAnswer("f" * 64, 200, b'{"request_id":"r_1"}', NOW)
+        r.keep_answer("acme", "key-1", answer)
+        await durable(r.accept([msg(r)], NOW))
+        await backend.restart()
+        r = backend.record
+        assert r.kept_answer("acme", "key-1") == answer
+        assert r.kept_answer("beta", "key-1") is None  # keys are per tenant
+        r.keep_answer("acme", "key-1", KeptAnswer("0" * 64, 200, b"{}", NOW + 5))
+        await durable(r.sync())
+        assert r.kept_answer("acme", "key-1") == answer  # the first answer stays
+        r.forget_answers(NOW + 1)
+        await durable(r.sync())
+        assert r.kept_answer("acme", "key-1") is None
+
+    backend.run(body())
+
+
+def test_a_failed_event_is_listed_not_offered_and_offered_again_when_revived(
+        backend: Backend) -> None:
+    async def body() -> None:
+        q = backend.events
+        await durable(q.publish("acme/webhook", [rec(1), rec(2)], NOW))
+        one, two = await claim_within(backend, "acme/webhook", 2)
+        q.fail(one)
+        q.settle(two)
+        await durable(backend.record.sync())
+        assert q.depths() == {}
+        [kept] = q.failed("acme/webhook")
+        assert (kept.id, kept.event) == (one.id, rec(1))
+        assert q.failed("acme") == [] and q.failed("acme/webhook", after_id=one.id) == []
+        await backend.restart()
+        q = backend.events
+        assert q.claim("acme/webhook", 10) == []  # not offered after a restart either
+        assert q.revive("acme/webhook", one.id)
+        assert not q.revive("acme/webhook", one.id + 1000)
+        [again] = await claim_within(backend, "acme/webhook", 1)
+        assert (again.id, again.event, again.attempts) == (one.id, rec(1), 0)
+        q.settle(again)
+        await durable(backend.record.sync())
+        assert q.failed("acme/webhook") == []
+
+    backend.run(body())
+
+
+def test_event_ids_are_never_reused_even_once_every_event_is_gone(backend: Backend) -> None:
+    """Webhook receivers deduplicate by webhook-id, which is the event id."""
+    async def body() -> None:
+        q = backend.events
+        await durable(q.publish("acme", [rec(1)], NOW))
+        [first] = await claim_within(backend, "acme", 1)
+        q.settle(first)
+        await backend.restart()
+        q = backend.events
+        await durable(q.publish("acme", [rec(2)], NOW))
+        [second] = await claim_within(backend, "acme", 1)
+        assert second.id > first.id
 
     backend.run(body())
