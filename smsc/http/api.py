@@ -17,7 +17,9 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Litestar, Request, Response, delete, get, post
+from litestar.connection import ASGIConnection
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.handlers import BaseRouteHandler
 from litestar.openapi import OpenAPIConfig, ResponseSpec
 from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
@@ -88,7 +90,7 @@ def _on_validation(request: Request[Any, Any, Any], exc: ValidationException) ->
         if request.method in ("POST", "PUT", "PATCH"):
             return _problem_response(_body_problem(request, body))
     problems = [FieldProblem(pointer="", code="invalid_parameter",
-                             detail=f"{e.get('source', 'query')} parameter "
+                             detail=f"{getattr(e.get('source'), 'value', 'query')} parameter "
                                     f"{e.get('key', '?')}: {e.get('message', 'invalid')}")
                 for e in extra if isinstance(e, dict)]
     return _problem_response(ApiError(400, "invalid_request", "invalid parameters", problems))
@@ -113,6 +115,9 @@ def _body_problem(request: Request[Any, Any, Any], body: object) -> ApiError:
 
 def _on_http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     status = exc.status_code
+    if status == 400 and request.method in ("POST", "PUT", "PATCH"):  # an unreadable body
+        return _problem_response(_body_problem(request, ScopeState.from_scope(
+            request.scope).body))
     return _problem_response(ApiError(status, _CODE_OF_HTTP.get(status, "http_error"),
                                       str(exc.detail)))
 
@@ -154,9 +159,20 @@ class HttpApi:
         self.tokens = Tokens(config.tenants)
         self.app = self._build()
 
-    def _tenant(self, request: Request[Any, Any, Any]) -> TenantConfig:
-        peer = request.client.host if request.client else ""
-        return self.tokens.tenant(request.headers.get("authorization"), peer)
+    def _guard(self, connection: ASGIConnection[Any, Any, Any, Any],
+               handler: BaseRouteHandler) -> None:
+        """Authenticate before anything else runs (the body is not read for a bad token);
+        the tenant is kept in the connection's state for the handler."""
+        if handler.opt.get("public") or connection.scope["path"].startswith("/docs"):
+            return  # liveness, the OpenAPI document and the API reference page
+        peer = connection.client.host if connection.client else ""
+        connection.state.tenant = self.tokens.tenant(connection.headers.get("authorization"),
+                                                     peer)
+
+    @staticmethod
+    def _tenant(request: Request[Any, Any, Any]) -> TenantConfig:
+        tenant: TenantConfig = request.state.tenant
+        return tenant
 
     def _own(self, tenant: TenantConfig, message_id: str) -> str:
         """Our id of a tenant's message, or 404 (never 403: another tenant's ids do not
@@ -289,17 +305,18 @@ class HttpApi:
                                    created_at=timestamp(api.wall()), message_id=None))
 
         @get("/health", tags=["gateway"], summary="Liveness", operation_id="health",
-             security=[])
+             security=[], opt={"public": True})
         async def health() -> Response[Health]:
             return _json(Health(status="ok" if api.accepting() else "stopping"))
 
-        @get("/openapi.json", include_in_schema=False)
+        @get("/openapi.json", include_in_schema=False, opt={"public": True})
         async def openapi(request: Request[Any, Any, Any]) -> Response[Any]:
             schema = request.app.openapi_schema.to_schema()
             return Response(_encoder.encode(schema), media_type=_JSON)
 
         return Litestar(
             route_handlers=[send, one, listing, counts, cancel, events, retry, health, openapi],
+            guards=[self._guard],
             exception_handlers={ApiError: _on_api, ValidationException: _on_validation,
                                 HTTPException: _on_http, Exception: _on_any},
             request_max_body_size=self.config.http.max_body_bytes,
