@@ -64,6 +64,8 @@ class SqliteEventQueue:
         # Claims in flight or waiting for a retry whose rows retention purged: forgotten
         # when they come back (not counted twice, never offered again).
         self._purged_away: set[int] = set()
+        self._batch_future: object = None  # the commit the claims in ``_batch`` wait for
+        self._batch: dict[str, list[Claim]] = {}
 
     def _t(self, tenant: str) -> _Tenant:
         t = self._tenants.get(tenant)
@@ -101,8 +103,26 @@ class SqliteEventQueue:
                                   getattr(event, "message_id", ""), now)
             claims.append(Claim(eid, tenant, event, 0, now))
         fut = self._committer.future()
-        fut.add_done_callback(lambda f: self._durable(tenant, claims, f))
+        # One callback per commit, not per publish (receipts are published one by one).
+        if fut is not self._batch_future:
+            batch: dict[str, list[Claim]] = {tenant: claims}
+            self._batch_future = fut
+            self._batch = batch
+            fut.add_done_callback(lambda f: self._batch_durable(batch, f))
+        else:
+            waiting = self._batch.get(tenant)
+            if waiting is None:
+                self._batch[tenant] = claims
+            else:
+                waiting.extend(claims)
         return fut
+
+    def _batch_durable(self, batch: dict[str, list[Claim]], fut: Any) -> None:
+        if self._batch is batch:
+            self._batch_future = None
+            self._batch = {}
+        for tenant, claims in batch.items():
+            self._durable(tenant, claims, fut)
 
     def _durable(self, tenant: str, claims: list[Claim], fut: Any) -> None:
         if fut.exception() is not None:
