@@ -4,7 +4,8 @@ By default it starts the simulator and a gateway in a temporary directory (free 
 127.0.0.1) and runs one load against the gateway. ``--baseline`` first runs the same load
 generator against the simulator alone, so the gateway's figures come with a ratio to that
 ceiling. ``--target HOST:PORT`` drives a running gateway instead. ``--standard`` is the
-scenario of ``make bench`` (under two minutes on two cores). Progress goes to stderr, the
+scenario of ``make bench`` (under two minutes on two cores). ``--http`` measures the HTTP
+door and the webhook channel instead (``http_mode``). Progress goes to stderr, the
 table to stdout. Exit code 2 when something could not start or bind.
 """
 
@@ -19,6 +20,7 @@ from typing import Any
 import msgspec
 
 from .client import WorkerSpec
+from .http_mode import add_http_arguments, check_http_arguments, run_http_mode
 from .idle import measure_idle_binds
 from .mix import DEFAULT_MIX, parse_mix
 from .procs import TENANT_ID, TENANT_PASSWORD, GatewayOptions, Stack, StartError
@@ -75,6 +77,7 @@ def _parser() -> argparse.ArgumentParser:
     add("--plot", metavar="FILE", help="write a PNG of throughput and latency over time")
     add("--quiet", "-q", action="store_true", help="no progress line")
     add("--keep-dir", action="store_true", help="keep the temporary directory (logs, store)")
+    add_http_arguments(p)
     return p
 
 
@@ -178,10 +181,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.messages = 50_000 if args.standard else 20_000
     if args.idle_binds is None:
         args.idle_binds = 1_000 if args.standard else 0
-    problem = _check(args)
+    problem = _check(args) or (check_http_arguments(args) if args.http else None)
     if problem:
         print(f"{_PROG}: {problem}", file=sys.stderr)
         return 2
+    if args.http:
+        if args.target or args.standard:
+            print(f"{_PROG}: --http starts its own stacks (no --target, no --standard)",
+                  file=sys.stderr)
+            return 2
+        try:
+            return run_http_mode(args, _gateway_options(args),
+                                 [_PROG, *(sys.argv[1:] if argv is None else argv)])
+        except (StartError, RuntimeError, OSError) as exc:
+            print(f"{_PROG}: {exc}", file=sys.stderr)
+            return 2
     runs: dict[str, dict[str, Any]] = {}
     result: dict[str, Any] = {"machine": machine(),
                               "command": [_PROG, *(sys.argv[1:] if argv is None else argv)],

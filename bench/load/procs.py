@@ -26,11 +26,12 @@ import msgspec
 
 from config import load_gateway_config
 
-__all__ = ["GatewayOptions", "ManagedProcess", "Stack", "StartError"]
+__all__ = ["HOOK_TENANT_ID", "GatewayOptions", "ManagedProcess", "Stack", "StartError"]
 
 REPO = Path(__file__).resolve().parents[2]
 TENANT_ID = "bench"
 TENANT_PASSWORD = "bench"
+HOOK_TENANT_ID = "hooks"
 
 
 class StartError(RuntimeError):
@@ -48,6 +49,14 @@ class GatewayOptions(msgspec.Struct, frozen=True, kw_only=True):
     log_level: str = "WARNING"
     synchronous: str = "normal"
     commit_interval_ms: float = 1.0
+    max_queue: int = 0  # [store] max_queue; 0 = the default
+    # The HTTP door (smsc-bench --http): the bench tenant's api_keys entry, and an HTTP-only
+    # tenant HOOK_TENANT_ID with a webhook (url, secret, api_keys entry); "" = none.
+    api_key: str = ""
+    hook_url: str = ""
+    hook_secret: str = ""
+    hook_api_key: str = ""
+    webhook_concurrency: int = 0  # [http] webhook_concurrency; 0 = the default
 
 
 def _env() -> dict[str, str]:
@@ -110,6 +119,11 @@ class ManagedProcess:
         word = self.banner.split("listening on ", 1)[1].split()[0].rstrip(",")
         return int(word.rsplit(":", 1)[1])
 
+    def http_port(self) -> int:
+        """The port of "http on HOST:PORT" in the gateway's banner."""
+        word = self.banner.split("http on ", 1)[1].split()[0].rstrip(",")
+        return int(word.rsplit(":", 1)[1])
+
     def stop(self, grace_s: float = 10.0) -> int | None:
         """SIGTERM the child by PID, SIGKILL it after ``grace_s``; returns its exit code."""
         proc = self.proc
@@ -137,7 +151,22 @@ def simulator_toml(window: int) -> str:
     )
 
 
+def _http_toml(opts: GatewayOptions) -> tuple[str, str, str, str]:
+    """(extra [store] lines, extra [http] lines, bench tenant lines, the webhook tenant)."""
+    store = f"max_queue = {opts.max_queue}\n" if opts.max_queue else ""
+    http = (f"webhook_concurrency = {opts.webhook_concurrency}\n"
+            if opts.webhook_concurrency else "")
+    tenant = f'api_keys = ["{opts.api_key}"]\n' if opts.api_key else ""
+    hook = ""
+    if opts.hook_url:
+        hook = (f'\n[[tenants]]\nsystem_id = "{HOOK_TENANT_ID}"\n'
+                f'api_keys = ["{opts.hook_api_key}"]\nwebhook_url = "{opts.hook_url}"\n'
+                f'webhook_secret = "{opts.hook_secret}"\ntps = 0.0\n')
+    return store, http, tenant, hook
+
+
 def gateway_toml(workdir: Path, sim_port: int, opts: GatewayOptions) -> str:
+    store, http, tenant, hook = _http_toml(opts)
     return f"""\
 [listen]
 host = "127.0.0.1"
@@ -148,7 +177,7 @@ max_connections = {opts.max_binds + 100}
 path = "{workdir / 'smsc.db'}"
 synchronous = "{opts.synchronous}"
 commit_interval_ms = {opts.commit_interval_ms}
-
+{store}
 [metrics]
 enabled = true
 host = "127.0.0.1"
@@ -157,7 +186,7 @@ port = 0
 [http]
 host = "127.0.0.1"
 port = 0
-
+{http}
 [[tenants]]
 system_id = "{TENANT_ID}"
 password = "{TENANT_PASSWORD}"
@@ -165,7 +194,7 @@ max_binds = {opts.max_binds}
 window = {opts.tenant_window}
 tps = 0.0
 deliver_window = {opts.deliver_window}
-
+{tenant}{hook}
 [[operators]]
 name = "sim"
 host = "127.0.0.1"
@@ -198,6 +227,7 @@ class Stack:
         self.gateway: ManagedProcess | None = None
         self.sim_port = 0
         self.gateway_port = 0
+        self.http_port = 0
 
     def __enter__(self) -> Stack:
         try:
@@ -229,6 +259,8 @@ class Stack:
                         "--log-level", self.opts.log_level], self.dir / "gateway.log")
         self.gateway.start("smsc listening on")
         self.gateway_port = self.gateway.port()
+        if "http on " in self.gateway.banner:
+            self.http_port = self.gateway.http_port()
 
     @property
     def target_port(self) -> int:
