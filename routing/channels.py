@@ -58,10 +58,12 @@ class Channels:
         self.events = events
         self.smpp = {t.system_id for t in tenants if t.password is not None}
         self.webhook = {t.system_id for t in tenants if t.webhook_url}
+        # Events are signed: without a secret nobody can send them (report_url is refused).
+        self.signed = {t.system_id for t in tenants if t.secrets}
 
     def wants_sent(self, tenant: str, report_url: str) -> bool:
         """Whether a "handed to an operator" event has a channel (webhooks only)."""
-        return bool(report_url) or tenant in self.webhook
+        return tenant in self.webhook or (bool(report_url) and tenant in self.signed)
 
     def publish(self, tenant: str, events: Sequence[TenantEvent], now: float) -> Durable:
         done: Durable = _Done()
@@ -70,7 +72,7 @@ class Channels:
             if smpp:
                 done = self.events.publish(tenant, smpp, now)
         hooks = [e for e in events if isinstance(e, _WEBHOOK_KINDS)
-                 and (tenant in self.webhook or _report_url(e))]
+                 and (tenant in self.webhook or (_report_url(e) and tenant in self.signed))]
         if hooks:
             # The same group commit carries both, so either future says it is durable.
             done = self.events.publish(webhook_queue(tenant), hooks, now)

@@ -247,8 +247,9 @@ class EventQueue(Protocol):
         """Delivered: never offered again."""
         ...
 
-    def retry(self, claim: Claim, delay_s: float) -> None:
-        """Not delivered (refused for now, or no answer): offer again after ``delay_s``."""
+    def retry(self, claim: Claim, delay_s: float, *, attempted: bool = True) -> None:
+        """Not delivered (refused for now, or no answer): offer again after ``delay_s``.
+        ``attempted`` False: held back without a try (it counts no attempt)."""
         ...
 
     def release(self, claim: Claim) -> None:

@@ -179,13 +179,14 @@ class SqliteEventQueue:
         self._committer.pending.ack_event(claim.id)
         self._committer.commit_soon()
 
-    def retry(self, claim: Claim, delay_s: float) -> None:
+    def retry(self, claim: Claim, delay_s: float, *, attempted: bool = True) -> None:
         t = self._t(claim.tenant)
         t.in_flight = max(0, t.in_flight - 1)
         if self._purged_claim(claim):
             return
         t.waiting += 1
-        claim.attempts += 1
+        if attempted:
+            claim.attempts += 1
         self._committer.pending.retry_event(claim.id, claim.attempts, self._wall() + delay_s)
         self._committer.commit_later()
         self._loop.call_later(delay_s, self._due, claim)

@@ -120,8 +120,11 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     ALTER TABLE messages ADD COLUMN request_id TEXT NOT NULL DEFAULT '';
     ALTER TABLE messages ADD COLUMN reference TEXT NOT NULL DEFAULT '';
     ALTER TABLE messages ADD COLUMN report_url TEXT NOT NULL DEFAULT '';
-    CREATE INDEX messages_request ON messages (request_id) WHERE request_id != '';
-    CREATE INDEX messages_tenant ON messages (tenant, id);
+    CREATE INDEX messages_request ON messages (request_id, CAST(id AS INTEGER))
+        WHERE request_id != '';
+    -- Listings go newest first by the id's number: as text, ids of a later epoch with one
+    -- more digit would sort below older ones.
+    CREATE INDEX messages_tenant ON messages (tenant, CAST(id AS INTEGER));
     ALTER TABLE events ADD COLUMN failed INTEGER NOT NULL DEFAULT 0;
     CREATE TABLE idempotency (
         tenant TEXT NOT NULL,

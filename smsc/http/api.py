@@ -29,9 +29,10 @@ from litestar.utils.scope.state import ScopeState
 from config import GatewayConfig, TenantConfig
 from routing.channels import webhook_queue
 from routing.events import EVENT_KIND, SentEvent
-from routing.model import Status, internal_id
+from routing.model import Status, external_id, internal_id
 from routing.repository import EventQueue, MessageFilter, MessageRecord
 
+from . import models
 from .models import (
     CancelResponse,
     EventInfo,
@@ -59,6 +60,7 @@ _JSON = "application/json"
 _encoder = msgspec.json.Encoder()
 _CODE_OF_HTTP = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large",
                  415: "unsupported_media_type", 400: "bad_request"}
+_BEARER: list[dict[str, list[str]]] = [{"bearer": []}]  # every route but /health and docs
 _EVENT_TYPE = {"receipt": "message.delivered", "mo": "message.inbound", "sent": "message.sent"}
 
 
@@ -105,6 +107,8 @@ def _body_problem(request: Request[Any, Any, Any], body: object) -> ApiError:
         raw = msgspec.json.decode(body)
     except msgspec.DecodeError as e:
         return ApiError(400, "invalid_json", f"the body is not JSON: {e}")
+    except RecursionError:
+        return ApiError(400, "invalid_json", "the body nests too deeply")
     handler = request.route_handler
     field = handler.parsed_fn_signature.parameters.get("data")
     tp = field.annotation if field is not None else SendRequest
@@ -127,6 +131,8 @@ def _on_api(request: Request[Any, Any, Any], exc: ApiError) -> Response[Any]:
 
 
 def _on_any(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    if isinstance(exc, RecursionError):  # msgspec decoding a body nested thousands deep
+        return _problem_response(ApiError(400, "invalid_json", "the body nests too deeply"))
     log.exception("HTTP %s %s failed", request.method, request.url.path)
     return _problem_response(ApiError(500, "internal_error", "the gateway failed; retry"))
 
@@ -157,6 +163,7 @@ class HttpApi:
         self.wall = wall
         self.accepting = accepting
         self.tokens = Tokens(config.tenants)
+        self._openapi: bytes | None = None
         self.app = self._build()
 
     def _guard(self, connection: ASGIConnection[Any, Any, Any, Any],
@@ -187,7 +194,8 @@ class HttpApi:
         api = self
 
         @post(["/v1/messages", "/messages/v1/send"], status_code=200, tags=["messages"],
-              summary="Send messages", responses=_errors(400, 403, 409, 413, 415, 429, 503),
+              summary="Send messages", security=_BEARER,
+              responses=_errors(400, 403, 409, 413, 415, 429, 503),
               description="One request, 1 to max_recipients recipients. 200 only once every "
                           "accepted message is durably stored; per-recipient results in "
                           "request order. Idempotency-Key: a repeat within 24 h returns the "
@@ -206,7 +214,7 @@ class HttpApi:
             return _raw(answer.body, answer.status, headers)
 
         @get("/v1/messages/{message_id:str}", tags=["messages"], summary="One message",
-             responses=_errors(404), operation_id="get_message")
+             security=_BEARER, responses=_errors(404), operation_id="get_message")
         async def one(request: Request[Any, Any, Any], message_id: FromPath[str]
                       ) -> Response[MessageStatus]:
             tenant = api._tenant(request)
@@ -216,7 +224,7 @@ class HttpApi:
             return _json(status_of(m, api.record.history_of(mid), tenant))
 
         @get("/v1/messages", tags=["messages"], summary="List messages, newest first",
-             responses=_errors(400), operation_id="list_messages")
+             security=_BEARER, responses=_errors(400), operation_id="list_messages")
         async def listing(
                 request: Request[Any, Any, Any], request_id: FromQuery[str | None] = None,
                 status: FromQuery[StatusName | None] = None,
@@ -230,7 +238,7 @@ class HttpApi:
             before = ""
             if cursor:
                 before = internal_id(tenant.id_format, cursor) or ""
-                if not before:
+                if not before.isdigit():
                     raise ApiError(400, "invalid_cursor", "cursor is not one this API gave")
             if status == "scheduled":  # nothing is scheduled before scheduling exists
                 return _json(MessagePage(data=[], next_cursor=None))
@@ -245,7 +253,8 @@ class HttpApi:
             return _json(MessagePage(data=data, next_cursor=nxt))
 
         @get("/v1/requests/{request_id:str}", tags=["messages"],
-             summary="Counts by status of one send request", responses=_errors(404),
+             summary="Counts by status of one send request", security=_BEARER,
+             responses=_errors(404),
              operation_id="get_request")
         async def counts(request: Request[Any, Any, Any], request_id: FromPath[str]
                          ) -> Response[RequestCounts]:
@@ -259,7 +268,7 @@ class HttpApi:
 
         @delete("/v1/messages/{message_id:str}", status_code=200, tags=["messages"],
                 summary="Cancel a message not yet handed to an operator",
-                responses=_errors(404, 409),
+                security=_BEARER, responses=_errors(404, 409),
                 operation_id="cancel_message")
         async def cancel(request: Request[Any, Any, Any], message_id: FromPath[str]
                          ) -> Response[CancelResponse]:
@@ -275,7 +284,7 @@ class HttpApi:
             return _json(CancelResponse(id=message_id, status="cancelled"))
 
         @get("/v1/events", tags=["events"], summary="Webhook events that failed",
-             responses=_errors(400), operation_id="list_events")
+             security=_BEARER, responses=_errors(400), operation_id="list_events")
         async def events(request: Request[Any, Any, Any],
                          event_state: Annotated[Literal["failed"], QueryParameter(
                              name="state")] = "failed",
@@ -283,17 +292,23 @@ class HttpApi:
                          cursor: Annotated[str | None, QueryParameter(max_length=64)] = None,
                          ) -> Response[EventPage]:
             tenant = api._tenant(request)
-            after = _event_number(cursor) if cursor else 0
+            after = 0
+            if cursor:
+                try:
+                    after = _event_number(cursor)
+                except ApiError:
+                    raise ApiError(400, "invalid_cursor",
+                                   "cursor is not one this API gave") from None
             claims = api.events.failed(webhook_queue(tenant.system_id), after, limit)
             data = [EventInfo(id=f"evt_{c.id}", type=_type_of(c.event), state="failed",
                               attempts=c.attempts, created_at=timestamp(c.created_at),
-                              message_id=getattr(c.event, "message_id", None) or None)
+                              message_id=_message_of(c.event, tenant))
                     for c in claims]
             nxt = data[-1].id if len(claims) == limit else None
             return _json(EventPage(data=data, next_cursor=nxt))
 
         @post("/v1/events/{event_id:str}/retry", status_code=200, tags=["events"],
-              summary="Send a failed event again", responses=_errors(404),
+              summary="Send a failed event again", security=_BEARER, responses=_errors(404),
               operation_id="retry_event")
         async def retry(request: Request[Any, Any, Any], event_id: FromPath[str]
                         ) -> Response[EventInfo]:
@@ -311,8 +326,9 @@ class HttpApi:
 
         @get("/openapi.json", include_in_schema=False, opt={"public": True})
         async def openapi(request: Request[Any, Any, Any]) -> Response[Any]:
-            schema = request.app.openapi_schema.to_schema()
-            return Response(_encoder.encode(schema), media_type=_JSON)
+            if api._openapi is None:
+                api._openapi = _encoder.encode(_strict(request.app.openapi_schema.to_schema()))
+            return Response(api._openapi, media_type=_JSON)
 
         return Litestar(
             route_handlers=[send, one, listing, counts, cancel, events, retry, health, openapi],
@@ -327,14 +343,32 @@ class HttpApi:
                             "Errors are application/problem+json (RFC 9457).",
                 render_plugins=[ScalarRenderPlugin()],
                 components=Components(security_schemes={
-                    "bearer": SecurityScheme(type="http", scheme="bearer")}),
-                security=[{"bearer": []}]),
+                    "bearer": SecurityScheme(type="http", scheme="bearer")})),
             logging_config=None, debug=False)
+
+
+def _strict(schema: dict[str, Any]) -> dict[str, Any]:
+    """The generated document, saying what the Structs enforce and Litestar leaves out:
+    request bodies refuse unknown fields (``forbid_unknown_fields``)."""
+    components = schema.get("components", {}).get("schemas", {})
+    for name in dir(models):
+        cls = getattr(models, name)
+        if (isinstance(cls, type) and issubclass(cls, msgspec.Struct)
+                and cls.__struct_config__.forbid_unknown_fields and name in components):
+            components[name]["additionalProperties"] = False
+    return schema
+
+
+def _message_of(event: object, tenant: TenantConfig) -> str | None:
+    """The message an event is about, by the id the tenant was given (None for MO)."""
+    mid = getattr(event, "message_id", "")
+    return external_id(tenant.id_format, mid) if mid else None
 
 
 def _event_number(text: str) -> int:
     digits = text.removeprefix("evt_")
-    if not digits.isdigit() or len(digits) > 19:
+    if not (digits.isdigit() and digits.isascii() and len(digits) <= 19
+            and int(digits) < 1 << 63):  # SQLite's INTEGER
         raise ApiError(404, "not_found", f"no event {text!r}")
     return int(digits)
 

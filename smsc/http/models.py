@@ -60,11 +60,11 @@ class _Options(_Request, kw_only=True):
     """What a message may say and ``message_globals`` may give for every message."""
 
     originator: Originator | None = None
-    content: Annotated[str, Meta(max_length=100_000)] | None = None
+    content: Annotated[str, Meta(min_length=1, max_length=100_000)] | None = None
     template: Annotated[str, Meta(min_length=1, max_length=64)] | None = None
     msg_type: Literal["text"] | None = None
     data_coding: DataCoding | None = None
-    send_at: datetime | None = None
+    send_at: Annotated[datetime, Meta(tz=True)] | None = None  # with its offset
     validity_s: Annotated[int, Meta(ge=1, le=604_800)] | None = None
     quiet_hours: QuietHours | None = None
     track_links: bool | None = None
@@ -75,7 +75,9 @@ class _Options(_Request, kw_only=True):
 class MessageSpec(_Options, kw_only=True):
     """One message: its content to each of its recipients."""
 
-    recipients: Annotated[list[Number | Recipient], Meta(min_length=1)]
+    # A bare number is checked per recipient (not by the schema): one that is not a number
+    # is refused alone (``invalid_number``) while the others go.
+    recipients: Annotated[list[str | Recipient], Meta(min_length=1)]
 
 
 class MessageGlobals(_Options, kw_only=True):
@@ -173,7 +175,7 @@ class EventPage(msgspec.Struct, kw_only=True):
     next_cursor: str | None
 
 
-class FieldProblem(msgspec.Struct, kw_only=True):
+class FieldProblem(msgspec.Struct, kw_only=True, frozen=True):
     pointer: str  # RFC 6901 JSON pointer into the request body
     code: str
     detail: str

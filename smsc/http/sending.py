@@ -73,8 +73,9 @@ class SendService:
         slot = (tenant.system_id, key)
         running = self._in_flight.get(slot)
         if running is not None:
+            first_fingerprint = self._fingerprints[slot]  # gone once the first one ends
             first = await asyncio.shield(running)
-            return self._replay(first, fingerprint, self._fingerprints[slot])
+            return self._replay(first, fingerprint, first_fingerprint)
         kept = self.record.kept_answer(tenant.system_id, key)
         if kept is not None and kept.created_at > self.wall() - self.config.http.idempotency_s:
             return self._replay(Answer(kept.status, kept.response), fingerprint,

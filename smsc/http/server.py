@@ -42,7 +42,10 @@ class HttpServer:
     async def start(self) -> int:
         """Bind and start serving; returns the bound port. Raises OSError."""
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        # IPPROTO_TCP, so asyncio sets TCP_NODELAY on accepted connections (with proto 0 it
+        # does not, and every answer after the first on a keep-alive connection waits
+        # ~40 ms for the peer's delayed ACK).
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind((self.host, self.port))

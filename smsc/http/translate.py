@@ -82,12 +82,17 @@ def fill(content: str, values: dict[str, str]) -> str | list[str]:
     return _PLACEHOLDER.sub(lambda m: values[m[1]], content)
 
 
-def _merged(spec: MessageSpec, globals_: MessageGlobals | None) -> MessageSpec:
+def _merged(spec: MessageSpec, globals_: MessageGlobals | None
+            ) -> tuple[MessageSpec, frozenset[str]]:
+    """``spec`` with what it lacks from ``message_globals``, and which fields came from
+    there (their problems point into ``/message_globals``)."""
     if globals_ is None:
-        return spec
+        return spec, frozenset()
     changes = {name: getattr(globals_, name) for name in _OPTION_FIELDS
                if getattr(spec, name) is None and getattr(globals_, name) is not None}
-    return msgspec.structs.replace(spec, **changes) if changes else spec
+    if not changes:
+        return spec, frozenset()
+    return msgspec.structs.replace(spec, **changes), frozenset(changes)
 
 
 def _source(originator: str) -> tuple[str, int, int]:
@@ -111,20 +116,25 @@ def _encode(text: str, data_coding: str) -> tuple[bytes, int] | None:
     return encode_text(text, _GSM7), _GSM7
 
 
-def _unsupported(spec: MessageSpec, at: str, now: float) -> list[FieldProblem]:
+def _unsupported(spec: MessageSpec, where: Callable[[str], str], now: float,
+                 tenant: TenantConfig) -> list[FieldProblem]:
     out = []
     if spec.template is not None:
-        out.append(FieldProblem(pointer=at + "/template", code="not_supported",
+        out.append(FieldProblem(pointer=where("template"), code="not_supported",
                                 detail="stored templates are not available yet; send content"))
     if spec.quiet_hours is not None:
-        out.append(FieldProblem(pointer=at + "/quiet_hours", code="not_supported",
+        out.append(FieldProblem(pointer=where("quiet_hours"), code="not_supported",
                                 detail="quiet hours are not available yet"))
     if spec.track_links:
-        out.append(FieldProblem(pointer=at + "/track_links", code="not_supported",
+        out.append(FieldProblem(pointer=where("track_links"), code="not_supported",
                                 detail="link tracking is not available yet"))
     if spec.send_at is not None and spec.send_at.timestamp() > now + 1:
-        out.append(FieldProblem(pointer=at + "/send_at", code="not_supported",
+        out.append(FieldProblem(pointer=where("send_at"), code="not_supported",
                                 detail="scheduling is not available yet; leave send_at out"))
+    if spec.report_url and not tenant.secrets:
+        out.append(FieldProblem(pointer=where("report_url"), code="no_webhook_secret",
+                                detail="events are signed: the account needs a "
+                                       "webhook_secret before report_url can be used"))
     return out
 
 
@@ -137,9 +147,13 @@ def plan_request(req: SendRequest, tenant: TenantConfig, now: float, *,
     forbidden: list[FieldProblem] = []
     index = 0
     for i, raw_spec in enumerate(req.messages):
-        spec = _merged(raw_spec, req.message_globals)
+        spec, inherited = _merged(raw_spec, req.message_globals)
         at = pointer("messages", i)
-        problems.extend(_unsupported(spec, at, now))
+
+        def where(name: str, at: str = at, inherited: frozenset[str] = inherited) -> str:
+            return pointer("message_globals", name) if name in inherited else f"{at}/{name}"
+
+        problems.extend(_unsupported(spec, where, now, tenant))
         if spec.content is None:
             if spec.template is None:
                 problems.append(FieldProblem(pointer=at + "/content", code="missing_field",
@@ -149,11 +163,11 @@ def plan_request(req: SendRequest, tenant: TenantConfig, now: float, *,
         originator = spec.originator or (tenant.senders[0] if tenant.senders else "")
         if not sender_allowed(tenant.senders, originator):
             forbidden.append(FieldProblem(
-                pointer=at + "/originator", code="sender_not_allowed",
+                pointer=where("originator"), code="sender_not_allowed",
                 detail=f"{originator!r} is not one of this account's senders"))
         source, ston, snpi = _source(originator) if originator else ("", 0, 0)
         if ston == 5 and len(source) > 11:
-            problems.append(FieldProblem(pointer=at + "/originator", code="invalid_originator",
+            problems.append(FieldProblem(pointer=where("originator"), code="invalid_originator",
                                          detail="an alphanumeric sender has 11 characters "
                                                 "at most"))
         validity = format_smpp_time(now + spec.validity_s) if spec.validity_s else ""
@@ -178,7 +192,7 @@ def plan_request(req: SendRequest, tenant: TenantConfig, now: float, *,
             encoded = _encode(text, coding_name)
             if encoded is None:
                 problems.append(FieldProblem(
-                    pointer=here if values else at + "/content", code="not_gsm7",
+                    pointer=here if values else where("content"), code="not_gsm7",
                     detail='a character does not fit GSM-7 (data_coding "text"); use '
                            '"auto" or "unicode"'))
                 index += 1
@@ -191,7 +205,7 @@ def plan_request(req: SendRequest, tenant: TenantConfig, now: float, *,
                     method="udh8" if op is None or op.split == "payload" else op.split,
                     max_parts=op.max_parts if op is not None else 255).segments)
             except TextError as exc:
-                problems.append(FieldProblem(pointer=here if values else at + "/content",
+                problems.append(FieldProblem(pointer=here if values else where("content"),
                                              code="content_too_long", detail=str(exc)))
                 index += 1
                 continue
@@ -204,4 +218,5 @@ def plan_request(req: SendRequest, tenant: TenantConfig, now: float, *,
                 report_url=spec.report_url or ""), parts,
                 "gsm7" if coding == _GSM7 else "ucs2"))
             index += 1
-    return Plan(entries, problems, forbidden)
+    # a field inherited by several messages is one problem, at /message_globals
+    return Plan(entries, list(dict.fromkeys(problems)), list(dict.fromkeys(forbidden)))

@@ -7,7 +7,9 @@ its own events, never another tenant's nor any SMPP traffic. A non-2xx answer, a
 (``webhook_timeout_s``) or a refused connection is retried on ``webhook_retry_s`` (by
 default http-api.md's 5 s, 1 min, 5 min, 30 min, 2 h, then every 5 h) with the same
 ``webhook-id``,
-until ``webhook_retry_for_s`` after the event was made; then the event is kept as failed
+for as many attempts as span ``webhook_retry_for_s`` (counted from each event's own first
+attempt, so an event that waited behind an earlier one still gets them all); then it is kept
+as failed
 (``GET /v1/events?state=failed``, ``POST /v1/events/{id}/retry``). Events of one message go
 in lifecycle order: while one is in flight or waiting to be retried, the next waits too.
 """
@@ -32,11 +34,22 @@ from routing.repository import EventQueue
 from .render import render_webhook
 from .signing import Signer
 
-__all__ = ["WebhookSender", "RETRY_SCHEDULE_S", "retry_delay"]
+__all__ = ["WebhookSender", "RETRY_SCHEDULE_S", "retry_delay", "attempts_for"]
 
 log = logging.getLogger("smsc.webhooks")
 RETRY_SCHEDULE_S: Final = (5.0, 60.0, 300.0, 1800.0, 7200.0, 18_000.0)  # the default
 _ORDER_GAP_S: Final = 0.05
+
+
+def attempts_for(retry_for_s: float, schedule: tuple[float, ...]) -> int:
+    """How many attempts span ``retry_for_s`` on ``schedule`` (its last delay repeating):
+    an event gives up after that many, however long it first waited behind an earlier event
+    of its message."""
+    attempts, spent = 1, 0.0
+    while spent < retry_for_s and attempts < 10_000:
+        spent += schedule[min(attempts, len(schedule)) - 1]
+        attempts += 1
+    return attempts
 
 
 def retry_delay(attempt: int, rng: Callable[[], float] = random.random,
@@ -73,6 +86,7 @@ class WebhookSender:
         self.config = config
         self.wall = wall
         self._endpoints = {t.system_id: _Endpoint(t) for t in tenants if t.secrets}
+        self.max_attempts = attempts_for(config.webhook_retry_for_s, config.webhook_retry_s)
         self._session: aiohttp.ClientSession | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.sent = 0
@@ -126,7 +140,8 @@ class WebhookSender:
             return
         due = ep.retry_at.get(key)
         if due is not None:  # the earlier one waits for a retry: go right after it
-            self.events.retry(claim, max(0.0, due - self.wall()) + _ORDER_GAP_S)
+            self.events.retry(claim, max(0.0, due - self.wall()) + _ORDER_GAP_S,
+                              attempted=False)
             return
         ep.held.setdefault(key, deque()).append(claim)
 
@@ -181,10 +196,11 @@ class WebhookSender:
             self.events.settle(claim)
         else:
             self.failed_attempts += 1
-            if self.wall() - claim.created_at >= self.config.webhook_retry_for_s:
+            if claim.attempts + 1 >= self.max_attempts:
+                claim.attempts += 1  # this one counts
                 self.gave_up += 1
                 log.warning("webhook %s: event %d kept as failed after %d attempts",
-                            ep.config.system_id, claim.id, claim.attempts + 1)
+                            ep.config.system_id, claim.id, claim.attempts)
                 self.events.fail(claim)
             else:
                 delay = retry_delay(claim.attempts + 1, schedule=self.config.webhook_retry_s)

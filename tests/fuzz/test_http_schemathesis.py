@@ -28,15 +28,13 @@ import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from hypothesis.errors import Unsatisfiable
 from schemathesis import Case, GenerationMode
 from schemathesis.core.result import Ok
 from schemathesis.openapi import from_url
 from schemathesis.schemas import APIOperation, BaseSchema
 from schemathesis.specs.openapi.checks import (
-    ignored_auth,
-    negative_data_rejection,
     positive_data_acceptance,
-    status_code_conformance,
 )
 
 from config import TenantConfig
@@ -104,7 +102,11 @@ def fuzz(op: Operation, mode: GenerationMode, examples: int,
     def run(case: Case[Any]) -> None:
         check(case)
 
-    run()
+    try:
+        run()
+    except Unsatisfiable:
+        # nothing of the operation can be made invalid (no parameters, no body, no auth)
+        assert mode is GenerationMode.NEGATIVE, op.label
 
 
 def header(response: Any, name: str) -> str:
@@ -145,14 +147,7 @@ def test_with_a_token_never_5xx_and_errors_are_problems(api_schema: BaseSchema) 
 # Checks left out, and why:
 # * positive_data_acceptance: the API validates beyond the schema (phone numbers, opaque
 #   cursors): a schema-valid request may rightly be a 400;
-# * ignored_auth and negative_data_rejection on GET /health: the document claims /health
-#   needs the token (test_health_is_documented_without_auth, xfail);
-# * status_code_conformance on GET /v1/events: a bad cursor is an undocumented 404
-#   (test_a_bad_events_cursor_is_a_400, xfail).
-_EXCLUDED: dict[str, list[Any]] = {
-    "GET /health": [ignored_auth, negative_data_rejection],
-    "GET /v1/events": [status_code_conformance],
-}
+_EXCLUDED: dict[str, list[Any]] = {}
 
 
 def test_with_a_token_answers_conform_to_the_document(api_schema: BaseSchema) -> None:
@@ -255,18 +250,12 @@ def test_generated_valid_sends_are_stored_and_queryable(base_url: str) -> None:
 # --- what the fuzzing found --------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="/openapi.json gives GET /health no 'security: []', so "
-                   "the document-wide bearer requirement applies to it, while the contract "
-                   "(and the handler, security=[]) need no token; schemathesis reports "
-                   "ST401 'API accepts requests without authentication'")
 def test_health_is_documented_without_auth(document: dict[str, Any]) -> None:
-    assert document["paths"]["/health"]["get"].get("security") == []
+    assert document.get("security") in (None, [])  # no document-wide requirement
+    assert document["paths"]["/health"]["get"].get("security") in (None, [])
+    assert document["paths"]["/v1/messages"]["post"]["security"] == [{"bearer": []}]
 
 
-@pytest.mark.xfail(strict=True, reason="GET /v1/events with a cursor the API never gave is "
-                   "a 404 'no event' (api.py _event_number), undocumented for the operation "
-                   "(200, 400, 401) and unlike GET /v1/messages, which answers 400 "
-                   "invalid_cursor")
 def test_a_bad_events_cursor_is_a_400(base_url: str) -> None:
     with httpx.Client(base_url=base_url, headers=AUTH, timeout=10.0, trust_env=False) as c:
         assert c.get("/v1/messages", params={"cursor": "not-a-cursor"}).status_code == 400
@@ -275,17 +264,22 @@ def test_a_bad_events_cursor_is_a_400(base_url: str) -> None:
         assert response.json()["code"] == "invalid_cursor"
 
 
-@pytest.mark.xfail(strict=True, reason="in /openapi.json the string alternative of "
-                   "MessageSpec.recipients[] lost the Number constraints (minLength 1, "
-                   "maxLength 32) that validation applies: a schema-valid recipient \"\" is "
-                   "refused with 'Expected `str` of length >= 1'")
-def test_recipient_numbers_are_documented_as_validated(document: dict[str, Any],
-                                                       base_url: str) -> None:
+def test_a_bare_number_is_checked_per_recipient_not_by_the_schema(
+        document: dict[str, Any], base_url: str) -> None:
+    """The schema admits any string as a bare number; one that is not a number is refused
+    alone (the rest of the request goes), which a schema constraint could not express."""
     with httpx.Client(base_url=base_url, headers=AUTH, timeout=10.0, trust_env=False) as c:
-        response = c.post("/v1/messages", json={"messages": [
+        alone = c.post("/v1/messages", json={"messages": [
             {"originator": "ACME", "recipients": [""], "content": "hi"}]})
-    assert response.status_code == 400  # validation refuses "" ...
+        mixed = c.post("/v1/messages", json={"messages": [
+            {"originator": "ACME", "recipients": ["", "+447700900123"], "content": "hi"}]})
+    assert alone.status_code == 400
+    assert alone.json()["code"] == "no_usable_recipient"
+    assert [(e["pointer"], e["code"]) for e in alone.json()["errors"]] == [
+        ("/messages/0/recipients/0", "invalid_number")]
+    assert mixed.status_code == 200
+    assert [m["status"] for m in mixed.json()["messages"]] == ["rejected", "accepted"]
     spec = document["components"]["schemas"]["MessageSpec"]
     [as_text] = [s for s in spec["properties"]["recipients"]["items"]["oneOf"]
                  if s.get("type") == "string"]
-    assert (as_text.get("minLength"), as_text.get("maxLength")) == (1, 32)  # ... say so
+    assert "minLength" not in as_text

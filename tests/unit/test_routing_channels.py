@@ -32,6 +32,9 @@ SMPP = TenantConfig(system_id="smpp", password="pw")
 HOOKED = TenantConfig(system_id="hooked", webhook_url=HOOK, webhook_secret=SECRET)
 BOTH = TenantConfig(system_id="both", password="", webhook_url=HOOK, webhook_secret=SECRET)
 HTTP_ONLY = TenantConfig(system_id="http")  # no password, no webhook_url
+# no webhook_url, but a secret: its messages may name their own report_url
+SIGNED = TenantConfig(system_id="http", webhook_secret=SECRET)
+SIGNED_SMPP = TenantConfig(system_id="smpp", password="pw", webhook_secret=SECRET)
 
 RECEIPT = ReceiptEvent(message_id="1", status=Status.DELIVERED)
 MO = MoEvent(source_addr="447700900100", destination_addr="447700900999", body=b"hi")
@@ -70,10 +73,11 @@ class FakeEvents:
         return out
 
 
-def fan_out(tenant: TenantConfig, events: Sequence[TenantEvent]
+def fan_out(tenant: TenantConfig, events: Sequence[TenantEvent], *, configured: bool = True
             ) -> tuple[dict[str, list[TenantEvent]], Durable, FakeEvents]:
     fake = FakeEvents()
-    channels = Channels(fake, [SMPP, HOOKED, BOTH, HTTP_ONLY])  # type: ignore[arg-type]
+    others = [t for t in (SMPP, HOOKED, BOTH, HTTP_ONLY) if t.system_id != tenant.system_id]
+    channels = Channels(fake, [*others, *([tenant] if configured else [])])  # type: ignore[arg-type]
     done = channels.publish(tenant.system_id, events, NOW)
     return fake.queues(), done, fake
 
@@ -126,25 +130,36 @@ def test_an_empty_batch_publishes_nothing() -> None:
 
 
 def test_an_unknown_tenant_gets_nothing_queued() -> None:
-    queues, done, _ = fan_out(TenantConfig(system_id="ghost", password="x"), [RECEIPT, MO])
+    queues, done, _ = fan_out(TenantConfig(system_id="ghost", password="x"), [RECEIPT, MO],
+                              configured=False)
     assert queues == {} and completed(done)
 
 
 def test_events_of_a_message_with_its_own_report_url_reach_the_webhook_queue() -> None:
     receipt = ReceiptEvent(message_id="2", status=Status.UNDELIVERABLE, report_url=OWN_URL)
     sent = SentEvent(message_id="2", operator="op1", at=NOW, report_url=OWN_URL)
-    queues, done, _ = fan_out(HTTP_ONLY, [RECEIPT, receipt, SENT, sent, MO])
+    queues, done, _ = fan_out(SIGNED, [RECEIPT, receipt, SENT, sent, MO])
     assert queues == {"http/webhook": [receipt, sent]}  # MO has no report_url
     assert isinstance(done, Done) and done.queue == "http/webhook"
-    queues, _, _ = fan_out(SMPP, [RECEIPT, receipt, MO])
+    queues, _, _ = fan_out(SIGNED_SMPP, [RECEIPT, receipt, MO])
     assert queues == {"smpp": [RECEIPT, receipt, MO], "smpp/webhook": [receipt]}
+
+
+def test_without_a_secret_a_report_url_gets_nothing_queued() -> None:
+    """Events are signed: nobody could send them (and the HTTP door refuses report_url for
+    such a tenant), so they would wait in the store for ever."""
+    receipt = ReceiptEvent(message_id="2", status=Status.UNDELIVERABLE, report_url=OWN_URL)
+    queues, done, _ = fan_out(HTTP_ONLY, [receipt])
+    assert queues == {} and completed(done)
 
 
 def test_wants_sent() -> None:
     channels = Channels(FakeEvents(), [SMPP, HOOKED, BOTH, HTTP_ONLY])  # type: ignore[arg-type]
     assert channels.wants_sent("hooked", "") and channels.wants_sent("both", "")
     assert not channels.wants_sent("smpp", "") and not channels.wants_sent("http", "")
-    assert channels.wants_sent("http", OWN_URL) and channels.wants_sent("smpp", OWN_URL)
+    assert not channels.wants_sent("http", OWN_URL)  # no secret to sign with
+    signed = Channels(FakeEvents(), [SIGNED, SIGNED_SMPP])  # type: ignore[arg-type]
+    assert signed.wants_sent("http", OWN_URL) and signed.wants_sent("smpp", OWN_URL)
 
 
 # --- token bucket: borrowing ---------------------------------------------------------------

@@ -56,7 +56,7 @@ class FakeEvents:
     def settle(self, claim: Claim) -> None:
         self.settled.append(claim)
 
-    def retry(self, claim: Claim, delay_s: float) -> None:
+    def retry(self, claim: Claim, delay_s: float, *, attempted: bool = True) -> None:
         self.retried.append((claim, delay_s))
 
     def release(self, claim: Claim) -> None:
