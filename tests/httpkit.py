@@ -26,6 +26,7 @@ from smsc.http import hash_token
 from tests.waiting import wait_until
 
 __all__ = [
+    "SEED_REQUEST",
     "HookReceiver",
     "SECRET",
     "api_client",
@@ -39,6 +40,23 @@ __all__ = [
 #: A Standard Webhooks secret (24 random-looking bytes, base64) for tenants with webhooks.
 SECRET = "whsec_" + base64.b64encode(bytes(range(1, 25))).decode()
 PROBLEM = "application/problem+json"
+
+#: The example body of http-api.md, "Sending", character for character (tests that send it
+#: replace the placeholder report_url "https://..." with a receiver on 127.0.0.1).
+SEED_REQUEST = """\
+{
+  "messages": [
+    {
+      "originator": "SignOTP",
+      "recipients": ["+1234567890"],
+      "content": "Your verification code is 4821",
+      "msg_type": "text",
+      "data_coding": "text"
+    }
+  ],
+  "message_globals": {"report_url": "https://...", "client_ref": "batch-7"}
+}
+"""
 
 
 def api_tenant(system_id: str, token: str, **fields: Any) -> TenantConfig:

@@ -41,6 +41,7 @@ from routing import Store
 from tests.conftest import make_config
 from tests.httpkit import (
     SECRET,
+    SEED_REQUEST,
     api_client,
     api_tenant,
     hook_receiver,
@@ -60,22 +61,6 @@ TOKEN = "tok_demo_0123456789abcdef0123456789abcdef"
 OTHER_TOKEN = "tok_other_0123456789abcdef0123456789abcd"
 PROBLEM = "application/problem+json"
 
-# The example body of http-api.md, "Sending", character for character except the
-# report_url, which points at a receiver of this test on 127.0.0.1 ({report_url}).
-SEED_BODY = """\
-{
-  "messages": [
-    {
-      "originator": "SignOTP",
-      "recipients": ["+1234567890"],
-      "content": "Your verification code is 4821",
-      "msg_type": "text",
-      "data_coding": "text"
-    }
-  ],
-  "message_globals": {"report_url": "REPORT_URL", "client_ref": "batch-7"}
-}
-"""
 
 
 @pytest.fixture
@@ -134,7 +119,7 @@ def test_seed_request_is_sent_delivered_and_reported(stack: Stack, path: str) ->
         sim = stack.sim()
         gw = stack.gateway([operator("A", sim.port)], tenants=(
             demo(webhook_url=hooks.url("/tenant"), webhook_secret=SECRET),))
-        body = SEED_BODY.replace("REPORT_URL", hooks.url("/report")).encode()
+        body = SEED_REQUEST.replace("https://...", hooks.url("/report")).encode()
         with api_client(gw.gateway.http_port, TOKEN) as client:
             r = client.post(path, content=body, headers={"Content-Type": "application/json"})
             assert r.status_code == 200, r.text

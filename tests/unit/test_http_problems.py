@@ -20,22 +20,9 @@ from smsc.http.models import (
     SendResponse,
 )
 from smsc.http.problems import ApiError, field_problems, pointer, problem_of
+from tests.httpkit import SEED_REQUEST
 
 # http-api.md, "Sending": the request body and the 200 answer, as given.
-CONTRACT_REQUEST = """\
-{
-  "messages": [
-    {
-      "originator": "SignOTP",
-      "recipients": ["+1234567890"],
-      "content": "Your verification code is 4821",
-      "msg_type": "text",
-      "data_coding": "text"
-    }
-  ],
-  "message_globals": {"report_url": "https://...", "client_ref": "batch-7"}
-}
-"""
 CONTRACT_RESPONSE = """\
 {
   "request_id": "r_...",
@@ -61,13 +48,13 @@ def good(**fields: Any) -> dict[str, Any]:
 
 
 def test_the_contracts_example_request_decodes() -> None:
-    req = msgspec.json.decode(CONTRACT_REQUEST, type=SendRequest)
+    req = msgspec.json.decode(SEED_REQUEST, type=SendRequest)
     assert req == SendRequest(
         messages=[MessageSpec(originator="SignOTP", recipients=["+1234567890"],
                               content="Your verification code is 4821", msg_type="text",
                               data_coding="text")],
         message_globals=MessageGlobals(report_url="https://...", client_ref="batch-7"))
-    assert field_problems(json.loads(CONTRACT_REQUEST), SendRequest) == []
+    assert field_problems(json.loads(SEED_REQUEST), SendRequest) == []
 
 
 def test_the_contracts_example_response_decodes() -> None:

@@ -22,6 +22,7 @@ from encoding.text import decode_text
 from routing.submission import Door
 from smsc.http.models import FieldProblem, MessageSpec, SendRequest
 from smsc.http.translate import Plan, Planned, Refused, fill, normalise_number, plan_request
+from tests.httpkit import SEED_REQUEST
 
 NOW = 1_800_000_000.0  # 2027-01-15 08:00:00 UTC
 TO = "+447700900100"
@@ -31,20 +32,6 @@ SENDERS = TenantConfig(system_id="acme", senders=("ACME", "+447700900200"),
                        webhook_secret=SECRET)
 
 # The example body of http-api.md, "Sending", character for character.
-CONTRACT_EXAMPLE = """\
-{
-  "messages": [
-    {
-      "originator": "SignOTP",
-      "recipients": ["+1234567890"],
-      "content": "Your verification code is 4821",
-      "msg_type": "text",
-      "data_coding": "text"
-    }
-  ],
-  "message_globals": {"report_url": "https://...", "client_ref": "batch-7"}
-}
-"""
 
 
 def operator(**kw: Any) -> OperatorConfig:
@@ -86,7 +73,7 @@ def codes(problems: list[FieldProblem]) -> list[tuple[str, str]]:
 
 
 def test_the_contracts_example_body_plans_one_gsm7_message() -> None:
-    p = plan(CONTRACT_EXAMPLE)
+    p = plan(SEED_REQUEST)
     (entry,) = planned(p)
     assert (entry.index, entry.parts, entry.encoding) == (0, 1, "gsm7")
     s = entry.submission
