@@ -274,18 +274,27 @@ def _webhook(args: argparse.Namespace, base: GatewayOptions, keys: _Keys, label:
                     break
                 time.sleep(0.05)
             offset = time.monotonic() - time.time()
-            res = _get(port, f"/__results?since={r.wall_start if paced else 0}")
+            split = r.t_last - offset  # the last answer, on the wall clock
+            res = _get(port, f"/__results?since={r.wall_start if paced else 0}&split={split}")
         t_last = res["last"] + offset if res["last"] else r.t_last
         window_start = r.t_first if paced else (res["first"] + offset if res["first"] else 0)
         gw = s.cpu("gateway", window_start, t_last)
         rcv = s.cpu("receiver", window_start, t_last)
         span = t_last - window_start
+        # After the last answer: the channel draining what is left, with no more accepts.
+        after = res["after_split"]
+        drain_s = after["last"] + offset - r.t_last if after["events"] > 1 else 0.0
+        gw_drain = s.cpu("gateway", r.t_last, r.t_last + drain_s) if drain_s > 0 else None
+        # Before it: the channel while messages are being accepted.
+        during_s = max(0.0, r.t_last - window_start)
+        during = res["before_split"]["events"]
     finally:
         receiver.stop()
         if not args.keep_dir:
             shutil.rmtree(workdir, ignore_errors=True)
     out = {"kind": "paced" if paced else "burst", "accepted": r.accepted_all,
            "requests_ok": r.ok, "errors": r.statuses, "events_expected": expected,
+           "request_latency_ms": _lat(r.latency),
            **{k: res[k] for k in ("events", "counted", "by_type", "duplicates",
                                   "bad_signatures", "unreadable", "span_s", "per_s")},
            "latency_ms": res["latency_ms"],
@@ -294,7 +303,15 @@ def _webhook(args: argparse.Namespace, base: GatewayOptions, keys: _Keys, label:
            "gw_cpu_pct": round(gw / span * 100, 1) if gw is not None and span > 0 else None,
            "receiver_cpu_pct": round(rcv / span * 100, 1)
            if rcv is not None and span > 0 else None,
-           "per_second": res["per_second"], **s.host(window_start, t_last)}
+           "per_second": res["per_second"],
+           "during_load": {"events": during, "seconds": round(during_s, 3),
+                           "per_s": round(during / during_s, 1) if during_s > 0 else None},
+           "drain": {"events": after["events"], "seconds": round(drain_s, 3),
+                     "per_s": round(after["events"] / drain_s, 1) if drain_s > 0 else None,
+                     "gw_us_per_event": _us(gw_drain, after["events"]),
+                     "gw_cpu_pct": round(gw_drain / drain_s * 100, 1)
+                     if gw_drain is not None and drain_s > 0 else None},
+           **s.host(window_start, t_last)}
     if paced:
         out.update({"rate_msgs": args.webhook_rate, "recipients": args.webhook_recipients,
                     "duration_s": args.webhook_s})

@@ -83,14 +83,18 @@ def _webhooks(pairs: list[dict[str, Any]], s: dict[str, Any]) -> str:
             if r is None:
                 continue
             rc, st = r["latency_ms"]["receipt"], r["latency_ms"]["sent"]
+            dl, dr = r.get("during_load", {}), r.get("drain", {})
             rows.append([str(p["pair"]), r["kind"], _f(r["accepted"]),
                          f"{r['events']:,}/{r['events_expected']:,}", _f(r["per_s"], 0),
+                         _f(dl.get("per_s"), 0), _f(dr.get("per_s"), 0),
+                         _f(dr.get("gw_us_per_event")),
                          _f(rc["p50"], 2), _f(rc["p99"], 2), _f(rc["max"], 2),
                          _f(st["p99"], 2), _f(r["duplicates"]), _f(r["bad_signatures"]),
                          _f(r["gw_us_per_event"]), _f(r["gw_cpu_pct"]),
                          _f(r["receiver_cpu_pct"]), _f(r["steal_pct"], 2),
                          _f(r["other_cores"], 2)])
-    head = ["pair", "kind", "messages", "events got/expected", "events/s", "rcpt p50 ms",
+    head = ["pair", "kind", "messages", "events got/expected", "events/s", "during load/s",
+            "drain/s", "drain µs/event", "rcpt p50 ms",
             "rcpt p99", "rcpt max", "sent p99", "dupes", "bad sig", "gw µs/event", "gw cpu %",
             "recv cpu %", "steal %", "other cores"]
     w = s["webhook"]

@@ -12,7 +12,9 @@ with an empty body; nothing is parsed or checked while the run goes on. Afterwar
   ``receipt``: arrival − ``data.done_at`` of ``message.delivered``/``message.failed`` (when
   the gateway handled the operator's receipt and decided the final status), and ``sent``:
   arrival − ``data.sent_at`` of ``message.sent``. Only events whose own time is at or after
-  ``since`` count for the latencies and the rate (a warm-up is left out that way).
+  ``since`` count for the latencies and the rate (a warm-up is left out that way);
+  ``split=WALL`` also counts those that came at or after that time (``after_split``) and
+  every arrival, whatever its event's time, from ``since`` to ``split`` (``before_split``).
 
 Both clocks are the same machine's wall clock, so the latency is exact up to the clock's
 resolution; it covers the event's group commit, the webhook sender's claim, render, signing
@@ -64,8 +66,8 @@ def _pct(values: list[float]) -> dict[str, float | int | None]:
     return out
 
 
-def summarize_arrivals(arrivals: list[Arrival], key: bytes, since: float = 0.0
-                       ) -> dict[str, Any]:
+def summarize_arrivals(arrivals: list[Arrival], key: bytes, since: float = 0.0,
+                       split: float = 0.0) -> dict[str, Any]:
     by_type: dict[str, int] = {}
     receipt: list[float] = []
     sent: list[float] = []
@@ -105,12 +107,18 @@ def summarize_arrivals(arrivals: list[Arrival], key: bytes, since: float = 0.0
             per_s.append(0)
         per_s[k] += 1
     span = last - start
+    after = [t for t in times if split and t >= split]
+    # Every arrival between ``since`` and ``split``, whatever the event's own time (the
+    # channel's rate while messages are still being accepted).
+    before = sum(1 for a in arrivals if (since or first) <= a[0] < split) if split else 0
     return {
         "events": len(arrivals), "counted": len(times), "by_type": by_type,
         "duplicates": duplicates, "bad_signatures": bad, "unreadable": unreadable,
         "first": first, "last": last, "span_s": round(span, 3),
         "per_s": round(len(times) / span, 1) if span > 0 else None,
         "per_second": per_s,
+        "after_split": {"events": len(after), "last": after[-1] if after else 0.0},
+        "before_split": {"events": before},
         "latency_ms": {"receipt": _pct(receipt), "sent": _pct(sent)},
     }
 
@@ -133,7 +141,9 @@ async def _serve(host: str, port: int, secret: str) -> None:
 
     async def results(request: web.Request) -> web.Response:
         since = float(request.query.get("since", "0") or 0)
-        return web.Response(body=msgspec.json.encode(summarize_arrivals(arrivals, key, since)),
+        split = float(request.query.get("split", "0") or 0)
+        summary = summarize_arrivals(arrivals, key, since, split)
+        return web.Response(body=msgspec.json.encode(summary),
                             content_type="application/json")
 
     app = web.Application(client_max_size=10_000_000)

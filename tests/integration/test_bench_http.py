@@ -68,6 +68,8 @@ def test_http_mode_tiny(tmp_path: Path) -> None:
         assert hook["by_type"] == {"message.sent": messages, "message.delivered": messages}
         assert hook["duplicates"] == hook["bad_signatures"] == hook["unreadable"] == 0
         assert hook["per_s"] > 0 and hook["gw_us_per_event"] > 0
+        assert hook["during_load"]["events"] + hook["drain"]["events"] <= hook["events"]
+        _lat_ok(hook["request_latency_ms"], None)
         _lat_ok(hook["latency_ms"]["receipt"], messages if name == "webhook_burst" else None)
     assert pair["webhook_paced"]["counted"] >= 200  # the warm-up's events are left out
 
