@@ -19,11 +19,16 @@ import msgspec
 from litestar import Litestar, Request, Response, delete, get, post
 from litestar.connection import ASGIConnection
 from litestar.exceptions import HTTPException, ValidationException
-from litestar.handlers import BaseRouteHandler
+from litestar.middleware import (
+    AbstractAuthenticationMiddleware,
+    AuthenticationResult,
+    DefineMiddleware,
+)
 from litestar.openapi import OpenAPIConfig, ResponseSpec
 from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
+from litestar.types import ASGIApp
 from litestar.utils.scope.state import ScopeState
 
 from config import GatewayConfig, TenantConfig
@@ -149,6 +154,22 @@ def _errors(*codes: int) -> dict[int, ResponseSpec]:
                             generate_examples=False) for c in (401, *codes)}
 
 
+class BearerAuth(AbstractAuthenticationMiddleware):
+    """Authenticates every request before anything else runs (the body is not read for a
+    bad token); the tenant becomes the connection's ``user``. Routes with ``opt={"public":
+    True}`` and the API reference pages need no token."""
+
+    def __init__(self, app: ASGIApp, tokens: Tokens) -> None:
+        super().__init__(app, exclude=["^/docs"], exclude_from_auth_key="public")
+        self.tokens = tokens
+
+    async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]
+                                   ) -> AuthenticationResult:
+        peer = connection.client.host if connection.client else ""
+        tenant = self.tokens.tenant(connection.headers.get("authorization"), peer)
+        return AuthenticationResult(user=tenant, auth=None)
+
+
 class HttpApi:
     """Builds the Litestar app over the gateway's services."""
 
@@ -166,19 +187,9 @@ class HttpApi:
         self._openapi: bytes | None = None
         self.app = self._build()
 
-    def _guard(self, connection: ASGIConnection[Any, Any, Any, Any],
-               handler: BaseRouteHandler) -> None:
-        """Authenticate before anything else runs (the body is not read for a bad token);
-        the tenant is kept in the connection's state for the handler."""
-        if handler.opt.get("public") or connection.scope["path"].startswith("/docs"):
-            return  # liveness, the OpenAPI document and the API reference page
-        peer = connection.client.host if connection.client else ""
-        connection.state.tenant = self.tokens.tenant(connection.headers.get("authorization"),
-                                                     peer)
-
     @staticmethod
     def _tenant(request: Request[Any, Any, Any]) -> TenantConfig:
-        tenant: TenantConfig = request.state.tenant
+        tenant: TenantConfig = request.scope["user"]  # set by BearerAuth
         return tenant
 
     def _own(self, tenant: TenantConfig, message_id: str) -> str:
@@ -332,7 +343,7 @@ class HttpApi:
 
         return Litestar(
             route_handlers=[send, one, listing, counts, cancel, events, retry, health, openapi],
-            guards=[self._guard],
+            middleware=[DefineMiddleware(BearerAuth, tokens=self.tokens)],
             exception_handlers={ApiError: _on_api, ValidationException: _on_validation,
                                 HTTPException: _on_http, Exception: _on_any},
             request_max_body_size=self.config.http.max_body_bytes,
