@@ -19,6 +19,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from routing import Store
@@ -76,6 +77,19 @@ def _post(port: int, n: int) -> tuple[int, bytes, dict[str, str]]:
         return r.status_code, r.content, dict(r.headers)
 
 
+def _wait_delivered(client: httpx.Client, answers: dict[int, bytes]) -> None:
+    """Every message of every answered request is delivered (after the restart)."""
+    for n in range(REQUESTS):
+        rid = json.loads(answers[n])["request_id"]
+
+        def delivered(rid: str = rid) -> bool:
+            r = client.get(f"/v1/requests/{rid}")
+            assert r.status_code == 200, r.text
+            return bool(r.json()["counts"] == {"delivered": PER_REQUEST})
+
+        wait_until(delivered, 30.0, f"request {rid} delivered after the restart")
+
+
 def test_sigkill_after_200_loses_no_id_and_no_answer(tmp_path: Path) -> None:
     sim = SimThread(sim_config())
     try:
@@ -118,15 +132,7 @@ def test_sigkill_after_200_loses_no_id_and_no_answer(tmp_path: Path) -> None:
                 for mid in ids:
                     r = client.get(f"/v1/messages/{mid}")
                     assert r.status_code == 200, (mid, r.text)
-                for n in range(REQUESTS):
-                    rid = json.loads(answers[n])["request_id"]
-
-                    def delivered(rid: str = rid) -> bool:
-                        r = client.get(f"/v1/requests/{rid}")
-                        assert r.status_code == 200, r.text
-                        return bool(r.json()["counts"] == {"delivered": PER_REQUEST})
-
-                    wait_until(delivered, 30.0, f"request {rid} delivered after the restart")
+                _wait_delivered(client, answers)
 
                 # A retry with the same key after the restart: the first answer, nothing new.
                 status, content, headers = _post(gw2.http_port, 3)
@@ -178,15 +184,7 @@ def test_sigkill_with_the_operator_up_every_id_still_ends_delivered(tmp_path: Pa
         gw2 = GatewayProcess(config, tmp_path / "gateway2.log", log_level="ERROR")
         try:
             with api_client(gw2.http_port, TOKEN) as client:
-                for n in range(REQUESTS):
-                    rid = json.loads(answers[n])["request_id"]
-
-                    def delivered(rid: str = rid) -> bool:
-                        r = client.get(f"/v1/requests/{rid}")
-                        assert r.status_code == 200, r.text
-                        return bool(r.json()["counts"] == {"delivered": PER_REQUEST})
-
-                    wait_until(delivered, 30.0, f"request {rid} delivered after the restart")
+                _wait_delivered(client, answers)
                 status, content, headers = _post(gw2.http_port, REQUESTS - 1)
                 assert (status, headers.get("idempotency-replayed")) == (200, "true")
                 assert content == answers[REQUESTS - 1]

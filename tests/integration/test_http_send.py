@@ -531,6 +531,11 @@ def _concurrently(port: int, bodies: list[bytes], key: str) -> list[httpx.Respon
         t.start()
     for t in threads:
         t.join(timeout=30)
+    return _finished(threads, out)
+
+
+def _finished(threads: list[threading.Thread], out: list[Any]) -> list[httpx.Response]:
+    """The responses of joined request threads (each thread put one, or what it raised)."""
     assert all(not t.is_alive() for t in threads), "a request did not finish"
     responses = []
     for r in out:
@@ -641,12 +646,7 @@ def _held_concurrently(gw: GatewayThread, bodies: list[bytes], key: str
         held.release()
         for t in threads:
             t.join(timeout=30)
-    assert all(not t.is_alive() for t in threads), "a request did not finish"
-    responses = []
-    for r in out:
-        assert isinstance(r, httpx.Response), r
-        responses.append(r)
-    return responses
+    return _finished(threads, out)
 
 
 def _small_body(text: str) -> bytes:
