@@ -25,6 +25,7 @@ from collections.abc import Callable
 from typing import Final
 
 import aiohttp
+from yarl import URL
 
 from config import HttpConfig, TenantConfig
 from routing.channels import tenant_of_queue, webhook_queue
@@ -63,11 +64,12 @@ def retry_delay(attempt: int, rng: Callable[[], float] = random.random,
 class _Endpoint:
     """One tenant's webhook state."""
 
-    __slots__ = ("config", "held", "in_flight", "order", "retry_at", "signer")
+    __slots__ = ("config", "held", "in_flight", "order", "retry_at", "signer", "url")
 
     def __init__(self, config: TenantConfig) -> None:
         self.config = config
         self.signer = Signer(config.secrets)
+        self.url = URL(config.webhook_url) if config.webhook_url else None  # parsed once
         self.in_flight = 0
         self.order: dict[str, int] = {}  # message id -> the claim that goes first
         self.held: dict[str, deque[Claim]] = {}  # claims waiting for an earlier one
@@ -100,7 +102,10 @@ class WebhookSender:
             connector=aiohttp.TCPConnector(limit=0, limit_per_host=0, keepalive_timeout=30),
             timeout=aiohttp.ClientTimeout(total=self.config.webhook_timeout_s),
             trust_env=False, auto_decompress=False, skip_auto_headers=("User-Agent",),
-            headers={"User-Agent": "smsc-webhooks/1"})
+            headers={"User-Agent": "smsc-webhooks/1"},
+            # No cookies: one tenant's endpoint must never see another's, and filtering a
+            # jar costs every request.
+            cookie_jar=aiohttp.DummyCookieJar())
         for tenant in self._endpoints:
             self.on_ready(webhook_queue(tenant))
 
@@ -169,7 +174,7 @@ class WebhookSender:
 
     async def _post(self, ep: _Endpoint, claim: Claim) -> bool:
         event = claim.event
-        url = getattr(event, "report_url", "") or ep.config.webhook_url
+        url: URL | str | None = getattr(event, "report_url", "") or ep.url
         now = self.wall()
         body = render_webhook(event, f"evt_{claim.id}", ep.config, now)
         if body is None or not url or self._session is None:
