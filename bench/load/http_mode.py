@@ -33,7 +33,6 @@ import json
 import os
 import secrets
 import shutil
-import statistics
 import sys
 import tempfile
 import time
@@ -46,6 +45,7 @@ import msgspec
 
 from .client import WorkerSpec
 from .http_load import HttpLoadSpec, SmppLogin, run_http_load
+from .http_summary import summary
 from .mix import parse_mix
 from .procs import TENANT_ID, TENANT_PASSWORD, GatewayOptions, ManagedProcess, Stack
 from .report import machine, write_json
@@ -320,59 +320,6 @@ def _webhook(args: argparse.Namespace, base: GatewayOptions, keys: _Keys, label:
 
 # --- the run --------------------------------------------------------------------------------
 
-def _median(values: list[float | None]) -> float | None:
-    got = [v for v in values if v is not None]
-    return round(statistics.median(got), 3) if got else None
-
-
-def _summary(pairs: list[dict[str, Any]]) -> dict[str, Any]:
-    def col(part: str, key: str, sub: str | None = None) -> list[Any]:
-        out = []
-        for p in pairs:
-            v = p.get(part)
-            if v is not None:
-                v = v.get(key)
-                if sub is not None and isinstance(v, dict):
-                    v = v.get(sub)
-                out.append(v)
-        return out
-
-    s: dict[str, Any] = {}
-    if any("ratio_http_smpp" in p for p in pairs):
-        ratios = [p.get("ratio_http_smpp") for p in pairs]
-        s["bulk"] = {
-            "ratio_http_smpp": ratios, "median_ratio": _median(ratios),
-            "median_smpp_per_s": _median(col("smpp", "accepted_per_s")),
-            "median_http_per_s": _median(col("http", "accepted_per_s")),
-            "median_cpu_ratio_accept": _median([p.get("cpu_ratio_accept") for p in pairs]),
-            "median_cpu_ratio_e2e": _median([p.get("cpu_ratio_e2e") for p in pairs]),
-            "median_smpp_us_accept": _median(col("smpp", "gw_us_per_msg_accept")),
-            "median_http_us_accept": _median(col("http", "gw_us_per_msg_accept")),
-            "median_smpp_us_e2e": _median(col("smpp", "gw_us_per_msg_e2e")),
-            "median_http_us_e2e": _median(col("http", "gw_us_per_msg_e2e")),
-        }
-        s["bulk"]["target_met"] = (s["bulk"]["median_ratio"] or 0) >= 1.0
-    if any("latency" in p for p in pairs):
-        p99 = [v for v in col("latency", "latency_ms", "p99")]
-        s["latency"] = {"p50": col("latency", "latency_ms", "p50"), "p99": p99,
-                        "median_p50": _median(col("latency", "latency_ms", "p50")),
-                        "median_p99": _median(p99)}
-        s["latency"]["target_met"] = (s["latency"]["median_p99"] or 1e9) <= 10.0
-    if any("webhook_burst" in p for p in pairs):
-        rates = col("webhook_burst", "per_s")
-        paced_p99 = [(p["webhook_paced"]["latency_ms"]["receipt"]["p99"]
-                      if "webhook_paced" in p else None) for p in pairs]
-        s["webhook"] = {"burst_per_s": rates, "median_burst_per_s": _median(rates),
-                        "paced_per_s": col("webhook_paced", "per_s"),
-                        "median_paced_per_s": _median(col("webhook_paced", "per_s")),
-                        "paced_receipt_p99_ms": paced_p99,
-                        "median_paced_receipt_p99_ms": _median(paced_p99)}
-        w = s["webhook"]
-        w["target_met"] = ((w["median_burst_per_s"] or 0) >= 5000
-                           and (w["median_paced_per_s"] or 0) >= 5000 * 0.98
-                           and (w["median_paced_receipt_p99_ms"] or 1e9) <= 50.0)
-    return s
-
 
 def _pair(args: argparse.Namespace, base: GatewayOptions, keys: _Keys, k: int,
           parts: list[str]) -> dict[str, Any]:
@@ -414,7 +361,7 @@ def run_http_mode(args: argparse.Namespace, base: GatewayOptions, command: list[
     t0 = time.monotonic()
     for k in range(1, args.pairs + 1):
         result["pairs"].append(_pair(args, base, keys, k, parts))
-        result["summary"] = _summary(result["pairs"])
+        result["summary"] = summary(result["pairs"])
         result["wall_s"] = round(time.monotonic() - t0, 1)
         if args.out:  # after every pair: a stopped run keeps what it measured
             write_json(args.out, result)

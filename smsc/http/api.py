@@ -1,35 +1,27 @@
-"""The HTTP API as a Litestar application: routes, bearer auth, problem+json errors.
+"""The HTTP API as a Litestar application: its routes and the generated OpenAPI document.
 
 Request and response bodies are the msgspec Structs of ``models``, so Litestar decodes and
-validates them and ``/openapi.json`` is generated from the same types. Every error is
-``application/problem+json``; when a body does not decode, it is walked again to name every
-bad field (``problems.field_problems``). What the handlers do is the services' job
+validates them and ``/openapi.json`` is generated from the same types. Errors are
+``errors``' (problem+json), authentication is ``middleware.BearerAuth``. What the handlers do is the services' job
 (``sending``, the record, the router, the event queue); this module only maps HTTP onto
 them (http-api.md).
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Litestar, Request, Response, delete, get, post
-from litestar.connection import ASGIConnection
-from litestar.exceptions import HTTPException, ValidationException
 from litestar.middleware import (
-    AbstractAuthenticationMiddleware,
-    AuthenticationResult,
     DefineMiddleware,
 )
-from litestar.openapi import OpenAPIConfig, ResponseSpec
+from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
-from litestar.types import ASGIApp
-from litestar.utils.scope.state import ScopeState
 
 from config import GatewayConfig, TenantConfig
 from routing.channels import webhook_queue
@@ -38,40 +30,31 @@ from routing.model import Status, external_id, internal_id
 from routing.repository import EventQueue, MessageFilter, MessageRecord
 
 from . import models
+from .errors import EXCEPTION_HANDLERS, documented_errors, is_json
+from .middleware import BearerAuth
 from .models import (
     CancelResponse,
     EventInfo,
     EventPage,
-    FieldProblem,
     Health,
     MessagePage,
     MessageStatus,
-    Problem,
     RequestCounts,
     SendRequest,
     SendResponse,
     StatusName,
 )
-from .problems import ApiError, field_problems, problem_of
+from .problems import ApiError
 from .sending import SendService
 from .status import STATUS_NAME, STATUS_OF_NAME, status_of, timestamp
 from .tokens import Tokens
 
-__all__ = ["HttpApi", "counted"]
+__all__ = ["HttpApi"]
 
-log = logging.getLogger("smsc.http")
-_PROBLEM = "application/problem+json"
 _JSON = "application/json"
 _encoder = msgspec.json.Encoder()
-_CODE_OF_HTTP = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large",
-                 415: "unsupported_media_type", 400: "bad_request"}
 _BEARER: list[dict[str, list[str]]] = [{"bearer": []}]  # every route but /health and docs
 _EVENT_TYPE = {"receipt": "message.delivered", "mo": "message.inbound", "sent": "message.sent"}
-
-
-def _problem_response(exc: ApiError) -> Response[Any]:
-    return Response(_encoder.encode(problem_of(exc)), status_code=exc.status,
-                    media_type=_PROBLEM, headers=exc.headers)
 
 
 def _json(value: object, status: int = 200, headers: dict[str, str] | None = None
@@ -82,92 +65,6 @@ def _json(value: object, status: int = 200, headers: dict[str, str] | None = Non
 
 def _raw(body: bytes, status: int, headers: dict[str, str] | None) -> Response[Any]:
     return Response(body, status_code=status, media_type=_JSON, headers=headers)
-
-
-def _is_json(request: Request[Any, Any, Any]) -> bool:
-    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    return media == _JSON or (media.startswith("application/") and media.endswith("+json"))
-
-
-def _on_validation(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
-    """A body or a parameter did not validate: name every bad field."""
-    extra = exc.extra if isinstance(exc.extra, list) else []
-    if any(isinstance(e, dict) and e.get("source") == "body" for e in extra) or not extra:
-        body = ScopeState.from_scope(request.scope).body
-        if request.method in ("POST", "PUT", "PATCH"):
-            return _problem_response(_body_problem(request, body))
-    problems = [FieldProblem(pointer="", code="invalid_parameter",
-                             detail=f"{getattr(e.get('source'), 'value', 'query')} parameter "
-                                    f"{e.get('key', '?')}: {e.get('message', 'invalid')}")
-                for e in extra if isinstance(e, dict)]
-    return _problem_response(ApiError(400, "invalid_request", "invalid parameters", problems))
-
-
-def _body_problem(request: Request[Any, Any, Any], body: object) -> ApiError:
-    if not _is_json(request):
-        return ApiError(415, "unsupported_media_type", "send Content-Type: application/json")
-    if not isinstance(body, bytes) or not body:
-        return ApiError(400, "invalid_json", "the body is empty")
-    try:
-        raw = msgspec.json.decode(body)
-    except msgspec.DecodeError as e:
-        return ApiError(400, "invalid_json", f"the body is not JSON: {e}")
-    except RecursionError:
-        return ApiError(400, "invalid_json", "the body nests too deeply")
-    handler = request.route_handler
-    field = handler.parsed_fn_signature.parameters.get("data")
-    tp = field.annotation if field is not None else SendRequest
-    problems = field_problems(raw, tp) or [FieldProblem(pointer="", code="invalid_value",
-                                                        detail="invalid body")]
-    return ApiError(400, "invalid_request", "the request has invalid fields", problems)
-
-
-def _on_http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
-    status = exc.status_code
-    if status == 400 and request.method in ("POST", "PUT", "PATCH"):  # an unreadable body
-        return _problem_response(_body_problem(request, ScopeState.from_scope(
-            request.scope).body))
-    return _problem_response(ApiError(status, _CODE_OF_HTTP.get(status, "http_error"),
-                                      str(exc.detail)))
-
-
-def _on_api(request: Request[Any, Any, Any], exc: ApiError) -> Response[Any]:
-    return _problem_response(exc)
-
-
-def _on_any(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    if isinstance(exc, RecursionError):  # msgspec decoding a body nested thousands deep
-        return _problem_response(ApiError(400, "invalid_json", "the body nests too deeply"))
-    log.exception("HTTP %s %s failed", request.method, request.url.path)
-    return _problem_response(ApiError(500, "internal_error", "the gateway failed; retry"))
-
-
-def _errors(*codes: int) -> dict[int, ResponseSpec]:
-    """The problem+json answers a route documents (401 on every authenticated one)."""
-    why = {400: "Invalid request: every bad field named in errors[] by JSON pointer",
-           401: "Missing or unknown bearer token", 403: "Not allowed for this token",
-           404: "No such resource for this tenant", 409: "Conflict",
-           413: "Body over [http] max_body_bytes", 415: "Not application/json",
-           429: "Over the tenant's rate (Retry-After, RateLimit headers)",
-           503: "Queue full or stopping (Retry-After)"}
-    return {c: ResponseSpec(Problem, description=why[c], media_type=_PROBLEM,
-                            generate_examples=False) for c in (401, *codes)}
-
-
-class BearerAuth(AbstractAuthenticationMiddleware):
-    """Authenticates every request before anything else runs (the body is not read for a
-    bad token); the tenant becomes the connection's ``user``. Routes with ``opt={"public":
-    True}`` and the API reference pages need no token."""
-
-    def __init__(self, app: ASGIApp, tokens: Tokens) -> None:
-        super().__init__(app, exclude=["^/docs"], exclude_from_auth_key="public")
-        self.tokens = tokens
-
-    async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]
-                                   ) -> AuthenticationResult:
-        peer = connection.client.host if connection.client else ""
-        tenant = self.tokens.tenant(connection.headers.get("authorization"), peer)
-        return AuthenticationResult(user=tenant, auth=None)
 
 
 class HttpApi:
@@ -206,7 +103,7 @@ class HttpApi:
 
         @post(["/v1/messages", "/messages/v1/send"], status_code=200, tags=["messages"],
               summary="Send messages", security=_BEARER,
-              responses=_errors(400, 403, 409, 413, 415, 429, 503),
+              responses=documented_errors(400, 403, 409, 413, 415, 429, 503),
               description="One request, 1 to max_recipients recipients. 200 only once every "
                           "accepted message is durably stored; per-recipient results in "
                           "request order. Idempotency-Key: a repeat within 24 h returns the "
@@ -216,7 +113,7 @@ class HttpApi:
                            name="Idempotency-Key", max_length=255)] = None,
                        ) -> Response[SendResponse]:
             tenant = api._tenant(request)
-            if not _is_json(request):
+            if not is_json(request):
                 raise ApiError(415, "unsupported_media_type",
                                "send Content-Type: application/json")
             body = await request.body()
@@ -225,7 +122,7 @@ class HttpApi:
             return _raw(answer.body, answer.status, headers)
 
         @get("/v1/messages/{message_id:str}", tags=["messages"], summary="One message",
-             security=_BEARER, responses=_errors(404), operation_id="get_message")
+             security=_BEARER, responses=documented_errors(404), operation_id="get_message")
         async def one(request: Request[Any, Any, Any], message_id: FromPath[str]
                       ) -> Response[MessageStatus]:
             tenant = api._tenant(request)
@@ -235,7 +132,7 @@ class HttpApi:
             return _json(status_of(m, api.record.history_of(mid), tenant))
 
         @get("/v1/messages", tags=["messages"], summary="List messages, newest first",
-             security=_BEARER, responses=_errors(400), operation_id="list_messages")
+             security=_BEARER, responses=documented_errors(400), operation_id="list_messages")
         async def listing(
                 request: Request[Any, Any, Any], request_id: FromQuery[str | None] = None,
                 status: FromQuery[StatusName | None] = None,
@@ -265,7 +162,7 @@ class HttpApi:
 
         @get("/v1/requests/{request_id:str}", tags=["messages"],
              summary="Counts by status of one send request", security=_BEARER,
-             responses=_errors(404),
+             responses=documented_errors(404),
              operation_id="get_request")
         async def counts(request: Request[Any, Any, Any], request_id: FromPath[str]
                          ) -> Response[RequestCounts]:
@@ -279,7 +176,7 @@ class HttpApi:
 
         @delete("/v1/messages/{message_id:str}", status_code=200, tags=["messages"],
                 summary="Cancel a message not yet handed to an operator",
-                security=_BEARER, responses=_errors(404, 409),
+                security=_BEARER, responses=documented_errors(404, 409),
                 operation_id="cancel_message")
         async def cancel(request: Request[Any, Any, Any], message_id: FromPath[str]
                          ) -> Response[CancelResponse]:
@@ -295,7 +192,7 @@ class HttpApi:
             return _json(CancelResponse(id=message_id, status="cancelled"))
 
         @get("/v1/events", tags=["events"], summary="Webhook events that failed",
-             security=_BEARER, responses=_errors(400), operation_id="list_events")
+             security=_BEARER, responses=documented_errors(400), operation_id="list_events")
         async def events(request: Request[Any, Any, Any],
                          event_state: Annotated[Literal["failed"], QueryParameter(
                              name="state")] = "failed",
@@ -319,8 +216,8 @@ class HttpApi:
             return _json(EventPage(data=data, next_cursor=nxt))
 
         @post("/v1/events/{event_id:str}/retry", status_code=200, tags=["events"],
-              summary="Send a failed event again", security=_BEARER, responses=_errors(404),
-              operation_id="retry_event")
+              summary="Send a failed event again", security=_BEARER,
+              responses=documented_errors(404), operation_id="retry_event")
         async def retry(request: Request[Any, Any, Any], event_id: FromPath[str]
                         ) -> Response[EventInfo]:
             tenant = api._tenant(request)
@@ -344,8 +241,7 @@ class HttpApi:
         return Litestar(
             route_handlers=[send, one, listing, counts, cancel, events, retry, health, openapi],
             middleware=[DefineMiddleware(BearerAuth, tokens=self.tokens)],
-            exception_handlers={ApiError: _on_api, ValidationException: _on_validation,
-                                HTTPException: _on_http, Exception: _on_any},
+            exception_handlers=EXCEPTION_HANDLERS,
             request_max_body_size=self.config.http.max_body_bytes,
             openapi_config=OpenAPIConfig(
                 title="smsc HTTP API", version="1", path="/docs",
@@ -392,20 +288,3 @@ def _type_of(event: object) -> str:
     if kind == "receipt" and status is not Status.DELIVERED:
         return "message.failed"
     return _EVENT_TYPE.get(kind, kind)
-
-
-def counted(app: Any, count: Callable[[int], None]) -> Any:
-    """``app`` with every response's status passed to ``count`` (the metrics)."""
-    async def wrapper(scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await app(scope, receive, send)
-            return
-
-        async def counting_send(message: Any) -> None:
-            if message["type"] == "http.response.start":
-                count(int(message["status"]))
-            await send(message)
-
-        await app(scope, receive, counting_send)
-
-    return wrapper
