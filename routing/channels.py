@@ -51,6 +51,9 @@ class _Done:
         return None
 
 
+_DONE = _Done()
+
+
 class Channels:
     """Publishes each event to the queues of the channels that want it."""
 
@@ -66,13 +69,15 @@ class Channels:
         return tenant in self.webhook or (bool(report_url) and tenant in self.signed)
 
     def publish(self, tenant: str, events: Sequence[TenantEvent], now: float) -> Durable:
-        done: Durable = _Done()
+        done: Durable = _DONE
         if tenant in self.smpp:
             smpp = [e for e in events if isinstance(e, _SMPP_KINDS)]
             if smpp:
                 done = self.events.publish(tenant, smpp, now)
+        if tenant not in self.signed:  # the usual SMPP tenant: no webhook channel at all
+            return done
         hooks = [e for e in events if isinstance(e, _WEBHOOK_KINDS)
-                 and (tenant in self.webhook or (_report_url(e) and tenant in self.signed))]
+                 and (tenant in self.webhook or _report_url(e))]
         if hooks:
             # The same group commit carries both, so either future says it is durable.
             done = self.events.publish(webhook_queue(tenant), hooks, now)

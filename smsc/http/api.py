@@ -1,10 +1,10 @@
 """The HTTP API as a Litestar application: its routes and the generated OpenAPI document.
 
 Request and response bodies are the msgspec Structs of ``models``, so Litestar decodes and
-validates them and ``/openapi.json`` is generated from the same types. Errors are
-``errors``' (problem+json), authentication is ``middleware.BearerAuth``. What the handlers do is the services' job
-(``sending``, the record, the router, the event queue); this module only maps HTTP onto
-them (http-api.md).
+validates them and ``/openapi.json`` is generated from the same types. Errors are answered
+by ``errors`` (problem+json), tokens checked by ``middleware.BearerAuth``. What the handlers
+do is the services' job (``sending``, the record, the router, the event queue); this module
+only maps HTTP onto them (http-api.md).
 """
 
 from __future__ import annotations
