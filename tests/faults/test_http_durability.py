@@ -77,6 +77,18 @@ def _post(port: int, n: int) -> tuple[int, bytes, dict[str, str]]:
         return r.status_code, r.content, dict(r.headers)
 
 
+def _send_all(port: int) -> dict[int, bytes]:
+    """Every request once, each with its own Idempotency-Key; the 200 answers by number."""
+    answers: dict[int, bytes] = {}
+    with api_client(port, TOKEN) as client:
+        for n in range(REQUESTS):
+            r = client.post("/v1/messages", content=_body(n), headers={
+                "Content-Type": "application/json", "Idempotency-Key": f"job-{n}"})
+            assert r.status_code == 200, r.text
+            answers[n] = r.content
+    return answers
+
+
 def _wait_delivered(client: httpx.Client, answers: dict[int, bytes]) -> None:
     """Every message of every answered request is delivered (after the restart)."""
     for n in range(REQUESTS):
@@ -101,12 +113,7 @@ def test_sigkill_after_200_loses_no_id_and_no_answer(tmp_path: Path) -> None:
         gw = GatewayProcess(config, tmp_path / "gateway1.log", log_level="ERROR")
         try:
             assert gw.http_port, gw.banner
-            with api_client(gw.http_port, TOKEN) as client:
-                for n in range(REQUESTS):
-                    r = client.post("/v1/messages", content=_body(n), headers={
-                        "Content-Type": "application/json", "Idempotency-Key": f"job-{n}"})
-                    assert r.status_code == 200, r.text
-                    answers[n] = r.content
+            answers.update(_send_all(gw.http_port))
             gw.kill()  # right after the last 200
         finally:
             gw.kill()
@@ -168,12 +175,7 @@ def test_sigkill_with_the_operator_up_every_id_still_ends_delivered(tmp_path: Pa
         gw = GatewayProcess(config, tmp_path / "gateway1.log", log_level="ERROR")
         try:
             wait_until(lambda: sim.bound() >= 1, 10.0, "gateway bound to the simulator")
-            with api_client(gw.http_port, TOKEN) as client:
-                for n in range(REQUESTS):
-                    r = client.post("/v1/messages", content=_body(n), headers={
-                        "Content-Type": "application/json", "Idempotency-Key": f"job-{n}"})
-                    assert r.status_code == 200, r.text
-                    answers[n] = r.content
+            answers.update(_send_all(gw.http_port))
             gw.kill()
         finally:
             gw.kill()
