@@ -20,6 +20,7 @@ from encoding.constants import CommandId
 from encoding.pdu import SubmitSm, Unbind
 from routing import Store
 from tests.gatewayproc import GatewayProcess
+from tests.gatewaytoml import loopback_sections
 from tests.rawclient import RawClient
 
 WINDOW = 50
@@ -35,10 +36,7 @@ pytestmark = pytest.mark.timeout(60)
 def _write_config(tmp_path: Path) -> Path:
     cfg = tmp_path / "smsc.toml"
     cfg.write_text(
-        "[listen]\nhost = \"127.0.0.1\"\nport = 0\n\n"
-        f"[store]\npath = \"{tmp_path / 'smsc.db'}\"\n\n"
-        "[metrics]\nenabled = false\n\n"
-        "[http]\nhost = \"127.0.0.1\"\nport = 0\n\n"
+        loopback_sections(tmp_path) +
         "[[tenants]]\nsystem_id = \"demo\"\npassword = \"demo\"\nwindow = 200\n"
     )
     return cfg

@@ -25,6 +25,7 @@ import pytest
 from routing import Store
 from smsc.http import hash_token
 from tests.gatewayproc import GatewayProcess
+from tests.gatewaytoml import loopback_sections
 from tests.httpkit import api_client, message_body, post_json
 from tests.integration.e2e_support import SimThread, sent_texts, sim_config
 from tests.waiting import wait_until
@@ -39,10 +40,7 @@ PER_REQUEST = 25
 def _write_config(tmp_path: Path, operator_port: int) -> Path:
     cfg = tmp_path / "smsc.toml"
     cfg.write_text(
-        "[listen]\nhost = \"127.0.0.1\"\nport = 0\n\n"
-        f"[store]\npath = \"{tmp_path / 'smsc.db'}\"\n\n"
-        "[metrics]\nenabled = false\n\n"
-        "[http]\nhost = \"127.0.0.1\"\nport = 0\n\n"
+        loopback_sections(tmp_path) +
         "[[tenants]]\nsystem_id = \"demo\"\npassword = \"demo\"\n"
         f"api_keys = [\"{hash_token(TOKEN)}\"]\n\n"
         "[[operators]]\nname = \"A\"\nhost = \"127.0.0.1\"\n"

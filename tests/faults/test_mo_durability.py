@@ -19,6 +19,7 @@ import pytest
 from encoding.constants import CommandId, CommandStatus
 from encoding.pdu import BindReceiver, DeliverSm, encode_pdu
 from tests.gatewayproc import GatewayProcess
+from tests.gatewaytoml import loopback_sections
 from tests.rawclient import RawClient
 
 pytestmark = pytest.mark.timeout(60)
@@ -29,10 +30,7 @@ TENANT_NUMBER = "447900000001"
 def _config(tmp_path: Path, operator_port: int) -> Path:
     cfg = tmp_path / "smsc.toml"
     cfg.write_text(
-        "[listen]\nhost = \"127.0.0.1\"\nport = 0\n\n"
-        f"[store]\npath = \"{tmp_path / 'smsc.db'}\"\n\n"
-        "[metrics]\nenabled = false\n\n"
-        "[http]\nhost = \"127.0.0.1\"\nport = 0\n\n"
+        loopback_sections(tmp_path) +
         "[[tenants]]\nsystem_id = \"demo\"\npassword = \"demo\"\nnumbers = [\"4479\"]\n\n"
         "[[operators]]\nname = \"op\"\nhost = \"127.0.0.1\"\n"
         f"port = {operator_port}\nsystem_id = \"gw\"\npassword = \"gw\"\n"

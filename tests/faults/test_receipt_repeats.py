@@ -24,6 +24,7 @@ from encoding.constants import EsmClass
 from encoding.pdu import BindReceiver, DeliverSm, encode_pdu
 from routing.sqlite import Ops, Store
 from tests.gatewayproc import GatewayProcess
+from tests.gatewaytoml import loopback_sections
 from tests.rawclient import RawClient
 
 pytestmark = pytest.mark.timeout(60)
@@ -39,10 +40,7 @@ SLACK = 20
 def _config(tmp_path: Path) -> Path:
     cfg = tmp_path / "smsc.toml"
     cfg.write_text(
-        "[listen]\nhost = \"127.0.0.1\"\nport = 0\n\n"
-        f"[store]\npath = \"{tmp_path / 'smsc.db'}\"\n\n"
-        "[metrics]\nenabled = false\n\n"
-        "[http]\nhost = \"127.0.0.1\"\nport = 0\n\n"
+        loopback_sections(tmp_path) +
         "[[tenants]]\nsystem_id = \"demo\"\npassword = \"demo\"\n"
     )
     return cfg
