@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from .errors import ConfigError
 from .gateway import (
+    AuthConfig,
     BindType,
     GatewayConfig,
     HttpConfig,
@@ -19,11 +20,14 @@ from .gateway import (
     RouteConfig,
     StoreConfig,
     TenantConfig,
+    TlsListenConfig,
+    TlsVersion,
 )
 from .loader import default_config_path, load_gateway_config
 from .simulator import SimulatorConfig, load_simulator_config
 
 __all__ = [
+    "AuthConfig",
     "BindType",
     "ConfigError",
     "GatewayConfig",
@@ -35,6 +39,8 @@ __all__ = [
     "RouteConfig",
     "StoreConfig",
     "TenantConfig",
+    "TlsListenConfig",
+    "TlsVersion",
     "SimulatorConfig",
     "default_config_path",
     "load_gateway_config",

@@ -26,8 +26,11 @@ __all__ = [
     "MetricsConfig",
     "OperatorConfig",
     "RouteConfig",
+    "AuthConfig",
     "StoreConfig",
     "TenantConfig",
+    "TlsListenConfig",
+    "TlsVersion",
 ]
 
 BindType = Literal["transmitter", "receiver", "transceiver"]
@@ -41,6 +44,11 @@ Password = Annotated[str, Meta(max_length=64)]
 Digits = Annotated[str, Meta(pattern=r"^[0-9]+$")]
 # Operator names become metric labels and log fields: keep them short and plain.
 Name = Annotated[str, Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")]
+# TLS 1.2 is the floor everywhere (RFC 8996 deprecates 1.0 and 1.1).
+TlsVersion = Literal["1.2", "1.3"]
+# A file path; a relative one is relative to the config file's directory (the loader makes
+# it absolute and checks that it can be read). "" = not set.
+FilePath = str
 
 
 class _Strict(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -48,8 +56,10 @@ class _Strict(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=T
 
 
 class ListenConfig(_Strict, frozen=True, kw_only=True):
-    """``[listen]``: the tenant-facing SMPP listener."""
+    """``[listen]``: the tenant-facing SMPP listener (plain TCP). Its session settings and
+    ``max_connections`` apply to ``[listen_tls]`` too (``max_connections`` counts both)."""
 
+    enabled: bool = True
     host: Host = "127.0.0.1"
     port: Port = 2775
     max_command_length: Annotated[int, Meta(ge=64, le=16_777_216)] = 70_000
@@ -58,6 +68,47 @@ class ListenConfig(_Strict, frozen=True, kw_only=True):
     inactivity_s: NonNegative = 300.0  # 0 = never close an idle session
     response_timeout_s: Positive = 30.0
     max_connections: Annotated[int, Meta(ge=1)] = 10_000
+
+
+def _check_cert_pair(cert: str, key: str, prefix: str = "") -> None:
+    if bool(cert) != bool(key):
+        raise ValueError(f"{prefix}{'key' if cert else 'cert'}: required with "
+                         f"{prefix}{'cert' if cert else 'key'}")
+
+
+class TlsListenConfig(_Strict, frozen=True, kw_only=True):
+    """``[listen_tls]``: the tenant-facing SMPP listener over TLS (3550 is the usual port).
+
+    ``cert`` (PEM chain, server certificate first) and ``key`` are required; with
+    ``client_ca`` set, a tenant must present a certificate signed by that CA (PEM bundle).
+    """
+
+    enabled: bool = True
+    host: Host = "127.0.0.1"
+    port: Port = 3550
+    cert: FilePath
+    key: FilePath
+    client_ca: FilePath = ""
+    min_version: TlsVersion = "1.2"
+    handshake_timeout_s: Positive = 10.0
+
+    def __post_init__(self) -> None:
+        if not self.cert:
+            raise ValueError("cert: required (PEM file of the server certificate chain)")
+        _check_cert_pair(self.cert, self.key)
+
+
+class AuthConfig(_Strict, frozen=True, kw_only=True):
+    """``[auth]``: protection against credential guessing, for binds and HTTP tokens.
+
+    A source address with ``max_auth_failures`` failed authentications within
+    ``auth_failure_window_s`` is refused before any password check for ``auth_ban_s``.
+    ``max_auth_failures = 0`` turns bans off.
+    """
+
+    max_auth_failures: Annotated[int, Meta(ge=0)] = 10
+    auth_failure_window_s: Positive = 60.0
+    auth_ban_s: Positive = 300.0
 
 
 class StoreConfig(_Strict, frozen=True, kw_only=True):
@@ -107,9 +158,21 @@ class HttpConfig(_Strict, frozen=True, kw_only=True):
     # Delays between attempts; the last one repeats until webhook_retry_for_s.
     webhook_retry_s: Annotated[tuple[Positive, ...], Meta(min_length=1)] = (
         5.0, 60.0, 300.0, 1800.0, 7200.0, 18_000.0)
+    # HTTPS: with cert and key set the API speaks only TLS (min_version and later).
+    cert: FilePath = ""
+    key: FilePath = ""
+    min_version: TlsVersion = "1.2"
+    # https:// webhook endpoints are verified against this CA bundle ("" = system store).
+    webhook_ca: FilePath = ""
+
+    def __post_init__(self) -> None:
+        _check_cert_pair(self.cert, self.key)
 
 
 ApiKey = Annotated[str, Meta(pattern=r"^sha256:[0-9a-f]{64}$")]
+# ``smsc hash-password``: scrypt$<log2 N>$<r>$<p>$<salt b64>$<hash b64>
+PasswordHash = Annotated[str, Meta(
+    pattern=r"^scrypt\$[0-9]{1,2}\$[0-9]{1,2}\$[0-9]{1,2}\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+$")]
 WebhookSecret = Annotated[str, Meta(pattern=r"^whsec_[A-Za-z0-9+/]{32,}={0,2}$")]
 Sender = Annotated[str, Meta(min_length=1, max_length=21)]
 
@@ -121,6 +184,9 @@ class TenantConfig(_Strict, frozen=True, kw_only=True):
     # SMPP 3.4 says 8 characters at most; real clients send more. Absent: no SMPP bind (an
     # HTTP-only tenant); "" binds with an empty password.
     password: Password | None = None
+    # The same, hashed (``smsc hash-password``); use it instead of ``password``.
+    password_hash: PasswordHash | None = None
+    tls_only: bool = False  # binds only over [listen_tls]; a plain bind gets ESME_RBINDFAIL
     # HTTP: SHA-256 of each accepted bearer token (``smsc api-key new`` makes one).
     api_keys: tuple[ApiKey, ...] = ()
     # Events (receipts, inbound messages) as signed POSTs (Standard Webhooks); "" = none.
@@ -152,6 +218,8 @@ class TenantConfig(_Strict, frozen=True, kw_only=True):
                 ipaddress.ip_network(text, strict=False)
             except ValueError as exc:
                 raise ValueError(f"allowed_ips[{i}]: not an IP network ({exc})") from None
+        if self.password is not None and self.password_hash is not None:
+            raise ValueError("password_hash: give password or password_hash, not both")
         if len(set(self.bind_types)) != len(self.bind_types):
             raise ValueError("bind_types: values repeat")
         if self.webhook_url and not self.webhook_url.startswith(("http://", "https://")):
@@ -160,6 +228,11 @@ class TenantConfig(_Strict, frozen=True, kw_only=True):
             raise ValueError("webhook_secret: required with webhook_url (whsec_...)")
         if len(self.secrets) > 2:
             raise ValueError("webhook_secret: at most two (the old and the new while rotating)")
+
+    @property
+    def binds(self) -> bool:
+        """Whether this tenant can bind over SMPP at all (it has a password or a hash)."""
+        return self.password is not None or self.password_hash is not None
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -210,8 +283,23 @@ class OperatorConfig(_Strict, frozen=True, kw_only=True):
     max_parts: Annotated[int, Meta(ge=1, le=255)] = 255
     id_format: Literal["auto", "hex", "decimal", "opaque"] = "auto"
     long_part: Literal["resplit", "refuse"] = "resplit"
+    connect_timeout_s: Positive = 10.0  # TCP connect plus TLS handshake
+    # TLS toward this operator: verified against ``ca`` (PEM bundle; "" = the system trust
+    # store) for the name ``server_hostname`` ("" = ``host``); ``cert``/``key`` are the
+    # client certificate the operator handed out. ``verify = false`` is logged at every
+    # connect.
+    tls: bool = False
+    ca: FilePath = ""
+    cert: FilePath = ""
+    key: FilePath = ""
+    server_hostname: str = ""
+    verify: bool = True
+    min_version: TlsVersion = "1.2"
 
     def __post_init__(self) -> None:
+        _check_cert_pair(self.cert, self.key)
+        if not self.tls and (self.ca or self.cert or self.server_hostname or not self.verify):
+            raise ValueError("tls: ca, cert, key, server_hostname and verify need tls = true")
         if self.reconnect_min_s > self.reconnect_max_s:
             raise ValueError(
                 f"reconnect_max_s: must be >= reconnect_min_s ({self.reconnect_min_s}),"
@@ -247,14 +335,23 @@ class GatewayConfig(_Strict, frozen=True, kw_only=True):
     """
 
     listen: ListenConfig = ListenConfig()
+    listen_tls: TlsListenConfig | None = None
     http: HttpConfig = HttpConfig()
+    auth: AuthConfig = AuthConfig()
     store: StoreConfig = StoreConfig()
     metrics: MetricsConfig = MetricsConfig()
     tenants: tuple[TenantConfig, ...] = ()
     operators: tuple[OperatorConfig, ...] = ()
     routes: tuple[RouteConfig, ...] = ()
     include: tuple[str, ...] = ()
+    # ``smsc serve`` writes its PID here, for ``smsc reload`` (SIGHUP); "" = none. Relative
+    # to the config file's directory.
+    pid_file: FilePath = "var/smsc.pid"
     config_dir: str = ""
+
+    @property
+    def tls_listening(self) -> bool:
+        return self.listen_tls is not None and self.listen_tls.enabled
 
     def operator(self, name: str) -> OperatorConfig:
         """The operator called ``name`` (KeyError when there is none)."""

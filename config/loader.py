@@ -3,8 +3,10 @@
 ``load_gateway_config(path)`` reads TOML with ``msgspec.toml.decode(type=...)``, follows
 ``include`` globs, merges the included tables, checks what one Struct cannot see (duplicate
 tenant system_ids, duplicate operator names, routes naming unknown operators or tenants,
-MO numbers owned twice, the same route written twice) and makes a relative ``store.path``
-absolute against the config file's directory. Every failure is a ``ConfigError`` whose
+MO numbers owned twice, the same route written twice, ``tls_only`` without ``[listen_tls]``)
+and makes relative paths (``store.path``, ``pid_file``, certificates, keys and CA bundles)
+absolute against the config file's directory; a certificate, key or CA file that cannot be
+read is an error here, at the key that names it. Every failure is a ``ConfigError`` whose
 text is one line, ``"FILE: KEY: REASON"``, e.g.
 ``smsc.toml: tenants[0].tps: Expected `float` >= 0.0, got -1``.
 """
@@ -158,6 +160,40 @@ def _check_cross(docs: list[tuple[str, GatewayConfig | IncludeFile]]) -> None:
         routes[signature] = origin
 
 
+def _path(config_dir: str, value: str) -> str:
+    if not value or value == ":memory:" or os.path.isabs(value):
+        return value
+    return os.path.normpath(os.path.join(config_dir, value))
+
+
+def _readable(file: str, key: str, path: str) -> str:
+    """``path`` (absolute) when it names a readable file, else a ConfigError at ``key``."""
+    if path and not os.path.isfile(path):
+        raise ConfigError(file, key, f"no such file: {path}")
+    if path and not os.access(path, os.R_OK):
+        raise ConfigError(file, key, f"cannot read {path} (permissions)")
+    return path
+
+
+def _resolve_files(file: str, cfg: GatewayConfig, config_dir: str,
+                   operators: tuple[OperatorConfig, ...]) -> dict[str, Any]:
+    """The tables whose file keys are made absolute (and checked), as replace() arguments."""
+    def fix(struct: Any, key: str, fields: tuple[str, ...]) -> Any:
+        changes = {f: _readable(file, f"{key}.{f}", _path(config_dir, getattr(struct, f)))
+                   for f in fields}
+        return msgspec.structs.replace(struct, **changes)
+
+    out: dict[str, Any] = {
+        "http": fix(cfg.http, "http", ("cert", "key", "webhook_ca")),
+        "operators": tuple(fix(op, f"operators[{i}]", ("ca", "cert", "key"))
+                           for i, op in enumerate(operators)),
+        "pid_file": _path(config_dir, cfg.pid_file),
+    }
+    if cfg.listen_tls is not None:
+        out["listen_tls"] = fix(cfg.listen_tls, "listen_tls", ("cert", "key", "client_ca"))
+    return out
+
+
 def load_gateway_config(path: str | os.PathLike[str]) -> GatewayConfig:
     """Read, validate and merge the gateway config at ``path``; raise ``ConfigError``.
 
@@ -185,11 +221,16 @@ def load_gateway_config(path: str | os.PathLike[str]) -> GatewayConfig:
     tenants: tuple[TenantConfig, ...] = merged("tenants")
     operators: tuple[OperatorConfig, ...] = merged("operators")
     routes: tuple[RouteConfig, ...] = merged("routes")
+    if not cfg.tls_listening:
+        for origin, tenant in _entries(docs, "tenants"):
+            if tenant.tls_only:
+                raise ConfigError(origin.file, origin.key(".tls_only"),
+                                  "needs an enabled [listen_tls] listener")
     return msgspec.structs.replace(
         cfg,
         store=store,
         tenants=tenants,
-        operators=operators,
         routes=routes,
         config_dir=config_dir,
+        **_resolve_files(file, cfg, config_dir, operators),
     )

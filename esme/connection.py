@@ -56,6 +56,7 @@ class Connection(asyncio.Protocol):
         self.handler = handler
         self.transport: asyncio.Transport | None = None
         self.peer: str = "?"
+        self.tls = False  # whether the transport is TLS (set when connected)
         self.context: Any = None  # owner's per-connection state (tenant binding, pool slot)
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
@@ -72,6 +73,7 @@ class Connection(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)
         peer = transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+        self.tls = transport.get_extra_info("ssl_object") is not None
         self.session = Session(self.session.role, self.loop.time(), self.session.config)
         self._arm_timer()
 

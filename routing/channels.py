@@ -59,7 +59,7 @@ class Channels:
 
     def __init__(self, events: EventQueue, tenants: Sequence[TenantConfig]) -> None:
         self.events = events
-        self.smpp = {t.system_id for t in tenants if t.password is not None}
+        self.smpp = {t.system_id for t in tenants if t.binds}
         self.webhook = {t.system_id for t in tenants if t.webhook_url}
         # Events are signed: without a secret nobody can send them (report_url is refused).
         self.signed = {t.system_id for t in tenants if t.secrets}

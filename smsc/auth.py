@@ -2,7 +2,7 @@
 
 SMPP 3.4 section 4.1 (bind) and 5.1.3: unknown system_id → ESME_RINVSYSID, wrong password →
 ESME_RINVPASWD; a bind type the tenant may not use, an address outside its allowlist or one
-bind too many → ESME_RBINDFAIL.
+bind too many, or a plain bind of a ``tls_only`` tenant → ESME_RBINDFAIL.
 """
 
 from __future__ import annotations
@@ -23,16 +23,19 @@ BIND_TYPE_NAMES: dict[int, str] = {
 
 
 def check_bind(tenants: Mapping[str, TenantConfig], command_id: int, system_id: str,
-               password: str, peer_ip: str, binds_now: int) -> int:
+               password: str, peer_ip: str, binds_now: int, *, tls: bool = False) -> int:
     """The command_status for this bind attempt (ESME_ROK when it may go ahead)."""
     tenant = tenants.get(system_id)
     if tenant is None:
         return CommandStatus.ESME_RINVSYSID
-    if tenant.password is None:  # an HTTP-only tenant: no password can bind
+    if not tenant.binds:  # an HTTP-only tenant: no password can bind
         return CommandStatus.ESME_RINVPASWD
-    if not hmac.compare_digest(tenant.password.encode(), password.encode("latin-1")):
+    if tenant.password is None or not hmac.compare_digest(tenant.password.encode(),
+                                                          password.encode("latin-1")):
         return CommandStatus.ESME_RINVPASWD
     if BIND_TYPE_NAMES.get(command_id) not in tenant.bind_types:
+        return CommandStatus.ESME_RBINDFAIL
+    if tenant.tls_only and not tls:
         return CommandStatus.ESME_RBINDFAIL
     if not tenant.allows(peer_ip):
         return CommandStatus.ESME_RBINDFAIL

@@ -1,14 +1,17 @@
 """The tenant-facing SMPP listener: one ``Connection`` (role SMSC) per accepted socket.
 
-Plain TCP today; the factory is the seam where a TLS listener (an ``ssl`` context passed to
-``create_server``) plugs in later. Connections beyond ``max_connections`` are closed at once.
-A ``smsc.listeners.Listener``: ``start`` binds (``OSError`` when it cannot), ``close`` ends.
+One listener serves the plain port (``[listen]``, ``start``) and, when configured, the TLS
+port (``[listen_tls]``, ``start_tls`` with a server ``ssl.SSLContext``): both share the
+factory, the connection set and ``max_connections``. Connections beyond ``max_connections``
+are closed at once. A ``smsc.listeners.Listener``: ``start`` binds (``OSError`` when it
+cannot), ``close`` ends.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 
 from config import ListenConfig
 from encoding.session import Event, Role, SessionConfig
@@ -36,6 +39,7 @@ class TenantListener:
         self.loop = loop
         self.connections: set[Connection] = set()
         self.server: asyncio.Server | None = None
+        self.tls_server: asyncio.Server | None = None
         self.session_config = SessionConfig(
             session_init_s=config.session_init_s, enquire_link_s=config.enquire_link_s,
             inactivity_s=config.inactivity_s, response_timeout_s=config.response_timeout_s,
@@ -66,15 +70,23 @@ class TenantListener:
             self._factory, self.config.host, self.config.port, reuse_address=True, backlog=1024)
         return int(self.server.sockets[0].getsockname()[1])
 
+    async def start_tls(self, host: str, port: int, context: ssl.SSLContext,
+                        handshake_timeout_s: float) -> int:
+        """Also listen for TLS on ``host:port``; returns the port. Raises OSError."""
+        self.tls_server = await self.loop.create_server(
+            self._factory, host, port, reuse_address=True, backlog=1024, ssl=context,
+            ssl_handshake_timeout=handshake_timeout_s)
+        return int(self.tls_server.sockets[0].getsockname()[1])
+
     def stop_accepting(self) -> None:
-        if self.server is not None:
-            self.server.close()
+        for server in (self.server, self.tls_server):
+            if server is not None:
+                server.close()
 
     async def close(self, timeout: float) -> None:
         """Stop accepting, unbind every session, wait (bounded) for them to go, then drop
         what is left. Safe when ``start`` failed or never ran."""
-        if self.server is not None:
-            self.server.close()
+        self.stop_accepting()
         for conn in list(self.connections):
             if conn.session.bound:
                 conn.unbind()
@@ -85,5 +97,6 @@ class TenantListener:
             await asyncio.sleep(0.05)
         for conn in list(self.connections):
             conn.abort()
-        if self.server is not None:
-            await self.server.wait_closed()
+        for server in (self.server, self.tls_server):
+            if server is not None:
+                await server.wait_closed()

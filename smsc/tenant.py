@@ -153,7 +153,8 @@ class TenantHandler:
         system_id = pdu.system_id
         status = (S.ESME_RBINDFAIL if not self.admission.accepting else
                   check_bind(self.tenants, pdu.command_id, system_id, pdu.password,
-                             conn.peer.rsplit(":", 1)[0], self.registry.count(system_id)))
+                             conn.peer.rsplit(":", 1)[0], self.registry.count(system_id),
+                             tls=conn.tls))
         tlvs: dict[str | int, Any] = ({"sc_interface_version": 0x34}
                                       if pdu.interface_version >= 0x34 else {})
         if status:
