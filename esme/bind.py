@@ -110,6 +110,7 @@ class OperatorBind:
         self._closed: asyncio.Future[None] | None = None
         self._pump_handle: asyncio.TimerHandle | None = None
         self._ever_bound = False
+        self.retired = False  # set by ``retire``: takes no more work, never reconnects
         self.session_config = SessionConfig(
             session_init_s=10.0, enquire_link_s=op.enquire_link_s,
             inactivity_s=0.0, response_timeout_s=op.response_timeout_s, window=op.window)
@@ -124,7 +125,7 @@ class OperatorBind:
         loop = asyncio.get_running_loop()
         attempt = 0
         try:
-            while self.pool.running:
+            while self.pool.running and not self.retired:
                 self._closed = loop.create_future()
                 try:
                     await self._connect(loop)
@@ -133,7 +134,7 @@ class OperatorBind:
                     log.warning("%s: cannot connect to %s:%d: %s", self.name, self.op.host,
                                 self.op.port, str(exc) or type(exc).__name__)
                 self.conn = None
-                if not self.pool.running:
+                if not self.pool.running or self.retired:
                     break
                 attempt = 1 if self._ever_bound else attempt + 1
                 self._ever_bound = False
@@ -154,6 +155,21 @@ class OperatorBind:
         conn.send(_BIND_PDU[self.bind_type](
             system_id=self.op.system_id, password=self.op.password,
             system_type=self.op.system_type, interface_version=0x34))
+
+    async def retire(self) -> None:
+        """Leave for good without losing a message in flight (a config reload removed or
+        replaced this bind): take no more work, wait for the answers to what was sent
+        (bounded by ``response_timeout_s``), then unbind. Receipts for those messages may
+        arrive on any receiver bind of the operator afterwards."""
+        self.retired = True
+        self.pool.bound_changed(self.op.name)
+        conn = self.conn
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.op.response_timeout_s
+        while (conn is not None and self.conn is conn and len(conn.session.window)
+               and loop.time() < deadline):
+            await asyncio.sleep(0.02)
+        self.stop()
 
     def stop(self) -> None:
         conn = self.conn
@@ -225,7 +241,8 @@ class OperatorBind:
     def pump(self) -> None:
         """Send as many queued parts as window room, rate and the router's queue allow."""
         conn = self.conn
-        if (not self.bound or not self.transmits or conn is None or not conn.writable
+        if (not self.bound or self.retired or not self.transmits or conn is None
+                or not conn.writable
                 or not conn.session.bound):  # closed or unbinding: send() would raise
             return
         room = conn.session.window.room

@@ -4,6 +4,11 @@ For each operator: ``binds`` transceivers, or ``binds`` transmitter + receiver p
 pool tells the router when an operator can take traffic (``operator_up``) and when it lost
 its last transmitting bind (``operator_down``: its queue fails over to the next operator of
 each route), and wakes binds when their operator's work queue gets work.
+
+A config reload (``reconfigure``) starts the binds of added operators, retires those of
+removed ones, and replaces the binds of a changed operator one by one: the new bind first
+(bound, or given up on after its connect timeout), then the old one retires (no more work,
+answers to what it sent awaited, unbind), so traffic goes on and nothing in flight is lost.
 """
 
 from __future__ import annotations
@@ -11,10 +16,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
-from typing import Protocol
+from collections.abc import Callable, Coroutine
+from typing import Any, Protocol
 
-from config import GatewayConfig
+from config import GatewayConfig, OperatorConfig
 from encoding.pdu import DataSm, DeliverSm
 from routing.inbound import Inbound
 from routing.repository import Durable, MessageRecord, WorkQueue
@@ -46,17 +51,18 @@ class Pool:
         self._wall = wall
         self._count: Callable[[str, str], None] = count or (lambda operator, event: None)
         self._running = False
-        self.binds: dict[str, list[OperatorBind]] = {}
-        for op in config.operators:
-            kinds = (["transceiver"] if op.bind == "transceiver"
-                     else ["transmitter", "receiver"])
-            self.binds[op.name] = [OperatorBind(self, op, kind, i)
-                                   for i in range(op.binds) for kind in kinds]
+        self.binds: dict[str, list[OperatorBind]] = {
+            op.name: self._binds_of(op) for op in config.operators}
         self._available: dict[str, bool] = {}
         self._tasks: dict[OperatorBind, asyncio.Task[None]] = {}
+        self._changes: dict[str, asyncio.Task[None]] = {}  # reload work per operator
         self._stop: asyncio.Event | None = None
         self._expire: asyncio.TimerHandle | None = None
         work.subscribe(self.on_work)
+
+    def _binds_of(self, op: OperatorConfig) -> list[OperatorBind]:
+        kinds = ["transceiver"] if op.bind == "transceiver" else ["transmitter", "receiver"]
+        return [OperatorBind(self, op, kind, i) for i in range(op.binds) for kind in kinds]
 
     # --- BindOwner --------------------------------------------------------------------------
 
@@ -88,19 +94,106 @@ class Pool:
         self._stop = asyncio.Event()
         for binds in self.binds.values():
             for b in binds:
-                self._tasks[b] = asyncio.create_task(b.run(), name=b.name)
+                self._launch(b)
         self._schedule_expire()
+
+    def _launch(self, b: OperatorBind) -> None:
+        self._tasks[b] = asyncio.create_task(b.run(), name=b.name)
+
+    # --- config reload ----------------------------------------------------------------------
+
+    def reconfigure(self, config: GatewayConfig) -> list[str]:
+        """Apply a reloaded config to the operators' binds (returns what changes, for the
+        log). Binds are started and retired in the background (``settled`` waits)."""
+        old = {op.name: op for op in self.config.operators}
+        new = {op.name: op for op in config.operators}
+        self.config = config
+        notes: list[str] = []
+        for name in old.keys() - new.keys():
+            notes.append(f"operator {name} removed: its binds retire")
+            self._change(name, self._retire_all(name, self.binds.get(name, [])))
+        for name, op in new.items():
+            if name not in old:
+                notes.append(f"operator {name} added: {op.binds} bind(s)")
+                self.binds[name] = binds = self._binds_of(op)
+                if self._running:
+                    for b in binds:
+                        self._launch(b)
+            elif op != old[name]:
+                notes.append(f"operator {name} changed: its binds are replaced one by one")
+                self._change(name, self._replace(name, op))
+        return notes
+
+    def _change(self, name: str, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` for operator ``name`` after any earlier change of it (in order)."""
+        earlier = self._changes.get(name)
+
+        async def after() -> None:
+            if earlier is not None:
+                await asyncio.wait([earlier])
+            await work
+
+        task = self._changes[name] = asyncio.create_task(after(), name=f"{name}-reload")
+        task.add_done_callback(lambda t: self._changes.pop(name, None)
+                               if self._changes.get(name) is t else None)
+
+    async def settled(self, timeout: float) -> bool:
+        """Wait (bounded) until every reload change has finished; True when they have."""
+        tasks = set(self._changes.values())
+        if not tasks:
+            return True
+        _, pending = await asyncio.wait(tasks, timeout=timeout)
+        return not pending
+
+    async def _replace(self, name: str, op: OperatorConfig) -> None:
+        old = list(self.binds.get(name, []))
+        fresh = self._binds_of(op)
+        for i, b in enumerate(fresh):
+            if not self._running:
+                return
+            self.binds.setdefault(name, []).append(b)
+            self._launch(b)
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + op.connect_timeout_s + op.response_timeout_s
+            while self._running and not b.bound and loop.time() < deadline:
+                await self.sleep(0.02)
+            if not b.bound:
+                log.warning("%s: new bind not up after the reload; replacing the old one anyway",
+                            b.name)
+            if i < len(old):
+                await self._retire(name, old[i])
+        await self._retire_all(name, old[len(fresh):])
+
+    async def _retire_all(self, name: str, binds: list[OperatorBind]) -> None:
+        for b in list(binds):
+            await self._retire(name, b)
+        if not self.binds.get(name):
+            self.binds.pop(name, None)
+
+    async def _retire(self, name: str, b: OperatorBind) -> None:
+        await b.retire()
+        task = self._tasks.pop(b, None)
+        if task is not None:
+            _, pending = await asyncio.wait([task], timeout=b.op.response_timeout_s)
+            if pending:
+                task.cancel()
+        binds = self.binds.get(name)
+        if binds is not None and b in binds:
+            binds.remove(b)
+        self.bound_changed(name)
 
     async def stop(self, timeout: float = 3.0) -> None:
         """Unbind every bound bind (bounded by ``timeout``); binds still connecting or
         backing off have nothing to unbind and are cancelled at once. Safe when ``start``
         never ran; returns only when every bind task has ended (or refused to, logged)."""
         self._running = False
+        for change in list(self._changes.values()):
+            change.cancel()
         if self._stop is not None:
             self._stop.set()
         if self._expire is not None:
             self._expire.cancel()
-        for b, task in self._tasks.items():
+        for b, task in list(self._tasks.items()):
             if b.conn is None:
                 task.cancel()
             else:
@@ -108,7 +201,7 @@ class Pool:
         tasks = set(self._tasks.values())
         if tasks:
             _, pending = await asyncio.wait(tasks, timeout=timeout)
-            for b in self._tasks:
+            for b in list(self._tasks):
                 if b.conn is not None:
                     b.conn.abort()
             for task in pending:
@@ -143,7 +236,7 @@ class Pool:
             b.pump()
 
     def bound_changed(self, operator: str) -> None:
-        self._available[operator] = any(b.bound and b.transmits
+        self._available[operator] = any(b.bound and b.transmits and not b.retired
                                         for b in self.binds.get(operator, ()))
         if self._available[operator]:
             self.router.operator_up(operator)

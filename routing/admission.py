@@ -46,6 +46,15 @@ class Admission:
         self._buckets: dict[str, TokenBucket] = {}
         self._decided = 0  # messages decided and not yet handed to ``accept``
 
+    def reconfigure(self, config: GatewayConfig) -> None:
+        """A reloaded config: the queue limit, and a new rate for tenants whose ``tps``
+        changed (their bucket starts full at the new rate; removed tenants' go)."""
+        self.max_queue = config.store.max_queue
+        rates = {t.system_id: t.tps for t in config.tenants}
+        for system_id in list(self._buckets):
+            if rates.get(system_id) != self._buckets[system_id].rate:
+                del self._buckets[system_id]
+
     def stop_accepting(self) -> None:
         self.accepting = False
 

@@ -45,12 +45,16 @@ class Inbound:
         self.record = record
         self.events = events
         self.reassembler = Reassembler(timeout_s=reassembly_timeout_s)
-        owners = [(n, t) for t in tenants for n in t.numbers]
-        self._owners = sorted(owners, key=lambda o: len(o[0]), reverse=True)
+        self.reconfigure(tenants)
         self.unrouted = 0
         self.partial = 0
         self.restored = 0
         self._restore()
+
+    def reconfigure(self, tenants: Iterable[TenantConfig]) -> None:
+        """Who owns which MO numbers (longest prefix first); also for a config reload."""
+        owners = [(n, t) for t in tenants for n in t.numbers]
+        self._owners = sorted(owners, key=lambda o: len(o[0]), reverse=True)
 
     def _restore(self) -> None:
         """Put back the parts acknowledged before a restart whose group is still open."""

@@ -202,6 +202,15 @@ class WorkQueue(Protocol):
 
     def put(self, jobs: Iterable[Job], operator: str, *, front: bool = False) -> None: ...
 
+    @property
+    def operators(self) -> list[str]:
+        """The operators that have a queue."""
+        ...
+
+    def add_operator(self, operator: str) -> None:
+        """A queue for an operator added by a config reload (no-op when it has one)."""
+        ...
+
     def notify(self, operator: str) -> None:
         """Wake the subscribers of ``operator``'s queue (after a batch of puts)."""
         ...

@@ -56,6 +56,48 @@ class Router:
         self._up: set[str] = set()
         self._reference = 0
 
+    def reconfigure(self, config: GatewayConfig) -> None:
+        """A reloaded config (``smsc reload``): tenants, operators and routes take effect for
+        what is still waiting. Every unfinished job gets the operators of its route under the
+        new table; when that changed, queued jobs are queued again in order (their parts are
+        rebuilt for a new operator, ``parts_for``). A job that has no route any more is
+        REJECTED if no part of it left yet; one in flight keeps its operator. The dicts are
+        updated in place: ``Outcomes`` shares them."""
+        self.config = config
+        self.channels = Channels(self.channels.events, config.tenants)
+        self.tenants.clear()
+        self.tenants.update((t.system_id, t) for t in config.tenants)
+        self.operators.clear()
+        self.operators.update((op.name, op) for op in config.operators)
+        self._up &= set(self.operators)
+        self.routes = RouteTable(config.routes)
+        for name in self.operators:
+            self.work.add_operator(name)
+        moved: list[Job] = []
+        for job in list(self.jobs.values()):
+            m = job.message
+            operators = self.routes.lookup(m.destination_addr, m.tenant)
+            if operators == job.operators:
+                continue
+            if not operators:
+                if not job.sent:
+                    job.cancelled = True  # skipped (and dropped) where it is queued
+                    self.finish(m, Status.REJECTED, self.wall(),
+                                error=CommandStatus.ESME_RINVDSTADR, detail="no route after reload")
+                continue
+            job.operators = operators
+            job.operator_index = 0
+            moved.append(job)
+        if not moved:
+            return
+        touched: set[str] = set()
+        for name in self.work.operators:
+            for job in self.work.drain(name):
+                if not job.cancelled:
+                    touched.add(self.enqueue(job))
+        for name in touched:
+            self.work.notify(name)
+
     # --- from the tenant side ---------------------------------------------------------------
 
     def accepted(self, messages: Iterable[Message]) -> None:

@@ -31,6 +31,13 @@ class MemoryWorkQueue:
     def operators(self) -> list[str]:
         return list(self._queues)
 
+    def add_operator(self, operator: str) -> None:
+        """A queue for an operator added by a config reload (no-op when it has one). Queues
+        of removed operators stay (empty once their jobs are routed again)."""
+        if operator not in self._queues:
+            self._queues[operator] = deque()
+            self._claimed[operator] = 0
+
     def subscribe(self, on_work: Callable[[str], None]) -> None:
         self._subscribers.append(on_work)
 

@@ -54,6 +54,12 @@ class Delivery:
         self.released = 0
         events.subscribe(self.pump)
 
+    def reconfigure(self, tenants: dict[str, TenantConfig]) -> None:
+        """A reloaded config's tenants (deliver_window, formats) for what is sent next."""
+        self.tenants = tenants
+        for tenant in tenants:
+            self.pump(tenant)
+
     def on_bound(self, tenant: str) -> None:
         self.pump(tenant)
 

@@ -84,6 +84,12 @@ class HttpApi:
         self._openapi: bytes | None = None
         self.app = self._build()
 
+    def reconfigure(self, config: GatewayConfig) -> None:
+        """A reloaded config: tokens and tenants for the next requests (``max_body_bytes``
+        is built into the app: it needs a restart)."""
+        self.config = config
+        self.tokens.reconfigure(config.tenants)
+
     @staticmethod
     def _tenant(request: Request[Any, Any, Any]) -> TenantConfig:
         tenant: TenantConfig = request.scope["user"]  # set by BearerAuth

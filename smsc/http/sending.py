@@ -63,6 +63,12 @@ class SendService:
         self.accepted = 0  # messages, for metrics
         self.requests = 0
 
+    def reconfigure(self, config: GatewayConfig) -> None:
+        """A reloaded config: limits, routes and operators for the next requests."""
+        self.config = config
+        self.routes = RouteTable(config.routes)
+        self.operators = {op.name: op for op in config.operators}
+
     # --- idempotency ------------------------------------------------------------------------
 
     async def send(self, tenant: TenantConfig, request: SendRequest, body: bytes,

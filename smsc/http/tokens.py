@@ -35,6 +35,10 @@ def new_api_key() -> tuple[str, str]:
 
 class Tokens:
     def __init__(self, tenants: Iterable[TenantConfig]) -> None:
+        self.reconfigure(tenants)
+
+    def reconfigure(self, tenants: Iterable[TenantConfig]) -> None:
+        """The tenants whose tokens are accepted (at start, and on a config reload)."""
         self._by_digest: dict[bytes, TenantConfig] = {
             bytes.fromhex(key.removeprefix("sha256:")): t for t in tenants for key in t.api_keys}
 

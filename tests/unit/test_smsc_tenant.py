@@ -66,6 +66,7 @@ class FakeConn:
     def __init__(self, loop: FakeLoop, peer: str = "127.0.0.1:40000") -> None:
         self.context: Any = None
         self.peer = peer
+        self.tls = False
         self.loop = loop
         self.writable = True
         self.session = Session(Role.SMSC, 0.0, SessionConfig())
