@@ -36,9 +36,11 @@ from .listeners import ListenError
 from .metrics import GatewayCollector, Metrics
 from .metrics_http import MetricsEndpoint
 from .registry import Registry
+from .reload import ReloadError, changes, fixed_keys, keep_fixed
 from .server import TenantListener
 from .teardown import Teardown
 from .tenant import TenantHandler
+from .tls import ServerTls, TlsListener, http_tls, listen_tls
 from .webhooks import WebhookSender
 
 __all__ = ["Gateway", "ListenError"]
@@ -62,7 +64,11 @@ class Gateway:
         self.prometheus = CollectorRegistry()
         self.prometheus.register(GatewayCollector(self.metrics))
         self.store = Store(config.store.path, synchronous=config.store.synchronous.upper())
-        self.port = 0
+        self.port = 0  # the plain SMPP port ([listen]); 0 when it is off
+        self.tls_port = 0  # the SMPP-over-TLS port ([listen_tls]); 0 when it is off
+        # Server TLS (``reload`` makes new handshakes use new certificates).
+        self.smpp_tls: ServerTls | None = None
+        self.http_tls: ServerTls | None = None
         self.metrics_port = 0
         self.http_port = 0
         self._purge: asyncio.TimerHandle | None = None
@@ -72,6 +78,8 @@ class Gateway:
         self.illegal_count = 0
         self.illegal_transitions: list[IllegalTransition] = []  # the first 100, for tests
         self.wall = time.time
+        self.reloads = {"applied": 0, "refused": 0}
+        self._reloading: asyncio.Lock | None = None
 
     async def start(self) -> None:
         """Start the gateway. The steps, in order (``stop`` undoes them in reverse):
@@ -82,8 +90,9 @@ class Gateway:
            the operators' work queues;
         3. the listeners, each raising ``ListenError`` with its config key when its port
            cannot be bound: the metrics endpoint ``[metrics]`` (first, so it is the last to
-           close and scrapes see the drain), then the SMPP door ``[listen]``, then the HTTP
-           door ``[http]`` (when enabled);
+           close and scrapes see the drain), then the SMPP door ``[listen]`` and its TLS
+           port ``[listen_tls]`` (each when enabled), then the HTTP door ``[http]`` (when
+           enabled; HTTPS with ``[http] cert``);
         4. the housekeeping timers (event retention, receipt timeouts), and the webhook
            channel's pooled client (events already waiting start going out);
         5. last, the ESME pool binds out to the operators: only a gateway that listens on
@@ -102,12 +111,21 @@ class Gateway:
             self._steps = None
             await steps.unwind(grace=0.5)
             raise
-        log.info("listening for tenants on %s:%d", self.config.listen.host, self.port)
+        if self.port:
+            log.info("listening for tenants on %s:%d", self.config.listen.host, self.port)
+        if self.tls_port and self.config.listen_tls is not None:
+            log.info("listening for tenants over TLS on %s:%d", self.config.listen_tls.host,
+                     self.tls_port)
 
     async def _start(self, steps: Teardown) -> None:
         loop = asyncio.get_running_loop()
         self.loop = loop
         cfg = self.config
+        # Server certificates first: material that does not load (TlsError) fails the start
+        # before anything is opened.
+        tls = cfg.listen_tls
+        self.smpp_tls = listen_tls(tls) if tls is not None and tls.enabled else None
+        self.http_tls = http_tls(cfg.http) if cfg.http.enabled else None
         steps.push("store", self.store.close)
         self.store.open()
         self.committer = GroupCommitter(self.store, loop, on_commit=self.metrics.on_commit,
@@ -122,9 +140,16 @@ class Gateway:
             endpoint = MetricsEndpoint(self.prometheus, cfg.metrics.host, cfg.metrics.port)
             self.metrics_port = await steps.listen("[metrics]", cfg.metrics.host,
                                                    cfg.metrics.port, endpoint)
-        self.port = await steps.listen("[listen]", cfg.listen.host, cfg.listen.port,
-                                       self.listener,
-                                       stop_accepting=self.listener.stop_accepting)
+        if cfg.listen.enabled:
+            self.port = await steps.listen("[listen]", cfg.listen.host, cfg.listen.port,
+                                           self.listener,
+                                           stop_accepting=self.listener.stop_accepting)
+        if self.smpp_tls is not None and cfg.listen_tls is not None:
+            tls = cfg.listen_tls
+            self.tls_port = await steps.listen(
+                "[listen_tls]", tls.host, tls.port,
+                TlsListener(self.listener, tls, self.smpp_tls),
+                stop_accepting=self.listener.stop_accepting)
         if cfg.http.enabled:
             self.http_port = await steps.listen("[http]", cfg.http.host, cfg.http.port,
                                                 self.http)
@@ -158,7 +183,8 @@ class Gateway:
         self.http_api = HttpApi(cfg, self.sending, self.record, self.events, self.router.cancel,
                                 wall=self.wall, accepting=lambda: self.admission.accepting)
         self.http = HttpServer(counted(self.http_api.app, self.metrics.http_response),
-                               cfg.http.host, cfg.http.port)
+                               cfg.http.host, cfg.http.port,
+                               self.http_tls.context if self.http_tls is not None else None)
         self.webhooks = WebhookSender(self.events, list(cfg.tenants), cfg.http, wall=self.wall)
         self.metrics.gauge("smsc_webhook_events", "Webhook deliveries by outcome", "outcome",
                            lambda: {"delivered": float(self.webhooks.sent),
@@ -179,6 +205,8 @@ class Gateway:
                            "Messages claimed by an operator's binds and not yet sent in full",
                            "operator", lambda: {op: float(self.work.claimed(op))
                                                 for op in self.work.operators})
+        self.metrics.gauge("smsc_config_reloads", "Config reloads (SIGHUP) by result",
+                           "result", lambda: {k: float(v) for k, v in self.reloads.items()})
         self.metrics.gauge("smsc_illegal_transitions", "Status changes the lifecycle refused",
                            "kind", lambda: {"total": float(self.illegal_count)})
 
@@ -194,7 +222,7 @@ class Gateway:
         """The ESME pool toward operators (None when no operator is configured)."""
         if not self.config.operators:
             return None
-        inbound = Inbound(self.record, self.router, self.config.tenants)
+        self.inbound = inbound = Inbound(self.record, self.router, self.config.tenants)
         pool = Pool(self.config, self.router, self.work, inbound, self.record,
                     count=self.metrics.operator_event, wall=self.wall)
         self.metrics.gauge("smsc_operator_binds", "Bound binds per operator", "operator",
@@ -240,6 +268,61 @@ class Gateway:
         self._receipt_sweep = self.loop.call_later(
             _RECEIPT_SWEEP_NEXT_S if n >= _RECEIPT_SWEEP_BATCH else every,
             self._sweep_receipt_timeouts)
+
+    async def reload(self, new: GatewayConfig) -> list[str]:
+        """Apply a reloaded config (SIGHUP, ``smsc reload``); returns what changed, one line
+        each. Nothing changes when it raises ``ReloadError`` (certificates or keys that do
+        not load). Keys fixed for the life of the process keep their running values (one
+        note each). Tenants, operators and routes take effect at once for what comes next
+        and for what waits; operators' binds are replaced in the background, one by one
+        (``self.pool.settled``). Reloads run one at a time."""
+        if self._steps is None:
+            raise RuntimeError("gateway not started")
+        if self._reloading is None:
+            self._reloading = asyncio.Lock()
+        async with self._reloading:
+            try:
+                return await self._reload(new)
+            except ReloadError:
+                self.reloads["refused"] += 1
+                raise
+
+    async def _reload(self, new: GatewayConfig) -> list[str]:
+        old = self.config
+        problems = self._tls_problems(new)
+        if problems:
+            raise ReloadError(problems)
+        notes = [f"{key}: changed in the file; takes effect at the next start"
+                 for key in fixed_keys(old, new)]
+        cfg = keep_fixed(old, new)
+        notes += changes(old, cfg)
+        self._reload_tls(cfg)
+        self.config = cfg
+        self.admission.reconfigure(cfg)
+        self.router.reconfigure(cfg)
+        if self.pool is not None:
+            self.inbound.reconfigure(cfg.tenants)
+            notes += self.pool.reconfigure(cfg)
+        elif cfg.operators:
+            self.pool = pool = self._make_pool()
+            assert self._steps is not None and pool is not None
+            self._steps.push("ESME pool", pool.stop)
+            await pool.start()
+            self._receipt_sweep = self.loop.call_soon(self._sweep_receipt_timeouts)
+        notes += self.handler.reconfigure(cfg)
+        self.delivery.reconfigure({t.system_id: t for t in cfg.tenants})
+        self.sending.reconfigure(cfg)
+        self.http_api.reconfigure(cfg)
+        self.webhooks.reconfigure(list(cfg.tenants), cfg.http)
+        self.reloads["applied"] += 1
+        return notes
+
+    def _tls_problems(self, cfg: GatewayConfig) -> list[str]:
+        """Every certificate, key and CA of ``cfg`` that does not load, one line each."""
+        return []
+
+    def _reload_tls(self, cfg: GatewayConfig) -> None:
+        """New handshakes use ``cfg``'s certificates; open sessions keep theirs."""
 
     async def put_event(self, tenant: str, event: TenantEvent) -> None:
         """Publish one event for ``tenant`` and wait until it is durable (tests, tooling)."""

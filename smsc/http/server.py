@@ -3,6 +3,12 @@
 The socket is bound here, before uvicorn starts, so a port in use fails ``start()`` at once
 with the OSError (the gateway names the ``[http]`` key). uvicorn's own signal handling is
 off: the gateway's CLI owns SIGTERM and SIGINT and stops this server with everything else.
+
+HTTPS: given an ``ssl.SSLContext`` (``smsc.tls.ServerTls.context``), uvicorn serves only TLS
+with that very object (through its ``ssl_context_factory``, so no certificate file is read
+here), and a certificate reloaded into the context is used by the next handshake.
+``public_url`` is the base of URLs shown to users: ``[http] public_url``, else
+``http(s)://host:port``.
 """
 
 from __future__ import annotations
@@ -11,12 +17,15 @@ import asyncio
 import contextlib
 import logging
 import socket
-from collections.abc import Generator
+import ssl
+from collections.abc import Callable, Generator
 from typing import Any
 
 import uvicorn
 
-__all__ = ["HttpServer"]
+from config import HttpConfig
+
+__all__ = ["HttpServer", "public_url"]
 
 log = logging.getLogger("smsc.http")
 
@@ -27,14 +36,33 @@ class _Server(uvicorn.Server):
         yield  # the gateway handles signals
 
 
+def public_url(cfg: HttpConfig, port: int | None = None) -> str:
+    """``[http] public_url``, else ``https://host:port`` with a certificate, else http://
+    (``port`` is the bound one when the config says 0)."""
+    if cfg.public_url:
+        return cfg.public_url.rstrip("/")
+    host = f"[{cfg.host}]" if ":" in cfg.host else cfg.host
+    return f"{'https' if cfg.cert else 'http'}://{host}:{cfg.port if port is None else port}"
+
+
+def _given(context: ssl.SSLContext) -> Callable[[uvicorn.Config, Callable[[], ssl.SSLContext]],
+                                                  ssl.SSLContext]:
+    def factory(config: uvicorn.Config, default: Callable[[], ssl.SSLContext]) -> ssl.SSLContext:
+        return context
+    return factory
+
+
 class HttpServer:
-    def __init__(self, app: Any, host: str, port: int) -> None:
+    def __init__(self, app: Any, host: str, port: int,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
         self.host = host
         self.port = port
+        self.tls = ssl_context is not None
         self._config = uvicorn.Config(
             app, host=host, port=port, lifespan="off", log_level="warning",
             access_log=False, loop="none", http="httptools", ws="none",
-            server_header=False, date_header=True, timeout_keep_alive=30)
+            server_header=False, date_header=True, timeout_keep_alive=30,
+            ssl_context_factory=_given(ssl_context) if ssl_context is not None else None)
         self._server = _Server(self._config)
         self._sock: socket.socket | None = None
         self._task: asyncio.Task[None] | None = None
