@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 
-from config import GatewayConfig, TenantConfig
+from config import GatewayConfig, OperatorConfig, TenantConfig
 from encoding.constants import CommandStatus
 from encoding.receipt import Receipt
 
@@ -52,6 +52,7 @@ class Router:
         self.tenants: dict[str, TenantConfig] = {t.system_id: t for t in config.tenants}
         self.operators = {op.name: op for op in config.operators}
         self.jobs: dict[str, Job] = {}
+        self.removed: dict[str, OperatorConfig] = {}  # operators a reload took away
         self.outcomes = Outcomes(record, self, self.tenants, self.operators)
         self._up: set[str] = set()
         self._reference = 0
@@ -60,21 +61,29 @@ class Router:
         """A reloaded config (``smsc reload``): tenants, operators and routes take effect for
         what is still waiting. Every unfinished job gets the operators of its route under the
         new table; when that changed, queued jobs are queued again in order (their parts are
-        rebuilt for a new operator, ``parts_for``). A job that has no route any more is
-        REJECTED if no part of it left yet; one in flight keeps its operator. The dicts are
-        updated in place: ``Outcomes`` shares them."""
+        rebuilt for a new operator, ``parts_for``); a job in flight to an operator that stays
+        is left to finish there. A job that has no route any more is REJECTED if no part of
+        it left yet; one in flight keeps its operator. The dicts are updated in place:
+        ``Outcomes`` shares them."""
         self.config = config
         self.channels = Channels(self.channels.events, config.tenants)
         self.tenants.clear()
         self.tenants.update((t.system_id, t) for t in config.tenants)
+        for name, op in self.operators.items():
+            if all(o.name != name for o in config.operators):
+                self.removed[name] = op  # its messages still time out (receipt_timeouts)
         self.operators.clear()
         self.operators.update((op.name, op) for op in config.operators)
+        for name in self.operators:
+            self.removed.pop(name, None)
         self._up &= set(self.operators)
         self.routes = RouteTable(config.routes)
         for name in self.operators:
             self.work.add_operator(name)
         moved: list[Job] = []
         for job in list(self.jobs.values()):
+            if not job.queued and job.operator in self.operators:
+                continue  # in flight to an operator that stays: it finishes there
             m = job.message
             operators = self.routes.lookup(m.destination_addr, m.tenant)
             if operators == job.operators:
@@ -288,7 +297,7 @@ class Router:
         receipt is matched from the store, where it sees UNKNOWN: the status is updated, no
         second receipt is sent."""
         done: dict[str, int] = {}
-        for op in self.config.operators:
+        for op in (*self.config.operators, *self.removed.values()):
             if not op.receipt_timeout_s:
                 continue
             for m in self.record.overdue(op.name, now - op.receipt_timeout_s, limit):
@@ -302,8 +311,8 @@ class Router:
 
     def receipt(self, operator: str, receipt: Receipt, now: float) -> bool:
         """A delivery receipt from ``operator``; False when no message matches."""
-        return self.outcomes.receipt(operator, self.operators[operator].id_format, receipt,
-                                     now)
+        op = self.operators.get(operator)  # None: removed by a reload, binds still retiring
+        return self.outcomes.receipt(operator, op.id_format if op else "auto", receipt, now)
 
     def pending(self, operator: str) -> int:
         return self.work.depth(operator)
