@@ -34,7 +34,9 @@ class ReloadError(Exception):
         self.problems = list(problems)
 
 
-_FIXED_HTTP = ("enabled", "host", "port", "max_body_bytes", "webhook_timeout_s")
+# The webhook client's pool is built once with its timeout and CA.
+_FIXED_HTTP = ("enabled", "host", "port", "max_body_bytes", "webhook_timeout_s",
+               "webhook_ca")
 _FIXED_TLS = ("enabled", "host", "port", "handshake_timeout_s")
 
 
