@@ -5,6 +5,8 @@ turns that into a ``ConfigError`` whose key is ``tenants[0].tps``; it adds the o
 when msgspec leaves it out, the allowed values of a Literal, and the allowed keys (with a
 close match) for an unknown key. ``__post_init__`` checks write their reason as
 ``"field: reason"`` (field a lower-case name, maybe indexed); the field is folded into the key.
+The value of a secret key (passwords, password hashes, webhook secrets, API keys: someone
+may have pasted the token itself) is never shown, only its length.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ _SEGMENT_RE = re.compile(r"\.([A-Za-z_][A-Za-z0-9_-]*)|\[(\d+)\]|\.`([^`]*)`")
 _FIELD_PREFIX_RE = re.compile(r"^(?P<field>[a-z_][a-z0-9_]*(?:\[\d+\])?): (?P<reason>.+)$")
 _UNKNOWN_RE = re.compile(r"^Object contains unknown field `(?P<name>[^`]*)`$")
 _MISSING_RE = re.compile(r"^Object missing required field `(?P<name>[^`]*)`$")
+_SECRET_KEYS = frozenset({"password", "password_hash", "webhook_secret", "api_keys"})
 
 
 class ConfigError(Exception):
@@ -87,7 +90,14 @@ def _lookup(raw: Any, segments: list[str | int]) -> tuple[bool, Any]:
     return True, raw
 
 
-def _show(value: Any) -> str:
+def _is_secret(segments: list[str | int]) -> bool:
+    names = [seg for seg in segments if isinstance(seg, str)]
+    return bool(names) and names[-1] in _SECRET_KEYS
+
+
+def _show(value: Any, secret: bool = False) -> str:
+    if secret and isinstance(value, str):
+        return f"a string of {len(value)} characters (not shown: a secret)"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
@@ -127,6 +137,6 @@ def from_validation_error(
     elif reason.startswith("Expected") and ", got" not in reason:
         found, value = _lookup(raw, segments)
         if found:
-            reason += f", got {_show(value)}"
+            reason += f", got {_show(value, _is_secret(segments))}"
     key = _key(segments) or "(top level)"
     return ConfigError(file, key, reason)

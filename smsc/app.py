@@ -30,6 +30,7 @@ from routing.router import Router
 from routing.sqlite import GroupCommitter, SqliteEventQueue, SqliteRecord, Store
 from routing.workqueue import MemoryWorkQueue
 
+from .bans import Bans
 from .delivery import Delivery
 from .http import HttpApi, HttpServer, SendService, counted
 from .listeners import ListenError
@@ -64,6 +65,8 @@ class Gateway:
         self.prometheus = CollectorRegistry()
         self.prometheus.register(GatewayCollector(self.metrics))
         self.store = Store(config.store.path, synchronous=config.store.synchronous.upper())
+        # Failed authentications per address, for both doors; outlives reloads.
+        self.bans = Bans(config.auth)
         self.port = 0  # the plain SMPP port ([listen]); 0 when it is off
         self.tls_port = 0  # the SMPP-over-TLS port ([listen_tls]); 0 when it is off
         # Server TLS (``reload`` makes new handshakes use new certificates).
@@ -177,11 +180,13 @@ class Gateway:
                                  {t.system_id: t for t in cfg.tenants})
         self.pool = self._make_pool()
         self.handler = TenantHandler(cfg, self.admission, self.record, self.router,
-                                     self.registry, self.delivery, self.metrics, wall=self.wall)
+                                     self.registry, self.delivery, self.metrics, wall=self.wall,
+                                     bans=self.bans)
         self.listener = TenantListener(cfg.listen, self.handler, loop)
         self.sending = SendService(cfg, self.admission, self.record, wall=self.wall)
         self.http_api = HttpApi(cfg, self.sending, self.record, self.events, self.router.cancel,
-                                wall=self.wall, accepting=lambda: self.admission.accepting)
+                                wall=self.wall, accepting=lambda: self.admission.accepting,
+                                bans=self.bans)
         self.http = HttpServer(counted(self.http_api.app, self.metrics.http_response),
                                cfg.http.host, cfg.http.port,
                                self.http_tls.context if self.http_tls is not None else None)
@@ -193,6 +198,13 @@ class Gateway:
         self.metrics.gauge("smsc_http_accepted", "Messages accepted over HTTP", "kind",
                            lambda: {"messages": float(self.sending.accepted),
                                     "requests": float(self.sending.requests)})
+        self.metrics.counter("smsc_auth_failures", "Failed binds and bad tokens", "door",
+                             lambda: dict(self.bans.failures))
+        self.metrics.counter("smsc_auth_bans", "Addresses banned for failed authentications",
+                             "door", lambda: dict(self.bans.bans_given))
+        self.metrics.gauge("smsc_auth_banned", "Addresses banned now (by the door of the "
+                           "failure that banned them)", "door",
+                           lambda: self.bans.current(self.wall()))
         self.metrics.gauge("smsc_binds", "Tenant binds", "tenant",
                            lambda: {k: float(v) for k, v in self.registry.counts().items()})
         self.metrics.gauge("smsc_outbox_depth", "Events (receipts, MO) waiting for tenants",
@@ -310,6 +322,7 @@ class Gateway:
             await pool.start()
             self._receipt_sweep = self.loop.call_soon(self._sweep_receipt_timeouts)
         notes += self.handler.reconfigure(cfg)
+        self.bans.reconfigure(cfg.auth)
         self.delivery.reconfigure({t.system_id: t for t in cfg.tenants})
         self.sending.reconfigure(cfg)
         self.http_api.reconfigure(cfg)

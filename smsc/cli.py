@@ -1,5 +1,6 @@
 """The ``smsc`` command: ``smsc serve --config FILE``, ``smsc check-config FILE`` and
-``smsc api-key new`` (a fresh HTTP API token and the ``api_keys`` line to paste).
+``smsc api-key new`` (a fresh HTTP API token and the ``api_keys`` line to paste), ``smsc
+hash-password [--stdin]`` (the ``password_hash`` line for a tenant's SMPP password).
 
 Errors a user can hit (bad config, port in use, unwritable store) are one line on stderr and
 exit code 2, never a traceback; a port that cannot be bound names its config key
@@ -24,8 +25,10 @@ from config import ConfigError, GatewayConfig, load_gateway_config
 from routing import StoreError
 
 from .app import Gateway
+from .credentials import credential_warnings, read_new_password
 from .http import new_api_key
 from .listeners import ListenError
+from .passwords import hash_password
 
 __all__ = ["main", "run_gateway"]
 
@@ -42,6 +45,10 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("file")
     key = sub.add_parser("api-key", help="HTTP API tokens")
     key.add_argument("action", choices=["new"], help="new: print a fresh token and its hash")
+    hashing = sub.add_parser("hash-password", help="print the password_hash line for a "
+                             "tenant's SMPP password (typed at a prompt)")
+    hashing.add_argument("--stdin", action="store_true",
+                         help="read the password from the first line of stdin instead")
     return p
 
 
@@ -53,6 +60,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ConfigError as exc:
             print(f"smsc: {exc}", file=sys.stderr)
             return 2
+        for warning in credential_warnings(cfg):
+            print(f"warning: {warning}", file=sys.stderr)
         print(f"{args.file}: ok ({len(cfg.tenants)} tenants, {len(cfg.operators)} operators, "
               f"{len(cfg.routes)} routes)")
         return 0
@@ -60,6 +69,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         token, entry = new_api_key()
         print(f"token (give it to the tenant; it is not stored anywhere): {token}")
         print(f'config line for the tenant: api_keys = ["{entry}"]')
+        return 0
+    if args.command == "hash-password":
+        try:
+            password = read_new_password(args.stdin)
+        except (ValueError, EOFError) as exc:
+            print(f"smsc: hash-password: {exc or 'no password given'}", file=sys.stderr)
+            return 2
+        print(f'password_hash = "{hash_password(password)}"')
         return 0
     if args.command != "serve":
         _parser().print_help()

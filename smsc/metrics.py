@@ -66,10 +66,17 @@ class Metrics:
         self.http_responses: dict[int, int] = {}  # HTTP API answers by status code
         # name -> (help, label name, source of {label value: gauge value}) read at scrape time
         self.gauges: dict[str, tuple[str, str, Callable[[], dict[str, float]]]] = {}
+        # the same for counters kept elsewhere (the ban table's failures and bans)
+        self.counters: dict[str, tuple[str, str, Callable[[], dict[str, float]]]] = {}
 
     def gauge(self, name: str, helptext: str, label: str,
               source: Callable[[], dict[str, float]]) -> None:
         self.gauges[name] = (helptext, label, source)
+
+    def counter(self, name: str, helptext: str, label: str,
+                source: Callable[[], dict[str, float]]) -> None:
+        """A counter read from ``source`` at scrape time (exported as ``<name>_total``)."""
+        self.counters[name] = (helptext, label, source)
 
     def pdu_in(self, command: str) -> None:
         self.pdus_in[command] = self.pdus_in.get(command, 0) + 1
@@ -140,6 +147,11 @@ class GatewayCollector(Collector):
             ("smsc_store_commit_batch_rows", "Rows per group commit", m.commit_batch),
         ):
             yield HistogramMetricFamily(name, helptext, buckets=hist.buckets(), sum_value=hist.sum)
+        for name, (helptext, label, source) in sorted(m.counters.items()):
+            c = CounterMetricFamily(name, helptext, labels=[label])
+            for key, value in sorted(source().items()):
+                c.add_metric([key], value)
+            yield c
         for name, (helptext, label, source) in sorted(m.gauges.items()):
             g = GaugeMetricFamily(name, helptext, labels=[label])
             for key, value in sorted(source().items()):

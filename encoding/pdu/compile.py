@@ -124,7 +124,10 @@ def _encode_unsuccess(items: list[Any]) -> bytes:
 def _cstr(value: str, size: int, status: int) -> bytes:
     raw = value.encode("latin-1")
     if len(raw) >= size or b"\x00" in raw:
-        raise SmppError(f"C string {value!r} does not fit {size} octets", status)
+        # A password's value never goes into a message (it ends up in logs).
+        shown = (f"of {len(raw)} octets" if status == CommandStatus.ESME_RINVPASWD
+                 else repr(value))
+        raise SmppError(f"C string {shown} does not fit {size} octets", status)
     return raw + b"\x00"
 
 

@@ -29,6 +29,7 @@ from routing.events import EVENT_KIND, SentEvent
 from routing.model import Status, external_id, internal_id
 from routing.repository import EventQueue, MessageFilter, MessageRecord
 
+from ..bans import Bans
 from . import models
 from .errors import EXCEPTION_HANDLERS, documented_errors, is_json
 from .middleware import BearerAuth
@@ -72,7 +73,8 @@ class HttpApi:
 
     def __init__(self, config: GatewayConfig, sending: SendService, record: MessageRecord,
                  events: EventQueue, cancel: Callable[[str, float], bool], *,
-                 wall: Callable[[], float], accepting: Callable[[], bool]) -> None:
+                 wall: Callable[[], float], accepting: Callable[[], bool],
+                 bans: Bans | None = None) -> None:
         self.config = config
         self.sending = sending
         self.record = record
@@ -81,6 +83,7 @@ class HttpApi:
         self.wall = wall
         self.accepting = accepting
         self.tokens = Tokens(config.tenants)
+        self.bans = bans  # the gateway's ban table (shared with the SMPP door)
         self._openapi: bytes | None = None
         self.app = self._build()
 
@@ -246,7 +249,8 @@ class HttpApi:
 
         return Litestar(
             route_handlers=[send, one, listing, counts, cancel, events, retry, health, openapi],
-            middleware=[DefineMiddleware(BearerAuth, tokens=self.tokens)],
+            middleware=[DefineMiddleware(BearerAuth, tokens=self.tokens, bans=self.bans,
+                                         wall=self.wall)],
             exception_handlers=EXCEPTION_HANDLERS,
             request_max_body_size=self.config.http.max_body_bytes,
             openapi_config=OpenAPIConfig(

@@ -96,15 +96,19 @@ def _on_any(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
 
 
 def documented_errors(*codes: int) -> dict[int, ResponseSpec]:
-    """The problem+json answers a route documents (401 on every authenticated one)."""
+    """The problem+json answers a route documents (401 and 429 on every authenticated
+    one: 429 also answers an address banned after too many failed authentications)."""
     why = {400: "Invalid request: every bad field named in errors[] by JSON pointer",
            401: "Missing or unknown bearer token", 403: "Not allowed for this token",
            404: "No such resource for this tenant", 409: "Conflict",
            413: "Body over [http] max_body_bytes", 415: "Not application/json",
-           429: "Over the tenant's rate (Retry-After, RateLimit headers)",
+           429: "Over the tenant's rate (Retry-After, RateLimit headers), or code "
+                "too_many_auth_failures: this address sent [auth] max_auth_failures bad "
+                "tokens or binds within auth_failure_window_s and is refused for "
+                "auth_ban_s (Retry-After)",
            503: "Queue full or stopping (Retry-After)"}
     return {c: ResponseSpec(Problem, description=why[c], media_type=PROBLEM,
-                            generate_examples=False) for c in (401, *codes)}
+                            generate_examples=False) for c in sorted({401, 429, *codes})}
 
 
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {

@@ -1,8 +1,14 @@
 """ASGI layers around the HTTP API: bearer-token authentication before any route work, and a
-count of every answer's status for the metrics."""
+count of every answer's status for the metrics.
+
+Authentication consults the gateway's ban table (``smsc.bans``, shared with the SMPP door)
+first: a banned address gets 429 ``too_many_auth_failures`` with ``Retry-After`` before its
+token is looked at; an unknown token counts as a failed authentication of that address.
+"""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -10,6 +16,8 @@ from litestar.connection import ASGIConnection
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 from litestar.types import ASGIApp
 
+from ..bans import Bans
+from .problems import ApiError
 from .tokens import Tokens
 
 __all__ = ["BearerAuth", "counted"]
@@ -20,14 +28,32 @@ class BearerAuth(AbstractAuthenticationMiddleware):
     bad token); the tenant becomes the connection's ``user``. Routes with ``opt={"public":
     True}`` and the API reference pages need no token."""
 
-    def __init__(self, app: ASGIApp, tokens: Tokens) -> None:
+    def __init__(self, app: ASGIApp, tokens: Tokens, bans: Bans | None = None,
+                 wall: Callable[[], float] | None = None) -> None:
         super().__init__(app, exclude=["^/docs"], exclude_from_auth_key="public")
         self.tokens = tokens
+        self.bans = bans
+        self.wall = wall
 
     async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]
                                    ) -> AuthenticationResult:
         peer = connection.client.host if connection.client else ""
-        tenant = self.tokens.tenant(connection.headers.get("authorization"), peer)
+        authorization = connection.headers.get("authorization")
+        bans, wall = self.bans, self.wall
+        if bans is None or wall is None:
+            return AuthenticationResult(user=self.tokens.tenant(authorization, peer), auth=None)
+        now = wall()
+        left = bans.banned_for(peer, now)
+        if left > 0:
+            raise ApiError(429, "too_many_auth_failures",
+                           "too many failed authentications from this address; retry later",
+                           headers={"Retry-After": str(max(1, math.ceil(left)))})
+        try:
+            tenant = self.tokens.tenant(authorization, peer)
+        except ApiError as exc:
+            if exc.status == 401 and authorization:  # a token was tried (not just missing)
+                bans.failure(peer, "http", now)
+            raise
         return AuthenticationResult(user=tenant, auth=None)
 
 
