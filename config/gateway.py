@@ -146,7 +146,7 @@ class HttpConfig(_Strict, frozen=True, kw_only=True):
     enabled: bool = True
     host: Host = "127.0.0.1"
     port: Port = 8080
-    public_url: str = ""  # base of URLs shown to users; "" = http://host:port
+    public_url: str = ""  # base of URLs shown to users; "" = http(s)://host:port
     max_body_bytes: Annotated[int, Meta(ge=1024, le=100_000_000)] = 10_000_000
     max_recipients: Annotated[int, Meta(ge=1, le=100_000)] = 10_000  # per request, in all
     idempotency_s: Annotated[float, Meta(ge=60)] = 86_400.0  # how long a key is kept
