@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from config import HttpConfig
+from config import AuthConfig, HttpConfig
 from tests.conftest import GatewayThread, make_config
 from tests.httpkit import api_client, api_tenant, message_body, post_json
 
@@ -41,7 +41,10 @@ def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayThread]:
             # a valid token that may only be used from 10.0.0.0/8 (the tests are 127.0.0.1)
             api_tenant("far", FAR_TOKEN, allowed_ips=("10.0.0.0/8",)),
         ),
-        http=HttpConfig(host="127.0.0.1", port=0, max_body_bytes=MAX_BODY))
+        http=HttpConfig(host="127.0.0.1", port=0, max_body_bytes=MAX_BODY),
+        # these tests send dozens of bad tokens from 127.0.0.1 on purpose: no bans here
+        # (tests/integration/test_auth_guard.py covers them)
+        auth=AuthConfig(max_auth_failures=0))
     g = GatewayThread(config)
     try:
         yield g
