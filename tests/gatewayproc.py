@@ -52,6 +52,10 @@ class GatewayProcess:
         http = self.banner.split("http on ", 1)
         self.http_port = int(http[1].split()[0].rstrip(",").rsplit(":", 1)[1]) \
             if len(http) > 1 else 0
+        # "tls on HOST:PORT," beside the plain port, or "HOST:PORT (tls)" first without one
+        tls = self.banner.split("tls on ", 1)
+        self.tls_port = (int(tls[1].split()[0].rstrip(",").rsplit(":", 1)[1]) if len(tls) > 1
+                         else self.port if "(tls)" in self.banner.split(",")[0] else 0)
 
     def _read_stdout(self) -> None:
         assert self.proc.stdout is not None

@@ -10,9 +10,9 @@ refuses a TLS 1.2 client; a certificate from another CA loaded by ``ServerTls.re
 what the next handshake sees while a bind made before goes on (on asyncio's loop and on
 uvloop's); a ``[listen_tls]`` port in use is a ListenError naming that key; HTTPS answers a
 POST verified against the test CA, plain HTTP to that port fails, and a reloaded HTTPS
-certificate is served next. As a process (``smsc serve``, uvloop): TLS only with
-``[listen] enabled = false``, and bad TLS material refused in one line by ``check-config``
-and ``serve``.
+certificate is served next. As a process (``smsc serve``, uvloop): SMPP over TLS and
+HTTPS beside the plain port and alone (``[listen] enabled = false``), the ports in the
+banner, and bad TLS material refused in one line by ``check-config`` and ``serve``.
 """
 
 from __future__ import annotations
@@ -151,7 +151,8 @@ def tls_tenant(port: int, context: ssl.SSLContext, **kw: Any) -> Iterator[TlsTen
 
 
 # How a refused handshake looks to the client. asyncio's and uvloop's TLS transports close
-# the connection when the server's handshake fails, without flushing OpenSSL's alert: the
+# the connection when the server's handshake fails without flushing OpenSSL's alert
+# (CPython gh-98078, fixed in later Pythons): the
 # client reads EOF in the middle of its handshake, or (TLS 1.3, where the client finishes
 # before the server has checked its certificate) no answer to its first PDU. Should the
 # alert ever be sent, its name is accepted too.
@@ -364,26 +365,32 @@ def test_https_answers_a_verified_client_and_plain_http_fails(stack: Stack, tmp_
 # --- as a process: uvloop, the banner, check-config ------------------------------------------
 
 
-def _toml(tmp_path: Path, cert: str, key: str, *, extra: str = "") -> Path:
+def _toml(tmp_path: Path, cert: str, key: str, *, plain: bool = False) -> Path:
     path = tmp_path / "smsc.toml"
     path.write_text(
         loopback_sections(tmp_path).replace(
-            "[listen]\n", "[listen]\nenabled = false\n").replace(
+            "[listen]\n", f"[listen]\nenabled = {str(plain).lower()}\n").replace(
             "[http]\n", f"[http]\ncert = \"{cert}\"\nkey = \"{key}\"\n")
         + f"[listen_tls]\nhost = \"127.0.0.1\"\nport = 0\ncert = \"{cert}\"\nkey = \"{key}\"\n\n"
         + "[[tenants]]\nsystem_id = \"secure\"\npassword = \"secret\"\ntls_only = true\n"
-        + f"api_keys = [\"{hash_token(TOKEN)}\"]\n" + extra)
+        + f"api_keys = [\"{hash_token(TOKEN)}\"]\n")
     return path
 
 
-def test_serve_tls_only_without_a_plain_port(tmp_path: Path, pki: Pki) -> None:
-    proc = GatewayProcess(_toml(tmp_path, *pki.server()), tmp_path / "gateway.log")
+@pytest.mark.parametrize("plain", [False, True])
+def test_serve_over_tls_with_and_without_a_plain_port(tmp_path: Path, pki: Pki,
+                                                      plain: bool) -> None:
+    proc = GatewayProcess(_toml(tmp_path, *pki.server(), plain=plain), tmp_path / "gw.log")
     try:
         words = proc.banner.split()
-        assert words[:3] == ["smsc", "listening", "on"] and words[4] == "(tls),", proc.banner
-        assert "(https)" in proc.banner
-        assert tls_bind(proc.port, client_context(pki), "secure", "secret") == \
+        assert words[:3] == ["smsc", "listening", "on"], proc.banner
+        assert (words[4] == "(tls),") is not plain, proc.banner
+        assert "(https)" in proc.banner and proc.tls_port > 0
+        assert (proc.tls_port == proc.port) is not plain
+        assert tls_bind(proc.tls_port, client_context(pki), "secure", "secret") == \
             CommandStatus.ESME_ROK
+        if plain:
+            assert plain_bind(proc.port, "secure", "secret") == CommandStatus.ESME_RBINDFAIL
         with https_client(proc.http_port, pki) as client:
             r = client.get("/v1/messages/m_nonexistent")
             assert r.status_code == 404, r.text  # TLS, then the API's own answer
@@ -406,15 +413,15 @@ def test_bad_tls_material_is_one_line_from_check_config_and_serve(
     lines = checked.stderr.strip().splitlines()
     assert checked.returncode == 2 and checked.stdout == ""
     assert lines == [
-        f"smsc: {cfg}: [listen_tls] key: {wrong_key} does not match the certificate in {cert}"
+        f"smsc: {cfg}: listen_tls.key: {wrong_key} does not match the certificate in {cert}"
         " — give that certificate's key (and put the server's certificate first in the chain)",
-        f"smsc: {cfg}: [http] key: {wrong_key} does not match the certificate in {cert}"
+        f"smsc: {cfg}: http.key: {wrong_key} does not match the certificate in {cert}"
         " — give that certificate's key (and put the server's certificate first in the chain)",
     ], checked.stderr
     served = _smsc("serve", "--config", str(cfg))
     assert served.returncode == 2
     assert served.stderr.strip().splitlines()[-1].startswith(
-        f"smsc: [listen_tls] key: {wrong_key} does not match"), served.stderr
+        f"smsc: listen_tls.key: {wrong_key} does not match"), served.stderr
     assert "Traceback" not in served.stderr
     good = _smsc("check-config", str(_toml(tmp_path, *pki.server())))
     assert good.returncode == 0 and good.stdout.endswith(": ok (1 tenants, 0 operators, "
