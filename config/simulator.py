@@ -136,8 +136,24 @@ class SimulatorConfig(_Strict, frozen=True, kw_only=True):
     faults: FaultsConfig = FaultsConfig()
     rules: tuple[FaultRule, ...] = ()
     mo: MoConfig = MoConfig()
+    # TLS (SMPP over TLS, like an operator that requires it): with ``cert`` (PEM chain,
+    # server certificate first) and ``key`` the port speaks only TLS; with ``client_ca`` a
+    # client must present a certificate signed by it. Relative paths are relative to the
+    # config file. "" = not set.
+    cert: str = ""
+    key: str = ""
+    client_ca: str = ""
+
+    @property
+    def tls(self) -> bool:
+        return bool(self.cert)
 
     def __post_init__(self) -> None:
+        if bool(self.cert) != bool(self.key):
+            raise ValueError(f"{'key' if self.cert else 'cert'}: required with "
+                             f"{'cert' if self.cert else 'key'}")
+        if self.client_ca and not self.cert:
+            raise ValueError("client_ca: needs cert and key (a TLS port)")
         for stat, _weight in self.final_states.items():
             if stat not in STAT_WORDS:
                 allowed = ", ".join(sorted(STAT_WORDS))
@@ -166,7 +182,7 @@ def load_simulator_config(path: str | os.PathLike[str]) -> SimulatorConfig:
     except UnicodeDecodeError as exc:
         raise ConfigError(file, "encoding", f"not UTF-8 (byte {exc.start})") from None
     try:
-        return msgspec.toml.decode(text, type=SimulatorConfig)
+        cfg = msgspec.toml.decode(text, type=SimulatorConfig)
     except msgspec.ValidationError as exc:
         raw = msgspec.toml.decode(text)
         raise from_validation_error(file, exc, SimulatorConfig, raw) from None
@@ -175,3 +191,7 @@ def load_simulator_config(path: str | os.PathLike[str]) -> SimulatorConfig:
         if match:
             raise ConfigError(file, match["where"], f"TOML syntax: {match['reason']}") from None
         raise ConfigError(file, "TOML syntax", str(exc)) from None
+    base = Path(file).resolve().parent
+    files = {k: str(base / v) for k in ("cert", "key", "client_ca")
+             if (v := getattr(cfg, k)) and not os.path.isabs(v)}
+    return msgspec.structs.replace(cfg, **files) if files else cfg

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import ssl
 from collections.abc import Iterable
 from typing import Any, Protocol
 
@@ -35,6 +36,7 @@ from routing.retry import Outcome
 from routing.throttle import TokenBucket, backoff
 
 from .connection import Connection
+from .tls import OperatorContext, TlsSetupError
 
 __all__ = ["OperatorBind", "BindOwner", "Dispatch"]
 
@@ -44,7 +46,6 @@ _BIND_PDU = {"transceiver": BindTransceiver, "transmitter": BindTransmitter,
 _RECEIPT_TYPES = (EsmClass.TYPE_DELIVERY_RECEIPT, EsmClass.TYPE_INTERMEDIATE_NOTIFICATION)
 _BIND_COMMANDS = frozenset({CommandId.bind_transmitter, CommandId.bind_receiver,
                             CommandId.bind_transceiver})
-_CONNECT_TIMEOUT_S = 10.0
 
 
 class Dispatch(Protocol):
@@ -84,6 +85,11 @@ class BindOwner(Protocol):
 
     def count(self, operator: str, event: str) -> None: ...
 
+    def tls_context(self, op: OperatorConfig) -> OperatorContext:
+        """The operator's client TLS context, built once (``TlsSetupError`` when its files
+        cannot be used)."""
+        ...
+
     def inbound_message(self, operator: str, pdu: DeliverSm | DataSm, now: float) -> int: ...
 
     def durable(self) -> Durable:
@@ -110,6 +116,8 @@ class OperatorBind:
         self._closed: asyncio.Future[None] | None = None
         self._pump_handle: asyncio.TimerHandle | None = None
         self._ever_bound = False
+        self._answered = False  # our bind on this connection was answered
+        self._tls: OperatorContext | None = None  # the TLS context of this connection
         self.retired = False  # set by ``retire``: takes no more work, never reconnects
         self.session_config = SessionConfig(
             session_init_s=10.0, enquire_link_s=op.enquire_link_s,
@@ -130,9 +138,11 @@ class OperatorBind:
                 try:
                     await self._connect(loop)
                     await self._closed
-                except OSError as exc:  # TimeoutError included
-                    log.warning("%s: cannot connect to %s:%d: %s", self.name, self.op.host,
-                                self.op.port, str(exc) or type(exc).__name__)
+                except OSError as exc:  # TimeoutError and ssl.SSLError included
+                    self._connect_failed(exc)
+                except TlsSetupError as exc:
+                    log.error("%s: cannot set up TLS toward %s:%d: [[operators]] name = %r: "
+                              "%s", self.name, self.op.host, self.op.port, self.op.name, exc)
                 self.conn = None
                 if not self.pool.running or self.retired:
                     break
@@ -146,15 +156,50 @@ class OperatorBind:
                 conn.abort()
 
     async def _connect(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Open the TCP connection and send our bind (its answer comes as an event)."""
-        async with asyncio.timeout(_CONNECT_TIMEOUT_S):
+        """Open the TCP connection (and the TLS session, with ``tls``) within
+        ``connect_timeout_s``, then send our bind (its answer comes as an event)."""
+        op = self.op
+        self._answered = False
+        context = self._tls = self.pool.tls_context(op) if op.tls else None
+        if context is not None and not op.verify:
+            log.warning("%s: TLS toward %s:%d without certificate verification "
+                        "(verify = false): anyone on the path can read and change this "
+                        "traffic", self.name, op.host, op.port)
+        async with asyncio.timeout(op.connect_timeout_s):
             _, conn = await loop.create_connection(
                 lambda: Connection(Role.ESME, self.session_config, self, loop),
-                self.op.host, self.op.port)
+                op.host, op.port, ssl=context,
+                server_hostname=(op.server_hostname or op.host) if context else None,
+                ssl_handshake_timeout=op.connect_timeout_s if context else None)
         self.conn = conn
         conn.send(_BIND_PDU[self.bind_type](
             system_id=self.op.system_id, password=self.op.password,
             system_type=self.op.system_type, interface_version=0x34))
+
+    def _connect_failed(self, exc: OSError) -> None:
+        op = self.op
+        if isinstance(exc, ssl.SSLError):
+            self.pool.count(op.name, "tls_failed")
+            if isinstance(exc, ssl.SSLCertVerificationError):
+                reason = f"certificate verify failed: {exc.verify_message}"
+                if not op.ca and "unable to get local issuer" in exc.verify_message:
+                    reason += " (set ca to the operator's CA bundle)"
+                elif "mismatch" in exc.verify_message:
+                    reason += (f" (checked for {op.server_hostname or op.host!r}; set "
+                               "server_hostname to the name in the operator's certificate)")
+            else:
+                reason = exc.reason or str(exc)
+            log.warning("%s: TLS handshake with %s:%d failed: %s", self.name, op.host,
+                        op.port, reason)
+        elif isinstance(exc, TimeoutError):
+            self.pool.count(op.name, "connect_timeout")
+            log.warning("%s: cannot connect to %s:%d: no %s within connect_timeout_s = %g s",
+                        self.name, op.host, op.port,
+                        "TCP connection and TLS handshake" if op.tls else "TCP connection",
+                        op.connect_timeout_s)
+        else:
+            log.warning("%s: cannot connect to %s:%d: %s", self.name, op.host, op.port,
+                        str(exc) or type(exc).__name__)
 
     async def retire(self) -> None:
         """Leave for good without losing a message in flight (a config reload removed or
@@ -213,6 +258,16 @@ class OperatorBind:
         self.pump()
 
     def on_closed(self, conn: Connection, reason: str) -> None:
+        if not self._answered and not self.retired and self.pool.running:
+            hint = ""
+            if conn.tls:
+                # TLS 1.3 (RFC 8446 section 4.4.2.4): the server checks our certificate after
+                # our side of the handshake is done, so its refusal comes as this close.
+                self.pool.count(self.op.name, "tls_failed")
+                hint = (" (over TLS 1.3 this is how a server refuses a missing or unknown "
+                        "client certificate: check cert and key)")
+            log.warning("%s: connection to %s:%d ended before our bind was answered: %s%s",
+                        self.name, self.op.host, self.op.port, reason, hint)
         self._down(reason)
         if self._closed is not None and not self._closed.done():
             self._closed.set_result(None)
@@ -224,10 +279,12 @@ class OperatorBind:
             self.pool.bound_changed(self.op.name)
 
     def _bind_answer(self, status: int) -> None:
+        self._answered = True
         if status == CommandStatus.ESME_ROK:
             self.bound = True
             self._ever_bound = True
             self.flow_strikes = 0
+            self._remember_tls()
             log.info("%s: bound to %s:%d as %s", self.name, self.op.host, self.op.port,
                      self.bind_type)
             self.pool.bound_changed(self.op.name)
@@ -235,6 +292,13 @@ class OperatorBind:
         log.error("%s: bind refused: %s", self.name, status_name(status))
         if self.conn is not None:
             self.conn.close()
+
+    def _remember_tls(self) -> None:
+        """Keep this bound connection's TLS session for the next handshake (resumption)."""
+        if self._tls is None or self.conn is None or self.conn.transport is None:
+            return
+        if self._tls.remember(self.conn.transport.get_extra_info("ssl_object")):
+            self.pool.count(self.op.name, "tls_resumed")
 
     # --- sending ----------------------------------------------------------------------------
 

@@ -25,6 +25,7 @@ from routing.inbound import Inbound
 from routing.repository import Durable, MessageRecord, WorkQueue
 
 from .bind import Dispatch, OperatorBind
+from .tls import OperatorContext, OperatorContexts
 
 __all__ = ["Pool", "PoolRouter"]
 
@@ -58,6 +59,8 @@ class Pool:
         self._changes: dict[str, asyncio.Task[None]] = {}  # reload work per operator
         self._stop: asyncio.Event | None = None
         self._expire: asyncio.TimerHandle | None = None
+        # TLS contexts toward operators, one each (a reload calls ``tls.refresh``).
+        self.tls = OperatorContexts()
         work.subscribe(self.on_work)
 
     def _binds_of(self, op: OperatorConfig) -> list[OperatorBind]:
@@ -73,6 +76,9 @@ class Pool:
     @property
     def dispatch(self) -> Dispatch:
         return self.router
+
+    def tls_context(self, op: OperatorConfig) -> OperatorContext:
+        return self.tls.get(op)
 
     def count(self, operator: str, event: str) -> None:
         self._count(operator, event)

@@ -14,13 +14,15 @@ was answered) and answers as the test programs it:
 Waiting is bounded: ``wait(predicate, timeout)``, ``wait_count(k)`` (requests),
 ``wait_ids(k)`` (distinct ``webhook-id`` values answered 2xx, or answered at all).
 ``close()`` releases hanging requests, stops the server and ends the thread; it is
-idempotent and ``with`` calls it.
+idempotent and ``with`` calls it. ``WebhookReceiver(ssl_context=ctx)`` serves https with that
+server context instead (``url`` then starts with ``https://``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -65,8 +67,10 @@ class Received(msgspec.Struct, kw_only=True):
 
 
 class WebhookReceiver:
-    def __init__(self, path: str = "/hook") -> None:
+    def __init__(self, path: str = "/hook", *, ssl_context: ssl.SSLContext | None = None
+                 ) -> None:
         self.path = path
+        self.ssl_context = ssl_context
         self._lock = threading.Condition()
         self._received: list[Received] = []
         self._plan: Callable[[int, Received], Action] = lambda n, r: 200
@@ -85,7 +89,8 @@ class WebhookReceiver:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}{self.path}"
+        scheme = "https" if self.ssl_context is not None else "http"
+        return f"{scheme}://127.0.0.1:{self.port}{self.path}"
 
     # --- programming the answers ------------------------------------------------------------
 
@@ -199,7 +204,8 @@ class WebhookReceiver:
 
     async def _start_site(self, port: int) -> int:
         assert self._runner is not None and self._site is None
-        site = web.TCPSite(self._runner, "127.0.0.1", port, reuse_address=True)
+        site = web.TCPSite(self._runner, "127.0.0.1", port, reuse_address=True,
+                           ssl_context=self.ssl_context)
         await site.start()
         self._site = site
         return int(self._runner.addresses[0][1])
@@ -219,6 +225,10 @@ class WebhookReceiver:
             await self._runner.cleanup()
             self._runner = None
             self._site = None
+        for transport in self._transports:  # a TLS close waits for the peer: do not wait
+            transport.abort()
+        self._transports.clear()
+        await asyncio.sleep(0)  # let the aborted transports close their sockets
 
     def close(self) -> None:
         if self._closed:

@@ -41,6 +41,12 @@ def _parser() -> argparse.ArgumentParser:
                         help="SMPP port, overrides the config (0 = any free port)")
     parser.add_argument("--control-port", type=int, default=None, metavar="N",
                         help="HTTP JSON report port, overrides the config (0 = none)")
+    parser.add_argument("--cert", default=None, metavar="FILE",
+                        help="PEM certificate chain: the SMPP port speaks TLS (with --key)")
+    parser.add_argument("--key", default=None, metavar="FILE",
+                        help="PEM private key of --cert")
+    parser.add_argument("--client-ca", default=None, metavar="FILE",
+                        help="require client certificates signed by this PEM CA bundle")
     return parser
 
 
@@ -57,6 +63,8 @@ async def _serve(cfg: SimulatorConfig) -> None:
     sim = Simulator(cfg)
     await sim.start()
     line = f"{_PROG} listening on {cfg.host}:{sim.port}"
+    if cfg.tls:
+        line += " (TLS" + (", client certificates required)" if cfg.client_ca else ")")
     if sim.control_port:
         line += f" (control http://127.0.0.1:{sim.control_port}/stats)"
     print(line, flush=True)
@@ -82,6 +90,9 @@ def main(argv: list[str] | None = None) -> int:
             overrides["port"] = args.port
         if args.control_port is not None:
             overrides["control_port"] = args.control_port
+        for key in ("cert", "key", "client_ca"):
+            if getattr(args, key) is not None:
+                overrides[key] = str(Path(getattr(args, key)).resolve())
         if overrides:
             cfg = msgspec.convert({**msgspec.structs.asdict(cfg), **overrides},
                                   SimulatorConfig, from_attributes=True)
@@ -94,6 +105,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:
             runner.run(_serve(cfg))
+    except ConfigError as exc:  # a TLS file that cannot be used
+        print(f"{_PROG}: {exc}", file=sys.stderr)
+        return 2
     except OSError as exc:
         reason = exc.strerror or str(exc)
         print(f"{_PROG}: cannot listen on {cfg.host}:{cfg.port}: {reason}", file=sys.stderr)

@@ -35,6 +35,7 @@ from .mo import MoGenerator, build_mo
 from .receipts import MessageStore
 from .report import ControlServer, new_stats, pdu_summary
 from .timeline import Timeline
+from .tls import server_context
 
 __all__ = ["Simulator"]
 
@@ -74,13 +75,16 @@ class Simulator:
     # --- lifecycle --------------------------------------------------------------------------
 
     async def start(self) -> int:
-        """Listen on ``config.host:config.port`` (0 = any free port); returns the real port."""
+        """Listen on ``config.host:config.port`` (0 = any free port), over TLS when ``cert``
+        is set; returns the real port. A TLS file that cannot be used raises ConfigError."""
         cfg = self.config
         loop = self._loop = asyncio.get_running_loop()
         self._timeline = Timeline(loop, self._after_batch)
         self._handler = RequestHandler(self, loop, self._timeline)
-        self._server = await loop.create_server(self._new_connection, cfg.host, cfg.port,
-                                                backlog=1024)
+        context = server_context(cfg)  # None: plain TCP
+        self._server = await loop.create_server(
+            self._new_connection, cfg.host, cfg.port, backlog=1024, ssl=context,
+            ssl_handshake_timeout=10.0 if context else None)
         self.port = self._server.sockets[0].getsockname()[1]
         if cfg.control_port:
             self._control = ControlServer(self.snapshot, self.received_summary)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import ssl
 import time
 from collections import deque
 from collections.abc import Callable
@@ -28,6 +29,7 @@ import aiohttp
 from yarl import URL
 
 from config import HttpConfig, TenantConfig
+from esme.tls import TlsSetupError, verifying_context
 from routing.channels import tenant_of_queue, webhook_queue
 from routing.events import Claim, MoEvent
 from routing.repository import EventQueue
@@ -35,7 +37,8 @@ from routing.repository import EventQueue
 from .render import render_webhook
 from .signing import Signer
 
-__all__ = ["WebhookSender", "RETRY_SCHEDULE_S", "retry_delay", "attempts_for"]
+__all__ = ["WebhookSender", "RETRY_SCHEDULE_S", "retry_delay", "attempts_for",
+           "webhook_context"]
 
 log = logging.getLogger("smsc.webhooks")
 RETRY_SCHEDULE_S: Final = (5.0, 60.0, 300.0, 1800.0, 7200.0, 18_000.0)  # the default
@@ -59,6 +62,12 @@ def retry_delay(attempt: int, rng: Callable[[], float] = random.random,
     delay repeats."""
     base = schedule[min(attempt, len(schedule)) - 1]
     return base * (1.0 + 0.1 * rng())
+
+
+def webhook_context(config: HttpConfig) -> ssl.SSLContext:
+    """How https:// endpoints are verified: their certificate and name, against
+    ``[http] webhook_ca`` or the system trust store (``TlsSetupError`` names the key)."""
+    return verifying_context(config.webhook_ca, key="http.webhook_ca")
 
 
 class _Endpoint:
@@ -89,6 +98,7 @@ class WebhookSender:
         self.wall = wall
         self._endpoints = {t.system_id: _Endpoint(t) for t in tenants if t.secrets}
         self.max_attempts = attempts_for(config.webhook_retry_for_s, config.webhook_retry_s)
+        self._ssl = webhook_context(config)  # built once; rebuilt by reconfigure
         self._session: aiohttp.ClientSession | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.sent = 0
@@ -108,6 +118,31 @@ class WebhookSender:
             cookie_jar=aiohttp.DummyCookieJar())
         for tenant in self._endpoints:
             self.on_ready(webhook_queue(tenant))
+
+    def reconfigure(self, tenants: list[TenantConfig], config: HttpConfig) -> None:
+        """A reloaded config: endpoints of added tenants start, removed ones stop taking
+        events (requests in flight finish; what waits stays in the store), changed ones get
+        the new URL and secrets for the next attempt; retry and concurrency settings apply
+        from the next event (the request timeout is the pool's: it needs a restart)."""
+        self.config = config
+        self.max_attempts = attempts_for(config.webhook_retry_for_s, config.webhook_retry_s)
+        try:  # webhook_ca reread: the next connection uses it
+            self._ssl = webhook_context(config)
+        except TlsSetupError as exc:
+            log.error("webhooks: keeping the previous trust store: %s", exc)
+        old, self._endpoints = self._endpoints, {}
+        for t in tenants:
+            if not t.secrets:
+                continue
+            ep = old.get(t.system_id)
+            if ep is None:
+                ep = _Endpoint(t)
+            elif ep.config is not t:
+                ep.config = t
+                ep.signer = Signer(t.secrets)
+                ep.url = URL(t.webhook_url) if t.webhook_url else None
+            self._endpoints[t.system_id] = ep
+            self.on_ready(webhook_queue(t.system_id))
 
     async def stop(self) -> None:
         """Cancel requests in flight (their events stay in the store) and close the pool."""
@@ -181,7 +216,7 @@ class WebhookSender:
             return True  # nothing to send: settle it
         headers = ep.signer.headers(f"evt_{claim.id}", int(now), body)
         try:
-            async with self._session.post(url, data=body, headers=headers,
+            async with self._session.post(url, data=body, headers=headers, ssl=self._ssl,
                                           allow_redirects=False) as resp:
                 await resp.read()
                 if 200 <= resp.status < 300:
@@ -189,6 +224,13 @@ class WebhookSender:
                     return True
                 log.info("webhook %s answered %d for event %d", ep.config.system_id,
                          resp.status, claim.id)
+        except aiohttp.ClientConnectorCertificateError as exc:
+            cert_error = exc.certificate_error
+            reason = getattr(cert_error, "verify_message", "") or str(cert_error)
+            log.warning("webhook %s: TLS certificate of %s:%s not accepted: %s (checked "
+                        "against %s) for event %d", ep.config.system_id, exc.host, exc.port,
+                        reason, "[http] webhook_ca" if self.config.webhook_ca
+                        else "the system trust store", claim.id)
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             log.info("webhook %s: %s for event %d", ep.config.system_id,
                      type(exc).__name__, claim.id)
