@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Protocol
 
 from config import GatewayConfig, HttpConfig, TlsListenConfig, TlsVersion
+from esme.tls import TlsSetupError, check_operator_tls, verifying_context
 
 __all__ = [
     "ServerTls",
@@ -41,7 +42,8 @@ _VERSIONS: dict[str, ssl.TLSVersion] = {"1.2": ssl.TLSVersion.TLSv1_2,
 
 
 class TlsError(Exception):
-    """TLS material that cannot be used; ``str`` is one line: ``"KEY: REASON — FIX"``."""
+    """TLS material that cannot be used; ``str`` is one line: ``"KEY: REASON — FIX"``, the
+    key written as the config loader writes it (``listen_tls.key``, ``http.cert``)."""
 
     def __init__(self, key: str, reason: str) -> None:
         super().__init__(key, reason)
@@ -80,9 +82,9 @@ def _build(section: str, cert: str, key: str, client_ca: str,
     """A server context for this material; TlsError naming ``section``'s key on a problem."""
     version = _VERSIONS.get(min_version)
     if version is None:
-        raise TlsError(f"{section} min_version",
+        raise TlsError(f"{section}.min_version",
                        f"{min_version!r} is not a TLS version here — use \"1.2\" or \"1.3\"")
-    _check_certificates(f"{section} cert", cert,
+    _check_certificates(f"{section}.cert", cert,
                         "the server certificate chain (PEM, the server's certificate first)")
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = version
@@ -90,18 +92,18 @@ def _build(section: str, cert: str, key: str, client_ca: str,
         ctx.load_cert_chain(cert, key or None, password=_no_passphrase)
     except ssl.SSLError as exc:
         if exc.reason == "KEY_VALUES_MISMATCH":
-            raise TlsError(f"{section} key", f"{key} does not match the certificate in "
+            raise TlsError(f"{section}.key", f"{key} does not match the certificate in "
                            f"{cert} — give that certificate's key (and put the server's "
                            "certificate first in the chain)") from None
         if _encrypted(key or cert):
-            raise TlsError(f"{section} key", f"{key or cert} is encrypted with a passphrase —"
+            raise TlsError(f"{section}.key", f"{key or cert} is encrypted with a passphrase —"
                            " give the key unencrypted (openssl pkey -in KEY -out NEW)") from None
-        raise TlsError(f"{section} key", f"no PEM private key in {key or cert} — give the "
+        raise TlsError(f"{section}.key", f"no PEM private key in {key or cert} — give the "
                        "certificate's private key (PEM)") from None
     except OSError as exc:
-        raise TlsError(f"{section} key", f"cannot read {key}: {exc.strerror or exc}") from None
+        raise TlsError(f"{section}.key", f"cannot read {key}: {exc.strerror or exc}") from None
     if client_ca:
-        _check_certificates(f"{section} client_ca", client_ca,
+        _check_certificates(f"{section}.client_ca", client_ca,
                             "the CA certificates (PEM) that sign client certificates")
         ctx.load_verify_locations(cafile=client_ca)
         ctx.verify_mode = ssl.CERT_REQUIRED
@@ -113,12 +115,13 @@ class ServerTls:
 
     ``context`` is what the server is given, once. ``reload`` builds a context from the new
     material first (a TlsError changes nothing), then makes new handshakes use it.
-    ``section`` (``"[listen_tls]"``, ``"[http]"``) names the config keys in errors.
+    ``section`` (``"listen_tls"``, ``"http"``) names the config keys in errors
+    (``listen_tls.key``), as the config loader does.
     """
 
     def __init__(self, cert: str, key: str, client_ca: str = "",
                  min_version: TlsVersion | str = "1.2", *,
-                 section: str = "[listen_tls]") -> None:
+                 section: str = "listen_tls") -> None:
         self.section = section
         self._current = _build(section, cert, key, client_ca, min_version)
         # The outer context carries the same material, so it would serve correctly even if
@@ -151,19 +154,20 @@ class ServerTls:
 def listen_tls(cfg: TlsListenConfig) -> ServerTls:
     """The ``[listen_tls]`` context (TlsError on bad material)."""
     return ServerTls(cfg.cert, cfg.key, cfg.client_ca, cfg.min_version,
-                     section="[listen_tls]")
+                     section="listen_tls")
 
 
 def http_tls(cfg: HttpConfig) -> ServerTls | None:
     """The HTTPS context of ``[http]``, or None when ``cert`` is not set (plain HTTP)."""
     if not cfg.cert:
         return None
-    return ServerTls(cfg.cert, cfg.key, "", cfg.min_version, section="[http]")
+    return ServerTls(cfg.cert, cfg.key, "", cfg.min_version, section="http")
 
 
 def check_tls(cfg: GatewayConfig) -> list[str]:
-    """One line per unusable server TLS material of ``cfg`` (``[listen_tls]``, ``[http]``);
-    empty when everything loads."""
+    """One line per TLS file of ``cfg`` that cannot be used, ``KEY: REASON``: the server
+    material (``[listen_tls]``, ``[http]`` cert/key), the webhook CA (``http.webhook_ca``)
+    and the operators' (``esme.tls.check_operator_tls``); empty when everything loads."""
     problems: list[str] = []
     if cfg.listen_tls is not None and cfg.listen_tls.enabled:
         try:
@@ -175,7 +179,12 @@ def check_tls(cfg: GatewayConfig) -> list[str]:
             http_tls(cfg.http)
         except TlsError as exc:
             problems.append(str(exc))
-    return problems
+    if cfg.http.webhook_ca:
+        try:
+            verifying_context(cfg.http.webhook_ca, key="webhook_ca")
+        except TlsSetupError as exc:
+            problems.append(f"http.{exc}")
+    return problems + check_operator_tls(cfg)
 
 
 class _TlsServing(Protocol):

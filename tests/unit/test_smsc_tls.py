@@ -15,7 +15,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from config import GatewayConfig, HttpConfig, TlsListenConfig
+from config import GatewayConfig, HttpConfig, OperatorConfig, TlsListenConfig
 from smsc.tls import ServerTls, TlsError, check_tls, http_tls, listen_tls
 from tests.tlskit import Pki, client_context, old_tls_client
 
@@ -24,10 +24,12 @@ class Handshake:
     """A client and a server ``SSLObject`` joined by memory BIOs."""
 
     def __init__(self, server: ssl.SSLContext, client: ssl.SSLContext,
-                 server_hostname: str | None = None) -> None:
+                 server_hostname: str | None = None,
+                 session: ssl.SSLSession | None = None) -> None:
         self._c_in, self._c_out = ssl.MemoryBIO(), ssl.MemoryBIO()
         self._s_in, self._s_out = ssl.MemoryBIO(), ssl.MemoryBIO()
-        self.client = client.wrap_bio(self._c_in, self._c_out, server_hostname=server_hostname)
+        self.client = client.wrap_bio(self._c_in, self._c_out, server_hostname=server_hostname,
+                                      session=session)
         self.server = server.wrap_bio(self._s_in, self._s_out, server_side=True)
 
     def _move(self) -> None:
@@ -92,6 +94,22 @@ def test_a_client_without_sni_gets_the_certificate_and_talks(pki: Pki) -> None:
     assert hs.client.version() == "TLSv1.3"
 
 
+@pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3])
+def test_a_reconnecting_client_resumes_its_session(pki: Pki, version: ssl.TLSVersion) -> None:
+    """Session resumption (RFC 8446 section 2.2; RFC 5077 for 1.2) survives the context
+    swap of the callback: a reconnect skips the full handshake."""
+    tls = ServerTls(*pki.server())
+    client = client_context(pki, maximum=version)
+    first = Handshake(tls.context, client)
+    first.run()
+    first.server.write(b"ok")  # TLS 1.3 tickets come after the handshake, with data
+    assert first.exchange(b"bind") == b"bind" and first.client.read(2) == b"ok"
+    again = Handshake(tls.context, client, session=first.client.session)
+    again.run()
+    assert again.client.session_reused and again.server.session_reused
+    assert again.exchange(b"bind") == b"bind"
+
+
 def test_reload_new_handshakes_see_the_new_certificate_open_sessions_stay(
         pki: Pki, other: Pki) -> None:
     tls = ServerTls(*pki.server())
@@ -114,7 +132,7 @@ def test_reload_with_bad_material_changes_nothing(pki: Pki, tmp_path: Path) -> N
     tls = ServerTls(*pki.server())
     junk = tmp_path / "junk.pem"
     junk.write_text("not a certificate\n")
-    with pytest.raises(TlsError, match=r"^\[listen_tls\] cert: no PEM certificate in "):
+    with pytest.raises(TlsError, match=r"^listen_tls\.cert: no PEM certificate in "):
         tls.reload(str(junk), str(junk))
     hs = Handshake(tls.context, client_context(pki))
     hs.run()
@@ -198,10 +216,10 @@ def test_a_key_of_another_certificate_is_named(pki: Pki, other: Pki) -> None:
     cert, _ = pki.server()
     _, wrong_key = other.server()
     with pytest.raises(TlsError) as err:
-        ServerTls(cert, wrong_key, section="[http]")
+        ServerTls(cert, wrong_key, section="http")
     text = str(err.value)
-    assert text.startswith(f"[http] key: {wrong_key} does not match the certificate in {cert}")
-    assert "\n" not in text and err.value.key == "[http] key"
+    assert text.startswith(f"http.key: {wrong_key} does not match the certificate in {cert}")
+    assert "\n" not in text and err.value.key == "http.key"
 
 
 def test_unreadable_or_wrong_files_are_named(pki: Pki, tmp_path: Path) -> None:
@@ -212,12 +230,12 @@ def test_unreadable_or_wrong_files_are_named(pki: Pki, tmp_path: Path) -> None:
     encrypted.write_text("-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIB\n"
                          "-----END ENCRYPTED PRIVATE KEY-----\n")
     cases = {
-        "[listen_tls] cert: cannot read /nonexistent.pem": ("/nonexistent.pem", key, ""),
-        "[listen_tls] cert: no PEM certificate in": (key, key, ""),
-        "[listen_tls] key: no PEM private key in": (cert, str(junk), ""),
-        "[listen_tls] key: cannot read /nonexistent.key": (cert, "/nonexistent.key", ""),
-        "[listen_tls] key: " + str(encrypted) + " is encrypted": (cert, str(encrypted), ""),
-        "[listen_tls] client_ca: no PEM certificate in " + str(junk): (cert, key, str(junk)),
+        "listen_tls.cert: cannot read /nonexistent.pem": ("/nonexistent.pem", key, ""),
+        "listen_tls.cert: no PEM certificate in": (key, key, ""),
+        "listen_tls.key: no PEM private key in": (cert, str(junk), ""),
+        "listen_tls.key: cannot read /nonexistent.key": (cert, "/nonexistent.key", ""),
+        "listen_tls.key: " + str(encrypted) + " is encrypted": (cert, str(encrypted), ""),
+        "listen_tls.client_ca: no PEM certificate in " + str(junk): (cert, key, str(junk)),
     }
     for expected, args in cases.items():
         with pytest.raises(TlsError) as err:
@@ -235,13 +253,19 @@ def test_check_tls_lists_every_problem_of_a_config(pki: Pki, other: Pki,
     assert check_tls(good) == []
     assert listen_tls(good.listen_tls).context.verify_mode == ssl.CERT_NONE  # type: ignore[arg-type]
     assert http_tls(HttpConfig()) is None
+    junk = tmp_path / "junk.pem"
+    junk.write_text("hello\n")
     bad = msgspec.structs.replace(
         good, listen_tls=TlsListenConfig(cert=cert, key=wrong_key,
                                          client_ca=str(tmp_path / "missing.pem")),
-        http=HttpConfig(cert=key, key=key))
+        http=HttpConfig(cert=key, key=key, webhook_ca=str(junk)),
+        operators=(OperatorConfig(name="A", host="127.0.0.1", port=2775, system_id="gw",
+                                  password="pw", tls=True, ca=str(junk)),))
     problems = check_tls(bad)
-    assert [p.split(":")[0] for p in problems] == ["[listen_tls] key", "[http] cert"], problems
-    off = msgspec.structs.replace(bad, listen_tls=TlsListenConfig(
+    assert [p.split(":")[0] for p in problems] == [
+        "listen_tls.key", "http.cert", "http.webhook_ca", "operators[0].ca"], problems
+    assert all("\n" not in p for p in problems)
+    off = msgspec.structs.replace(good, listen_tls=TlsListenConfig(
         enabled=False, cert=cert, key=wrong_key), http=HttpConfig(enabled=False, cert=key,
                                                                   key=key))
     assert check_tls(off) == []  # what is switched off is not loaded
