@@ -5,7 +5,9 @@ By default it starts the simulator and a gateway in a temporary directory (free 
 generator against the simulator alone, so the gateway's figures come with a ratio to that
 ceiling. ``--target HOST:PORT`` drives a running gateway instead. ``--standard`` is the
 scenario of ``make bench`` (under two minutes on two cores). ``--http`` measures the HTTP
-door and the webhook channel instead (``http_mode``). Progress goes to stderr, the
+door and the webhook channel instead (``http_mode``). ``--tls`` runs the tenant binds and
+the gateway's operator binds over TLS; ``--tls-compare`` measures what that costs, plain
+and TLS phases in pairs (``tls_mode``). Progress goes to stderr, the
 table to stdout. Exit code 2 when something could not start or bind.
 """
 
@@ -27,6 +29,7 @@ from .procs import TENANT_ID, TENANT_PASSWORD, GatewayOptions, Stack, StartError
 from .report import machine, ratios, table, write_json, write_plot
 from .runner import run_load
 from .stats import summarize
+from .tls_mode import add_tls_arguments, check_tls_arguments, run_tls_compare
 
 __all__ = ["main"]
 
@@ -78,6 +81,7 @@ def _parser() -> argparse.ArgumentParser:
     add("--quiet", "-q", action="store_true", help="no progress line")
     add("--keep-dir", action="store_true", help="keep the temporary directory (logs, store)")
     add_http_arguments(p)
+    add_tls_arguments(p)
     return p
 
 
@@ -140,7 +144,7 @@ def _gateway_options(args: argparse.Namespace) -> GatewayOptions:
                           deliver_window=args.deliver_window,
                           max_binds=max(2_000, args.idle_binds + pairs + 10),
                           log_level=args.gateway_log_level, synchronous=args.synchronous,
-                          commit_interval_ms=args.commit_interval_ms)
+                          commit_interval_ms=args.commit_interval_ms, tls=args.tls)
 
 
 def _run_phase(args: argparse.Namespace, phase: Phase, want_idle: bool
@@ -167,12 +171,14 @@ def _run_phase(args: argparse.Namespace, phase: Phase, want_idle: bool
         gw = phase.kind == "gateway"
         spec = _spec(args, phase, "127.0.0.1", stack.target_port,
                      TENANT_ID if gw else "bench", TENANT_PASSWORD if gw else "bench", watch)
+        spec = msgspec.structs.replace(spec, tls_ca=stack.tls_ca)
         if gw and want_idle:
             idle = measure_idle_binds(spec, args.idle_binds, watch.get("gateway"))
         records = run_load(spec, args.procs)
+        sim_tls = stack.simulator_tls
         if args.keep_dir:
             print(f"{_PROG}: {phase.label}: files kept in {stack.dir}", file=sys.stderr)
-    return summarize(records), idle
+    return {**summarize(records), "simulator_tls": sim_tls}, idle
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -181,10 +187,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.messages = 50_000 if args.standard else 20_000
     if args.idle_binds is None:
         args.idle_binds = 1_000 if args.standard else 0
-    problem = _check(args) or (check_http_arguments(args) if args.http else None)
+    problem = (_check(args) or (check_http_arguments(args) if args.http else None)
+               or check_tls_arguments(args))
     if problem:
         print(f"{_PROG}: {problem}", file=sys.stderr)
         return 2
+    if args.tls_compare:
+        try:
+            return run_tls_compare(args, _gateway_options(args),
+                                   [_PROG, *(sys.argv[1:] if argv is None else argv)])
+        except (StartError, RuntimeError, OSError) as exc:
+            print(f"{_PROG}: {exc}", file=sys.stderr)
+            return 2
     if args.http:
         if args.target or args.standard:
             print(f"{_PROG}: --http starts its own stacks (no --target, no --standard)",

@@ -6,6 +6,7 @@ coroutine, task, timer or log line; every send in one callback goes out in one w
 Closed loop refills a bind's window as its responses arrive; open loop sends on a schedule
 (``t0 + i / rate``) from a 1 ms ticker and measures latency from the scheduled time, so a
 stalled gateway shows up as latency instead of hiding it (no coordinated omission).
+With ``tls_ca`` every bind is a TLS connection verified against that CA (``--tls``).
 Workers of one run share a small array of counters (sent, answered, accepted, receipts,
 ready, done per worker): it is written every 100 ms, never per message.
 """
@@ -34,6 +35,7 @@ from encoding.session import (
 )
 from esme import Connection
 
+from .certs import client_context
 from .mix import MessageFactory, Mix
 from .resources import usage
 from .stats import Recorder, WorkerRecord
@@ -75,6 +77,7 @@ class WorkerSpec(msgspec.Struct, frozen=True, kw_only=True):
     watch: dict[str, int] = msgspec.field(default_factory=dict)  # name -> pid (worker 0)
     progress: bool = True
     label: str = ""
+    tls_ca: str = ""  # a PEM CA file: bind over TLS, verifying the server against it
 
 
 class Driver:
@@ -98,6 +101,7 @@ class Driver:
         self.finished: asyncio.Future[None] = loop.create_future()
         self.closing = False
         self.bind_errors: dict[str, int] = {}
+        self.tls_versions: dict[str, int] = {}  # the TLS version of each bind ("TLSv1.3")
         self.samples: list[tuple[float, float, float, float, float]] = []
         self.usage_start: dict[str, tuple[float, int, int, float]] = {}
         self.usage_end: dict[str, tuple[float, int, int, float]] = {}
@@ -107,6 +111,7 @@ class Driver:
         self._out = out or (lambda line: print(line, file=sys.stderr, flush=True))
         self._last_progress = (0.0, 0, 0)
         self._handles: list[asyncio.TimerHandle] = []
+        self._tls = client_context(spec.tls_ca) if spec.tls_ca else None
 
     # --- binds ----------------------------------------------------------------------------
 
@@ -125,7 +130,8 @@ class Driver:
         spec = self.spec
         _, conn = await asyncio.wait_for(self.loop.create_connection(
             lambda: Connection(Role.ESME, self.session_config, self, self.loop),
-            spec.host, spec.port), 10.0)
+            spec.host, spec.port, ssl=self._tls,
+            server_hostname=spec.host if self._tls is not None else None), 10.0)
         waiter: asyncio.Future[int] = self.loop.create_future()
         self._bind_waiters[id(conn)] = waiter
         conn.context = tx
@@ -137,6 +143,10 @@ class Driver:
             self._bind_waiters.pop(id(conn), None)
         if status:
             raise RuntimeError(f"bind refused: {CommandStatus(status).name}")
+        ssl_object = conn.transport.get_extra_info("ssl_object") if conn.transport else None
+        if ssl_object is not None:
+            version = ssl_object.version() or "?"
+            self.tls_versions[version] = self.tls_versions.get(version, 0) + 1
         if tx:
             self.tx.append(conn)
 
@@ -353,6 +363,7 @@ class Driver:
         r.usage_end = self.usage_end
         r.binds = len(self.conns)
         r.bind_errors = self.bind_errors
+        r.tls_versions = self.tls_versions
         return r
 
     def cancel_timers(self) -> None:

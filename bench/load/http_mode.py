@@ -63,7 +63,8 @@ def add_http_arguments(p: argparse.ArgumentParser) -> None:
     add("--http", action="store_true",
         help="HTTP API mode: HTTP bulk vs SMPP in interleaved pairs, 1-recipient latency, "
              "webhook throughput and latency (see BENCHMARKS.md)")
-    add("--pairs", type=int, default=3, help="--http: rounds of every part (3)")
+    add("--pairs", type=int, default=3,
+        help="--http: rounds of every part; --tls-compare: plain/TLS pairs (3)")
     add("--http-parts", default=",".join(PARTS), help=f"--http: parts to run ({','.join(PARTS)})")
     add("--http-messages", type=int, default=50_000,
         help="--http: messages per bulk run, each door (50000)")

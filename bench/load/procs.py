@@ -3,7 +3,10 @@
 ``Stack`` is a context manager: it makes a temporary directory (configs, store, logs),
 starts ``python -m bench.simulator`` on a free port of 127.0.0.1, then ``python -m smsc
 serve`` with a generated config whose one tenant has an unlimited window and rate and whose
-one operator is that simulator. Each process's banner ("... listening on HOST:PORT") is
+one operator is that simulator. With ``GatewayOptions.tls`` (``smsc-bench --tls``) the run's
+certificates are made in that directory (``certs``), the simulator speaks only TLS, the
+gateway binds to it with ``tls = true`` and ``ca``, and also listens on ``[listen_tls]``
+(port 0), which ``target_port`` then names. Each process's banner ("... listening on HOST:PORT") is
 awaited with a deadline; on exit both are stopped (SIGTERM, then SIGKILL after a grace
 period), gateway first. Nothing else is ever signalled.
 """
@@ -25,6 +28,8 @@ from types import TracebackType
 import msgspec
 
 from config import load_gateway_config
+
+from .certs import TlsFiles, make_tls_files
 
 __all__ = ["HOOK_TENANT_ID", "GatewayOptions", "ManagedProcess", "Stack", "StartError"]
 
@@ -57,6 +62,8 @@ class GatewayOptions(msgspec.Struct, frozen=True, kw_only=True):
     hook_secret: str = ""
     hook_api_key: str = ""
     webhook_concurrency: int = 0  # [http] webhook_concurrency; 0 = the default
+    # smsc-bench --tls: tenants bind over [listen_tls], the gateway to the simulator over TLS
+    tls: bool = False
 
 
 def _env() -> dict[str, str]:
@@ -119,6 +126,11 @@ class ManagedProcess:
         word = self.banner.split("listening on ", 1)[1].split()[0].rstrip(",")
         return int(word.rsplit(":", 1)[1])
 
+    def tls_port(self) -> int:
+        """The port of "tls on HOST:PORT" in the gateway's banner."""
+        word = self.banner.split("tls on ", 1)[1].split()[0].rstrip(",")
+        return int(word.rsplit(":", 1)[1])
+
     def http_port(self) -> int:
         """The port of "http on HOST:PORT" in the gateway's banner."""
         word = self.banner.split("http on ", 1)[1].split()[0].rstrip(",")
@@ -143,11 +155,14 @@ class ManagedProcess:
             return None
 
 
-def simulator_toml(window: int) -> str:
+def simulator_toml(window: int, tls: TlsFiles | None = None, drop_every: int = 0) -> str:
+    tls_lines = f'cert = "{tls.cert}"\nkey = "{tls.key}"\n' if tls is not None else ""
+    faults = f"\n[faults]\ndrop_connection_every = {drop_every}\n" if drop_every else ""
     return (
         'host = "127.0.0.1"\nport = 0\nseed = 1\n'
         f"window = {window}\nhistory = 200000\n"
         "receipt_delay_ms = { min = 0, max = 0 }\nfinal_states = { DELIVRD = 1.0 }\n"
+        f"{tls_lines}{faults}"
     )
 
 
@@ -165,14 +180,26 @@ def _http_toml(opts: GatewayOptions) -> tuple[str, str, str, str]:
     return store, http, tenant, hook
 
 
-def gateway_toml(workdir: Path, sim_port: int, opts: GatewayOptions) -> str:
+def _tls_toml(tls: TlsFiles | None) -> tuple[str, str]:
+    """(the [listen_tls] section, the operator's TLS lines); empty without ``tls``."""
+    if tls is None:
+        return "", ""
+    listen = (f'[listen_tls]\nhost = "127.0.0.1"\nport = 0\ncert = "{tls.cert}"\n'
+              f'key = "{tls.key}"\n\n')
+    return listen, f'tls = true\nca = "{tls.ca}"\n'
+
+
+def gateway_toml(workdir: Path, sim_port: int, opts: GatewayOptions,
+                 tls: TlsFiles | None = None) -> str:
     store, http, tenant, hook = _http_toml(opts)
+    listen_tls, op_tls = _tls_toml(tls)
     return f"""\
 [listen]
 host = "127.0.0.1"
 port = 0
 max_connections = {opts.max_binds + 100}
 
+{listen_tls}
 [store]
 path = "{workdir / 'smsc.db'}"
 synchronous = "{opts.synchronous}"
@@ -204,7 +231,7 @@ password = "gw"
 binds = {opts.op_binds}
 window = {opts.op_window}
 tps = 0.0
-
+{op_tls}
 [[routes]]
 prefix = ""
 operators = ["sim"]
@@ -215,10 +242,12 @@ class Stack:
     """Simulator (+ gateway unless ``gateway=False``) in a temporary directory."""
 
     def __init__(self, *, gateway: bool = True, opts: GatewayOptions | None = None,
-                 sim_window: int = 100, keep_dir: bool = False) -> None:
+                 sim_window: int = 100, keep_dir: bool = False, sim_drop_every: int = 0
+                 ) -> None:
         self.with_gateway = gateway
         self.opts = opts or GatewayOptions()
         self.sim_window = sim_window
+        self.sim_drop_every = sim_drop_every  # the simulator closes a bind every N submits
         self.keep_dir = keep_dir
         # mkdtemp, not TemporaryDirectory: the latter's finalizer would remove a kept directory
         # when the interpreter exits.
@@ -227,7 +256,10 @@ class Stack:
         self.gateway: ManagedProcess | None = None
         self.sim_port = 0
         self.gateway_port = 0
+        self.tls_gateway_port = 0  # [listen_tls], with opts.tls
         self.http_port = 0
+        self.tls: TlsFiles | None = None  # the run's PEM files, with opts.tls
+        self.metrics_url = ""  # the gateway's /metrics (from its banner)
 
     def __enter__(self) -> Stack:
         try:
@@ -242,8 +274,10 @@ class Stack:
         self.close()
 
     def _start(self) -> None:
+        if self.opts.tls:
+            self.tls = make_tls_files(self.dir / "tls")
         sim_cfg = self.dir / "simulator.toml"
-        sim_cfg.write_text(simulator_toml(self.sim_window))
+        sim_cfg.write_text(simulator_toml(self.sim_window, self.tls, self.sim_drop_every))
         self.sim = ManagedProcess(
             "simulator", [sys.executable, "-m", "bench.simulator", "--config", str(sim_cfg),
                           "--port", "0"], self.dir / "simulator.log")
@@ -252,19 +286,38 @@ class Stack:
         if not self.with_gateway:
             return
         gw_cfg = self.dir / "gateway.toml"
-        gw_cfg.write_text(gateway_toml(self.dir, self.sim_port, self.opts))
+        gw_cfg.write_text(gateway_toml(self.dir, self.sim_port, self.opts, self.tls))
         load_gateway_config(gw_cfg)  # a bad generated config fails here, with its reason
         self.gateway = ManagedProcess(
             "gateway", [sys.executable, "-m", "smsc", "serve", "--config", str(gw_cfg),
                         "--log-level", self.opts.log_level], self.dir / "gateway.log")
         self.gateway.start("smsc listening on")
         self.gateway_port = self.gateway.port()
+        if self.tls is not None:
+            self.tls_gateway_port = self.gateway.tls_port()
         if "http on " in self.gateway.banner:
             self.http_port = self.gateway.http_port()
+        if "metrics on " in self.gateway.banner:
+            word = self.gateway.banner.split("metrics on ", 1)[1].split()[0].rstrip(",")
+            self.metrics_url = f"http://{word}"
 
     @property
     def target_port(self) -> int:
-        return self.gateway_port if self.with_gateway else self.sim_port
+        """Where the tenant load goes: the gateway (its TLS port with ``opts.tls``), or the
+        simulator alone (which then speaks TLS itself)."""
+        if not self.with_gateway:
+            return self.sim_port
+        return self.tls_gateway_port if self.tls is not None else self.gateway_port
+
+    @property
+    def simulator_tls(self) -> bool:
+        """Whether the simulator said it listens over TLS (its banner ends "(TLS)")."""
+        return self.sim is not None and "(TLS" in self.sim.banner
+
+    @property
+    def tls_ca(self) -> str:
+        """The CA file a tenant verifies the target with; "" for plain TCP."""
+        return self.tls.ca if self.tls is not None else ""
 
     def close(self) -> None:
         for proc in (self.gateway, self.sim):

@@ -2,7 +2,9 @@
 
 ``cpu_seconds(pid)`` is utime + stime of ``/proc/PID/stat`` (fields 14 and 15, in clock
 ticks); ``memory(pid)`` reads VmRSS and VmHWM (peak resident set) from ``/proc/PID/status``.
-A ``Usage`` snapshot pairs them so a run can report deltas.
+A ``Usage`` snapshot pairs them so a run can report deltas. ``io_calls(pid)`` reads syscr
+and syscw of ``/proc/PID/io``: the read and write system calls the process made (files,
+sockets and pipes alike), counted by the kernel at no cost to the process.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import os
 
 import msgspec
 
-__all__ = ["Usage", "cpu_seconds", "cpu_times", "memory_kb", "usage"]
+__all__ = ["Usage", "cpu_seconds", "cpu_times", "io_calls", "memory_kb", "usage"]
 
 _TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
@@ -61,6 +63,22 @@ def memory_kb(pid: int) -> tuple[int, int] | None:
     if rss < 0 or hwm < 0:
         return None
     return rss, hwm
+
+
+def io_calls(pid: int) -> tuple[int, int] | None:
+    """(syscr, syscw) of ``pid``: read and write system calls so far, or None."""
+    found: dict[bytes, int] = {}
+    try:
+        with open(f"/proc/{pid}/io", "rb") as f:
+            for line in f:
+                name, _, value = line.partition(b":")
+                if name in (b"syscr", b"syscw"):
+                    found[name] = int(value)
+    except (OSError, ValueError):
+        return None
+    if len(found) < 2:
+        return None
+    return found[b"syscr"], found[b"syscw"]
 
 
 def usage(pid: int | None) -> Usage | None:

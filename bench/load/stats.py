@@ -45,6 +45,7 @@ class WorkerRecord(msgspec.Struct):
     usage_end: dict[str, tuple[float, int, int, float]] = msgspec.field(default_factory=dict)
     binds: int = 0
     bind_errors: dict[str, int] = msgspec.field(default_factory=dict)
+    tls_versions: dict[str, int] = msgspec.field(default_factory=dict)  # binds per version
 
 
 class Recorder:
@@ -256,6 +257,8 @@ def summarize(records: Sequence[WorkerRecord], *, with_timeline: bool = True
         "binds": sum(r.binds for r in records),
         "bind_errors": {k: sum(r.bind_errors.get(k, 0) for r in records)
                         for k in sorted({k for r in records for k in r.bind_errors})},
+        "tls_versions": {k: sum(r.tls_versions.get(k, 0) for r in records)
+                         for k in sorted({k for r in records for k in r.tls_versions})},
         "loadgen": {"procs": len(records), "cpu_s": round(m.cpu_s, 3),
                     "cpu_us_per_msg": round(m.cpu_s / m.sent * 1e6, 1) if m.sent else None},
     }

@@ -89,3 +89,39 @@ def test_bad_arguments_are_one_line(tmp_path: Path) -> None:
                           env={**os.environ, "PYTHONPATH": str(REPO)})
     assert proc.returncode == 2
     assert proc.stderr.strip() == "smsc-bench: --target needs --system-id and --password"
+
+
+def test_tls_run_completes_with_receipts(tmp_path: Path) -> None:
+    # The simulator speaks only TLS and the load generator verifies the gateway against the
+    # run's CA: a receipt can only come back if both legs really are TLS.
+    result, _ = _bench(tmp_path, "--tls", "-m", "200", "-n", "2", "-w", "20")
+    run = result["runs"]["gateway"]
+    _check_run(run, 200)
+    assert sum(run["tls_versions"].values()) == 2  # both tenant binds, over TLS 1.2 or 1.3
+    assert set(run["tls_versions"]) <= {"TLSv1.2", "TLSv1.3"}
+    assert run["simulator_tls"] is True
+
+
+def test_tls_compare_reports_a_ratio_per_pair(tmp_path: Path) -> None:
+    result, stdout = _bench(tmp_path, "--tls-compare", "--pairs", "1", "-m", "200", "-n", "2",
+                            "-w", "20")
+    assert result["mode"] == "tls-compare" and len(result["pairs"]) == 1
+    pair = result["pairs"][0]
+    for mode in ("plain", "tls"):
+        phase = pair[mode]
+        assert phase["tls"] is (mode == "tls") and phase["simulator_tls"] is (mode == "tls")
+        assert bool(phase["tls_versions"]) is (mode == "tls")
+        assert phase["accepted"] == phase["receipts"] == 200 and phase["missing_receipts"] == 0
+        assert phase["gw_us_per_msg"] > 0 and phase["sim_us_per_msg"] > 0
+    assert pair["ratio_gw"] > 0
+    assert result["summary"]["ratio_gw"]["median"] == pair["ratio_gw"]
+    assert "median TLS/plain gateway CPU per message" in stdout
+
+
+def test_tls_with_target_is_refused_in_one_line(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "bench.load", "--tls", "--target",
+                           "127.0.0.1:1", "--system-id", "a", "--password", "b"],
+                          cwd=REPO, capture_output=True, text=True, timeout=30, check=False,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("smsc-bench: --tls and --tls-compare start their own stacks")

@@ -1,0 +1,192 @@
+"""Socket reads and writes of the gateway during one phase, counted with ``strace``.
+
+``SyscallCounter(pid, out, tenant_ports, operator_port)`` attaches ``strace -f`` to every
+thread of the gateway for the length of a ``with`` block and logs only the read and write
+calls (``write writev sendto sendmsg read readv recvfrom recvmsg``, no data: ``-s 0``).
+Meanwhile a thread maps the gateway's file descriptors to TCP sockets every 0.2 s
+(``/proc/PID/fd`` -> ``socket:[inode]`` -> ``/proc/PID/net/tcp``), so each call is counted
+for the side it went to: ``tenant`` (local port = a gateway listener), ``operator`` (remote
+port = the simulator) or ``other`` (files, the event loop's wake-up eventfd, pipes, the
+HTTP and metrics ports). ``counts()`` then gives calls and bytes per side and direction.
+
+strace slows the traced process down many times over: a traced phase says how the gateway
+batches its I/O, never how fast or how much CPU it uses. It needs ptrace rights over the
+gateway (root, or ``kernel.yama.ptrace_scope = 0``) and the ``strace`` binary.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+__all__ = ["SyscallCounter", "per_message", "strace_available"]
+
+_WRITES = frozenset({"write", "writev", "sendto", "sendmsg"})
+_READS = frozenset({"read", "readv", "recvfrom", "recvmsg"})
+_TRACE = ",".join(sorted(_WRITES | _READS))
+_DONE = re.compile(r"^(\d+)\s+(\w+)\((\d+),.*\)\s+=\s+(-?\d+)")
+_UNFINISHED = re.compile(r"^(\d+)\s+(\w+)\((\d+),.*<unfinished \.\.\.>")
+_RESUMED = re.compile(r"^(\d+)\s+<\.\.\. (\w+) resumed>.*=\s+(-?\d+)")
+
+
+def strace_available() -> bool:
+    return shutil.which("strace") is not None
+
+
+def _socket_inodes(pid: int) -> dict[int, int]:
+    """fd -> inode of every socket the process holds now."""
+    out: dict[int, int] = {}
+    base = f"/proc/{pid}/fd"
+    try:
+        names = os.listdir(base)
+    except OSError:
+        return out
+    for name in names:
+        with contextlib.suppress(OSError, ValueError):
+            link = os.readlink(f"{base}/{name}")
+            if link.startswith("socket:["):
+                out[int(name)] = int(link[8:-1])
+    return out
+
+
+def _tcp_ports(pid: int) -> dict[int, tuple[int, int]]:
+    """inode -> (local port, remote port) of the TCP sockets of the process's namespace."""
+    out: dict[int, tuple[int, int]] = {}
+    for table in ("tcp", "tcp6"):
+        with contextlib.suppress(OSError), open(f"/proc/{pid}/net/{table}") as f:
+            next(f, None)  # the header line
+            for line in f:
+                cols = line.split()
+                with contextlib.suppress(IndexError, ValueError):
+                    local = int(cols[1].rsplit(":", 1)[1], 16)
+                    remote = int(cols[2].rsplit(":", 1)[1], 16)
+                    out[int(cols[9])] = (local, remote)
+    return out
+
+
+class SyscallCounter:
+    def __init__(self, pid: int, out: Path, tenant_ports: set[int], operator_port: int,
+                 attach_timeout_s: float = 10.0) -> None:
+        self.pid = pid
+        self.out = out
+        self.tenant_ports = tenant_ports
+        self.operator_port = operator_port
+        self.attach_timeout_s = attach_timeout_s
+        self.sides: dict[int, str] = {}  # fd -> "tenant" | "operator" | "other"
+        self._proc: subprocess.Popen[str] | None = None
+        self._stop = threading.Event()
+        self._mapper = threading.Thread(target=self._map_loop, daemon=True, name="fd-mapper")
+
+    def __enter__(self) -> SyscallCounter:
+        self._proc = subprocess.Popen(
+            ["strace", "-f", "-s", "0", "-e", f"trace={_TRACE}", "-o", str(self.out),
+             "-p", str(self.pid)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE, text=True)
+        # With -f, strace attaches every thread of the process and says "Process N attached
+        # (with M threads)" on stderr once it traces them; wait (bounded) for that line.
+        attached = threading.Event()
+        err: list[str] = []
+
+        def read_stderr() -> None:
+            assert self._proc is not None and self._proc.stderr is not None
+            for line in self._proc.stderr:
+                err.append(line)
+                if "attached" in line:
+                    attached.set()
+
+        threading.Thread(target=read_stderr, daemon=True, name="strace-stderr").start()
+        if not attached.wait(self.attach_timeout_s):
+            self._end()
+            raise RuntimeError(f"strace did not attach to PID {self.pid}: "
+                               f"{''.join(err[-12:]).strip() or 'no output'}")
+        self._mapper.start()
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self._stop.set()
+        self._mapper.join(timeout=5.0)
+        self._end()
+
+    def _end(self) -> None:
+        proc = self._proc
+        if proc is None or proc.poll() is not None:
+            return
+        os.kill(proc.pid, signal.SIGINT)  # strace detaches and writes what it has
+        try:
+            proc.wait(timeout=10.0)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=5.0)
+
+    def _map_loop(self) -> None:
+        end = time.monotonic() + 3600.0  # bounded, whatever happens to the phase
+        while time.monotonic() < end:
+            self._map_once()
+            if self._stop.wait(0.2):
+                break
+        self._map_once()
+
+    def _map_once(self) -> None:
+        ports = _tcp_ports(self.pid)
+        for fd, inode in _socket_inodes(self.pid).items():
+            local, remote = ports.get(inode, (0, 0))
+            if local in self.tenant_ports:
+                self.sides[fd] = "tenant"
+            elif remote == self.operator_port:
+                self.sides[fd] = "operator"
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """{side: {"writes", "write_bytes", "reads", "read_bytes"}} over the traced block
+        (failed calls, such as a read that would block, are counted apart as ``eagain``)."""
+        sides: dict[str, dict[str, int]] = {
+            s: {"writes": 0, "write_bytes": 0, "reads": 0, "read_bytes": 0, "eagain": 0}
+            for s in ("tenant", "operator", "other")}
+        pending: dict[str, tuple[str, int]] = {}  # thread id -> (call, fd)
+        try:
+            lines = self.out.read_text(errors="replace").splitlines()
+        except OSError:
+            lines = []
+        for line in lines:
+            m = _DONE.match(line)
+            if m:
+                call, fd, ret = m[2], int(m[3]), int(m[4])
+            elif (u := _UNFINISHED.match(line)) is not None:
+                pending[u[1]] = (u[2], int(u[3]))
+                continue
+            elif (r := _RESUMED.match(line)) is not None and r[1] in pending:
+                (call, fd), ret = pending.pop(r[1]), int(r[3])
+            else:
+                continue
+            row = sides[self.sides.get(fd, "other")]
+            if ret < 0:
+                row["eagain"] += 1
+            elif call in _WRITES:
+                row["writes"] += 1
+                row["write_bytes"] += ret
+            elif call in _READS:
+                row["reads"] += 1
+                row["read_bytes"] += ret
+        return sides
+
+
+def per_message(counts: dict[str, dict[str, int]], messages: int) -> dict[str, Any]:
+    """Calls per message and bytes per call of each side (for the report)."""
+    out: dict[str, Any] = {}
+    for side, c in counts.items():
+        out[side] = {
+            **c,
+            "writes_per_msg": round(c["writes"] / messages, 3) if messages else None,
+            "reads_per_msg": round(c["reads"] / messages, 3) if messages else None,
+            "bytes_per_write": round(c["write_bytes"] / c["writes"]) if c["writes"] else None,
+        }
+    return out
