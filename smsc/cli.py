@@ -1,4 +1,5 @@
-"""The ``smsc`` command: ``smsc serve --config FILE``, ``smsc check-config FILE`` and
+"""The ``smsc`` command: ``smsc serve --config FILE``, ``smsc check-config FILE``, ``smsc
+reload --config FILE`` (check it, then SIGHUP the running gateway: it rereads the file) and
 ``smsc api-key new`` (a fresh HTTP API token and the ``api_keys`` line to paste), ``smsc
 hash-password [--stdin]`` (the ``password_hash`` line for a tenant's SMPP password).
 
@@ -29,6 +30,9 @@ from .credentials import credential_warnings, read_new_password
 from .http import new_api_key
 from .listeners import ListenError
 from .passwords import hash_password
+from .pidfile import pid_file
+from .reload import reload_from, signal_gateway
+from .tls import TlsError, check_tls
 
 __all__ = ["main", "run_gateway"]
 
@@ -43,6 +47,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-level", default="INFO")
     check = sub.add_parser("check-config", help="validate a config file and exit")
     check.add_argument("file")
+    reload = sub.add_parser("reload", help="check a config, then make the running gateway "
+                            "reread it (SIGHUP to the PID in its pid_file)")
+    reload.add_argument("--config", "-c", required=True, help="gateway TOML file")
     key = sub.add_parser("api-key", help="HTTP API tokens")
     key.add_argument("action", choices=["new"], help="new: print a fresh token and its hash")
     hashing = sub.add_parser("hash-password", help="print the password_hash line for a "
@@ -59,6 +66,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             cfg = load_gateway_config(args.file)
         except ConfigError as exc:
             print(f"smsc: {exc}", file=sys.stderr)
+            return 2
+        problems = check_tls(cfg)
+        for problem in problems:
+            print(f"smsc: {args.file}: {problem}", file=sys.stderr)
+        if problems:
             return 2
         for warning in credential_warnings(cfg):
             print(f"warning: {warning}", file=sys.stderr)
@@ -78,6 +90,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         print(f'password_hash = "{hash_password(password)}"')
         return 0
+    if args.command == "reload":
+        return _reload(args.config)
     if args.command != "serve":
         _parser().print_help()
         return 2
@@ -88,10 +102,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"smsc: {exc}", file=sys.stderr)
         return 2
-    return run_gateway(cfg)
+    return run_gateway(cfg, args.config)
 
 
-def run_gateway(cfg: GatewayConfig) -> int:
+def _reload(path: str) -> int:
+    """``smsc reload``: the file must load (else nothing is sent), then SIGHUP."""
+    try:
+        cfg = load_gateway_config(path)
+    except ConfigError as exc:
+        print(f"smsc: {exc} — nothing was reloaded", file=sys.stderr)
+        return 2
+    try:
+        pid = signal_gateway(cfg.pid_file)
+    except OSError as exc:
+        print(f"smsc: cannot reload: {exc}", file=sys.stderr)
+        return 2
+    print(f"asked gateway {pid} to reload {path} (its log says what changed)")
+    return 0
+
+
+def run_gateway(cfg: GatewayConfig, path: str | None = None) -> int:
     """Run until a signal; returns the process exit code."""
     runner: Callable[..., Any]
     try:
@@ -101,12 +131,12 @@ def run_gateway(cfg: GatewayConfig) -> int:
     except ImportError:  # pragma: no cover - uvloop is a runtime dependency
         runner = asyncio.run
     try:
-        return int(runner(_serve(cfg)))
+        return int(runner(_serve(cfg, path)))
     except KeyboardInterrupt:
         return 130
 
 
-async def _serve(cfg: GatewayConfig) -> int:
+async def _serve(cfg: GatewayConfig, path: str | None) -> int:
     gateway = Gateway(cfg)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -121,8 +151,22 @@ async def _serve(cfg: GatewayConfig) -> int:
         log.info("signal received: stopping (send again to exit at once)")
         stop.set()
 
+    reloads: set[asyncio.Task[bool]] = set()
+    ready = False  # started (every door listening): a reload may apply
+
+    def on_hangup() -> None:
+        if path is None or not ready:
+            log.warning("SIGHUP ignored: %s", "no config file" if path is None
+                        else "the gateway is still starting")
+            return
+        log.info("SIGHUP: reloading %s", path)
+        task = loop.create_task(reload_from(path, gateway.reload), name="reload")
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_signal)
+    loop.add_signal_handler(signal.SIGHUP, on_hangup)
     try:
         code = await _start(gateway, stop)
         if code is not None:
@@ -137,18 +181,20 @@ async def _serve(cfg: GatewayConfig) -> int:
             # per request (nearly all freed by reference counting); at the default
             # threshold of 700 the collector ran every couple of requests.
             gc.set_threshold(20_000, 10, 10)
-            print(f"smsc listening on {cfg.listen.host}:{gateway.port}"
-                  + (f", http on {cfg.http.host}:{gateway.http_port}"
-                     if cfg.http.enabled else "")
-                  + (f", metrics on {cfg.metrics.host}:{gateway.metrics_port}/metrics"
-                     if cfg.metrics.enabled else ""), flush=True)
-            await stop.wait()
+            # The pid file first: the banner says "ready", and ``smsc reload`` needs the file.
+            with pid_file(cfg.pid_file):
+                ready = True
+                print(_banner(cfg, gateway), flush=True)
+                await stop.wait()
+            ready = False  # stopping: a SIGHUP from here is ignored
+        for task in list(reloads):
+            task.cancel()
         await gateway.stop()
         return 0
     finally:
         # Nothing is left to stop gracefully: from here a signal has its default effect, so
         # whatever still runs at exit cannot make the process ignore SIGTERM.
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(sig)
 
 
@@ -171,13 +217,30 @@ async def _start(gateway: Gateway, stop: asyncio.Event) -> int | None:
     except StoreError as exc:
         print(f"smsc: {exc} — check [store] path", file=sys.stderr)
         return 2
-    except ListenError as exc:
+    except (ListenError, TlsError) as exc:
         print(f"smsc: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
         print(f"smsc: cannot start: {exc}", file=sys.stderr)
         return 2
     return None
+
+
+def _banner(cfg: GatewayConfig, gateway: Gateway) -> str:
+    """The "smsc listening on HOST:PORT, ..." line (tests read the first address: the plain
+    SMPP port, or the TLS one when ``[listen]`` is off)."""
+    parts = []
+    if cfg.listen.enabled:
+        parts.append(f"{cfg.listen.host}:{gateway.port}")
+    if cfg.listen_tls is not None and gateway.tls_port:
+        tls = f"{cfg.listen_tls.host}:{gateway.tls_port}"
+        parts.append(f"tls on {tls}" if parts else f"{tls} (tls)")
+    if cfg.http.enabled:
+        parts.append(f"http on {cfg.http.host}:{gateway.http_port}"
+                     + (" (https)" if cfg.http.cert else ""))
+    if cfg.metrics.enabled:
+        parts.append(f"metrics on {cfg.metrics.host}:{gateway.metrics_port}/metrics")
+    return "smsc listening on " + ", ".join(parts)
 
 
 if __name__ == "__main__":  # pragma: no cover
