@@ -10,12 +10,19 @@ their own loop threads, tenants in the test thread):
 * operators: one added by reload, with a route for a prefix, gets that prefix's traffic; one
   changed while messages flow has its bind replaced (the simulator sees the old bind unbind
   and a new one bind) and every accepted message reaches the simulator and gets exactly one
-  receipt; one removed hands its queued messages to the route's other operator.
+  receipt; one removed hands its queued messages to the route's other operator, and queued
+  messages left without any route are REJECTD;
+* the rest: a restart-only key (``[listen] port``) keeps its running value with a note while
+  the rest of the file applies; a new ``[listen_tls]`` certificate is what new handshakes
+  get while a bind opened before goes on; certificate material that does not load refuses
+  the whole reload (one line per problem) and changes nothing.
 """
 
 from __future__ import annotations
 
 import contextlib
+import socket
+import ssl
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 import pytest
 
-from config import GatewayConfig, RouteConfig, TenantConfig
+from config import GatewayConfig, RouteConfig, TenantConfig, TlsListenConfig
 from config.simulator import DelayRange, FaultsConfig
 from encoding.constants import CommandId
 from encoding.constants import CommandStatus as S
@@ -43,6 +50,7 @@ from tests.integration.e2e_support import (
     wait_until,
 )
 from tests.rawclient import RawClient
+from tests.tlskit import Pki, client_context
 
 if TYPE_CHECKING:
     from tests.conftest import GatewayThread
@@ -188,6 +196,21 @@ def test_removed_tenant_is_unbound_and_an_added_one_binds(
     assert staying.request(submit()).command_status == S.ESME_ROK
 
 
+def test_restart_only_keys_keep_their_running_values(
+        gateway_factory: Callable[..., GatewayThread], tmp_path: Path,
+        clients: Callable[[GatewayThread], RawClient]) -> None:
+    gw = gateway_factory(make_config(tmp_path))
+    running = gw.run(lambda: gw.gateway.config)
+    notes = reload(gw, listen=msgspec.structs.replace(running.listen, port=1),
+                   tenants=(*running.tenants, TenantConfig(system_id="more", password="more")))
+    assert notes == ["[listen] port: changed in the file; takes effect at the next start",
+                     "tenant more added"]
+    applied = gw.run(lambda: gw.gateway.config)
+    assert applied.listen == running.listen
+    # still listening where it was, with the rest of the new file applied
+    assert clients(gw).bind("more", "more").command_status == S.ESME_ROK
+
+
 # --- operators -------------------------------------------------------------------------------
 
 
@@ -313,6 +336,51 @@ def test_first_operator_added_to_a_gateway_started_without_one(stack: Stack) -> 
         ids = tenant.ids(burst(tenant, "first", 0, 5))
         finish(gw, tenant, ids)
     assert sorted(sent_texts(sim.received())) == [f"first {i:03d}" for i in range(5)]
+
+
+# --- certificates ----------------------------------------------------------------------------
+
+
+def _tls_client(port: int, trust: Pki) -> RawClient:
+    """A RawClient over TLS to 127.0.0.1:``port`` that verifies the server against ``trust``."""
+    raw = socket.create_connection(("127.0.0.1", port), timeout=5.0)
+    try:
+        sock = client_context(trust).wrap_socket(raw)
+    except BaseException:
+        raw.close()
+        raise
+    return RawClient(port, sock=sock)
+
+
+def test_reloaded_certificate_for_new_handshakes_while_an_open_bind_goes_on(
+        gateway_factory: Callable[..., GatewayThread], tmp_path: Path) -> None:
+    one, two = Pki(tmp_path, "one"), Pki(tmp_path, "two")
+    first = one.server()
+    gw = gateway_factory(make_config(tmp_path, listen_tls=TlsListenConfig(
+        host="127.0.0.1", port=0, cert=first.cert, key=first.key)))
+    port = gw.gateway.tls_port
+    before = _tls_client(port, one)
+    try:
+        before.bind(expect_ok=True)
+        running = gw.run(lambda: gw.gateway.config)
+        assert running.listen_tls is not None
+        second = two.server()
+        notes = reload(gw, listen_tls=msgspec.structs.replace(
+            running.listen_tls, cert=second.cert, key=second.key))
+        assert notes == ["[listen_tls] changed"]
+
+        after = _tls_client(port, two)  # a new handshake gets the new certificate
+        try:
+            assert after.bind().command_status == S.ESME_ROK
+        finally:
+            after.close()
+        with pytest.raises(ssl.SSLCertVerificationError):
+            _tls_client(port, one).close()
+        # the session opened before the reload goes on over its old handshake
+        before.assert_alive()
+        assert before.request(submit()).command_status == S.ESME_ROK
+    finally:
+        before.close()
 
 
 # --- a reload that cannot apply --------------------------------------------------------------
