@@ -175,6 +175,9 @@ class TenantHandler:
         """A bind: refused at once from a banned address (before any password check);
         a ``password_hash`` not checked good before is checked in a thread, with this
         connection's later PDUs held (and its reading paused) until the bind is answered."""
+        if isinstance(conn.context, Binding):  # a second bind sent before the first's answer
+            self._respond(conn, pdu.response(S.ESME_RALYBND))
+            return
         peer_ip = conn.peer.rsplit(":", 1)[0]
         if self.bans.banned_for(peer_ip, now) > 0:
             log.debug("bind refused: %s from %s: address banned", pdu.system_id or "-",

@@ -25,7 +25,7 @@ import pytest
 
 from config import AuthConfig, TenantConfig
 from encoding.constants import CommandStatus
-from encoding.pdu import Pdu
+from encoding.pdu import BindTransceiver, Pdu, encode_pdu
 from smsc.http import hash_token
 from smsc.passwords import hash_password, verify_password
 from tests.conftest import GatewayThread, make_config
@@ -220,3 +220,23 @@ def test_a_bad_password_value_is_not_echoed(tmp_path: Path) -> None:
     result = _smsc("check-config", str(bad))
     assert result.returncode == 2 and "tenants[0].password_hash" in result.stderr
     assert PASSWORD not in result.stderr + result.stdout
+
+
+def test_pdus_after_a_hashed_bind_wait_for_its_answer(
+        gateway_factory: Callable[..., GatewayThread], tmp_path: Path) -> None:
+    """Two binds in one write: the first is answered once its password is checked, the
+    second after it (ESME_RALYBND: the connection is bound by then), never a second bind."""
+    gw = _gateway(gateway_factory, tmp_path)
+    client = _smpp(gw, "127.0.0.1")
+    try:
+        first, second = (BindTransceiver(system_id="acme", password=PASSWORD)
+                         for _ in range(2))
+        first.sequence_number, second.sequence_number = 1, 2
+        client.send_raw(encode_pdu(first) + encode_pdu(second))
+        answers = [client.read_pdu(), client.read_pdu()]
+        assert [(a.sequence_number, a.command_status) for a in answers if a] == [
+            (1, S.ESME_ROK), (2, S.ESME_RALYBND)], answers
+        client.assert_alive()
+        assert gw.gateway.registry.count("acme") == 1
+    finally:
+        client.close()
