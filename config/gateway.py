@@ -263,7 +263,9 @@ class OperatorConfig(_Strict, frozen=True, kw_only=True):
     host: Host
     port: Annotated[int, Meta(ge=1, le=65535)]
     system_id: SystemId
-    password: Password
+    # What we send: SMPP 3.4 section 4.1.1, a C-Octet String of 9 octets at most (8 and NUL);
+    # the encoder is strict (it would refuse the bind PDU), so the config says it first.
+    password: Annotated[str, Meta(max_length=8)]
     system_type: Annotated[str, Meta(max_length=12)] = ""
     bind: Literal["transceiver", "transmitter+receiver"] = "transceiver"
     binds: Annotated[int, Meta(ge=1, le=64)] = 1

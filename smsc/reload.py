@@ -34,9 +34,8 @@ class ReloadError(Exception):
         self.problems = list(problems)
 
 
-# The webhook client's pool is built once with its timeout and CA.
-_FIXED_HTTP = ("enabled", "host", "port", "max_body_bytes", "webhook_timeout_s",
-               "webhook_ca")
+# The webhook client's pool is built once with its timeout.
+_FIXED_HTTP = ("enabled", "host", "port", "max_body_bytes", "webhook_timeout_s")
 _FIXED_TLS = ("enabled", "host", "port", "handshake_timeout_s")
 
 
