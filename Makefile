@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench bench-micro clean
+.PHONY: run test lint bench bench-tls bench-micro clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ $(BENCH_STAMP): $(STAMP)
 
 bench: $(BENCH_STAMP)
 	$(PY) -m bench.load --standard --out bench-result.json --plot bench-result.png
+
+# make bench's two loads, plain and TLS phases in interleaved pairs (BENCHMARKS.md, issue 13)
+bench-tls: $(BENCH_STAMP)
+	$(PY) -m bench.load --tls-compare --standard --pairs 5 --tls-checks --out bench-tls.json
 
 clean:
 	rm -rf $(VENV) build *.egg-info var

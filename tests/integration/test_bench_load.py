@@ -103,18 +103,21 @@ def test_tls_run_completes_with_receipts(tmp_path: Path) -> None:
 
 
 def test_tls_compare_reports_a_ratio_per_pair(tmp_path: Path) -> None:
-    result, stdout = _bench(tmp_path, "--tls-compare", "--pairs", "1", "-m", "200", "-n", "2",
+    # 1,000 messages: enough CPU time for 10 ms clock ticks to count in every phase.
+    result, stdout = _bench(tmp_path, "--tls-compare", "--pairs", "1", "-m", "1000", "-n", "2",
                             "-w", "20")
-    assert result["mode"] == "tls-compare" and len(result["pairs"]) == 1
-    pair = result["pairs"][0]
+    assert result["mode"] == "tls-compare" and list(result["loads"]) == ["closed"]
+    closed = result["loads"]["closed"]
+    assert len(closed["pairs"]) == 1
+    pair = closed["pairs"][0]
     for mode in ("plain", "tls"):
         phase = pair[mode]
         assert phase["tls"] is (mode == "tls") and phase["simulator_tls"] is (mode == "tls")
         assert bool(phase["tls_versions"]) is (mode == "tls")
-        assert phase["accepted"] == phase["receipts"] == 200 and phase["missing_receipts"] == 0
+        assert phase["accepted"] == phase["receipts"] == 1000 and phase["missing_receipts"] == 0
         assert phase["gw_us_per_msg"] > 0 and phase["sim_us_per_msg"] > 0
     assert pair["ratio_gw"] > 0
-    assert result["summary"]["ratio_gw"]["median"] == pair["ratio_gw"]
+    assert closed["summary"]["ratio_gw"]["median"] == pair["ratio_gw"]
     assert "median TLS/plain gateway CPU per message" in stdout
 
 
