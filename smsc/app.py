@@ -32,6 +32,8 @@ from routing.workqueue import MemoryWorkQueue
 
 from .bans import Bans
 from .delivery import Delivery
+from .fdlimit import log_ceiling, plan_connection_ceiling
+from .flood import FloodCollector, FloodStats
 from .http import HttpApi, HttpServer, SendService, counted
 from .listeners import ListenError
 from .metrics import GatewayCollector, Metrics
@@ -41,7 +43,7 @@ from .reload import ReloadError, changes, fixed_keys, keep_fixed
 from .server import TenantListener
 from .teardown import Teardown
 from .tenant import TenantHandler
-from .tls import ServerTls, TlsListener, http_tls, listen_tls
+from .tls import ServerTls, TlsListener, check_tls, http_tls, listen_tls
 from .webhooks import WebhookSender
 
 __all__ = ["Gateway", "ListenError"]
@@ -64,6 +66,8 @@ class Gateway:
         self.metrics = Metrics()
         self.prometheus = CollectorRegistry()
         self.prometheus.register(GatewayCollector(self.metrics))
+        self.flood = FloodStats()  # the tenant listener's accept errors and evictions
+        self.prometheus.register(FloodCollector(self.flood))
         self.store = Store(config.store.path, synchronous=config.store.synchronous.upper())
         # Failed authentications per address, for both doors; outlives reloads.
         self.bans = Bans(config.auth)
@@ -119,6 +123,7 @@ class Gateway:
         if self.tls_port and self.config.listen_tls is not None:
             log.info("listening for tenants over TLS on %s:%d", self.config.listen_tls.host,
                      self.tls_port)
+        log_ceiling(self.ceiling)
 
     async def _start(self, steps: Teardown) -> None:
         loop = asyncio.get_running_loop()
@@ -139,6 +144,9 @@ class Gateway:
         self._wire(loop)
         steps.stop_intake_with(self.admission.stop_accepting)
         self._recover()
+        # Soft open-file limit raised; tenant connections kept within what is left.
+        self.ceiling = plan_connection_ceiling(cfg)
+        self.listener.set_ceiling(self.ceiling.connections)
         if cfg.metrics.enabled:
             endpoint = MetricsEndpoint(self.prometheus, cfg.metrics.host, cfg.metrics.port)
             self.metrics_port = await steps.listen("[metrics]", cfg.metrics.host,
@@ -182,7 +190,7 @@ class Gateway:
         self.handler = TenantHandler(cfg, self.admission, self.record, self.router,
                                      self.registry, self.delivery, self.metrics, wall=self.wall,
                                      bans=self.bans)
-        self.listener = TenantListener(cfg.listen, self.handler, loop)
+        self.listener = TenantListener(cfg.listen, self.handler, loop, stats=self.flood)
         self.sending = SendService(cfg, self.admission, self.record, wall=self.wall)
         self.http_api = HttpApi(cfg, self.sending, self.record, self.events, self.router.cancel,
                                 wall=self.wall, accepting=lambda: self.admission.accepting,
@@ -314,6 +322,8 @@ class Gateway:
         self.router.reconfigure(cfg)
         if self.pool is not None:
             self.inbound.reconfigure(cfg.tenants)
+            # Certificates replaced under the same file names: the next handshakes read them.
+            self.pool.tls.refresh(cfg.operators)
             notes += self.pool.reconfigure(cfg)
         elif cfg.operators:
             self.pool = pool = self._make_pool()
@@ -330,12 +340,18 @@ class Gateway:
         self.reloads["applied"] += 1
         return notes
 
-    def _tls_problems(self, cfg: GatewayConfig) -> list[str]:
+    @staticmethod
+    def _tls_problems(cfg: GatewayConfig) -> list[str]:
         """Every certificate, key and CA of ``cfg`` that does not load, one line each."""
-        return []
+        return check_tls(cfg)  # the operators' files included
 
     def _reload_tls(self, cfg: GatewayConfig) -> None:
-        """New handshakes use ``cfg``'s certificates; open sessions keep theirs."""
+        """New handshakes use ``cfg``'s certificates; open sessions keep theirs (the
+        material was checked by ``_tls_problems`` just before)."""
+        if self.smpp_tls is not None and cfg.listen_tls is not None:
+            self.smpp_tls.reload_from(cfg.listen_tls)
+        if self.http_tls is not None and cfg.http.cert:
+            self.http_tls.reload_from(cfg.http)
 
     async def put_event(self, tenant: str, event: TenantEvent) -> None:
         """Publish one event for ``tenant`` and wait until it is durable (tests, tooling)."""

@@ -2,13 +2,15 @@
 
 The port comes from the gateway's "smsc listening on HOST:PORT" line (configs use port 0);
 every wait is bounded, and the process is always stopped and reaped by PID. ``module`` and
-``ready`` run another entry point (``tests.stalled_start``) and wait for its own line.
+``ready`` run another entry point (``tests.stalled_start``) and wait for its own line;
+``nofile`` starts it with that open-file limit (soft and hard), as a small machine would.
 """
 
 from __future__ import annotations
 
 import os
 import queue
+import resource
 import signal
 import subprocess
 import sys
@@ -29,15 +31,18 @@ def _env() -> dict[str, str]:
 
 class GatewayProcess:
     def __init__(self, config: Path, log: Path, *, log_level: str | None = None,
-                 module: str = "smsc", ready: str = "smsc listening on ") -> None:
+                 module: str = "smsc", ready: str = "smsc listening on ",
+                 nofile: int | None = None) -> None:
         self.log = log
         self._stderr = log.open("ab")
         self._ready = ready
         cmd = [sys.executable, "-m", module, "serve", "--config", str(config)]
         if log_level:
             cmd += ["--log-level", log_level]
-        self.proc = subprocess.Popen(cmd, cwd=REPO, env=_env(), stdout=subprocess.PIPE,
-                                     stderr=self._stderr, text=True)
+        self.proc = subprocess.Popen(
+            cmd, cwd=REPO, env=_env(), stdout=subprocess.PIPE, stderr=self._stderr, text=True,
+            preexec_fn=(lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile)))
+            if nofile is not None else None)
         self._lines: queue.Queue[str | None] = queue.Queue()
         self._reader = threading.Thread(target=self._read_stdout, daemon=True)
         self._reader.start()
@@ -52,6 +57,10 @@ class GatewayProcess:
         http = self.banner.split("http on ", 1)
         self.http_port = int(http[1].split()[0].rstrip(",").rsplit(":", 1)[1]) \
             if len(http) > 1 else 0
+        # "metrics on HOST:PORT/metrics" when the endpoint is on (0 when it is off)
+        metrics = self.banner.split("metrics on ", 1)
+        self.metrics_port = int(metrics[1].split("/", 1)[0].rsplit(":", 1)[1]) \
+            if len(metrics) > 1 else 0
         # "tls on HOST:PORT," beside the plain port, or "HOST:PORT (tls)" first without one
         tls = self.banner.split("tls on ", 1)
         self.tls_port = (int(tls[1].split()[0].rstrip(",").rsplit(":", 1)[1]) if len(tls) > 1
