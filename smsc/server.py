@@ -203,6 +203,10 @@ class TenantListener:
         return int(socks[0].getsockname()[1])
 
     def stop_accepting(self) -> None:
+        """Intake stops (the first phase of a gateway stop): no new connection."""
+        self._close_acceptors()
+
+    def _close_acceptors(self) -> None:
         for acceptor in self._acceptors:
             acceptor.close()
         self._acceptors.clear()
@@ -213,7 +217,7 @@ class TenantListener:
     async def close(self, timeout: float) -> None:
         """Stop accepting, unbind every session, wait (bounded) for them to go, then drop
         what is left. Safe when ``start`` failed or never ran."""
-        self.stop_accepting()
+        self._close_acceptors()
         for sock, _task in list(self._connecting.values()):
             _shutdown(sock)  # TLS handshakes still running fail at once
         for conn in list(self.connections):
