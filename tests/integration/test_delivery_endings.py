@@ -23,9 +23,7 @@ from __future__ import annotations
 import socket
 import struct
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
 import pytest
 
@@ -35,9 +33,6 @@ from encoding.pdu import DeliverSm, EnquireLink, Pdu, SubmitSm, Unbind, encode_p
 from tests.integration.e2e_support import DEST, SOURCE, Stack, operator, read_receipt
 from tests.rawclient import RawClient
 
-if TYPE_CHECKING:
-    from tests.conftest import GatewayThread
-
 pytestmark = pytest.mark.timeout(90)
 
 N = 4  # receipts left in flight (the tenant's deliver_window is 10)
@@ -45,13 +40,6 @@ READ_S = 10.0  # one phase of reading
 RECEIPT_WAIT_S = 15.0  # the new bind gets what it is owed within this
 BROKEN = struct.pack(">IIII", 8, CommandId.submit_sm, 0, 999)  # command_length 8 < 16
 ENDINGS = ["submit_unbind", "submit_broken", "abrupt_close", "unbind", "slow_then_reset"]
-
-
-@pytest.fixture
-def stack(tmp_path: Path, gateway_factory: Callable[..., GatewayThread]) -> Iterator[Stack]:
-    s = Stack(tmp_path, gateway_factory)
-    yield s
-    s.close()
 
 
 class Tenant:

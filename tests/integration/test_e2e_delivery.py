@@ -18,10 +18,8 @@ as a user would see it:
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator
 from functools import partial
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 from aiosmpplib import NPI, TON, PhoneNumber, SubmitSm
@@ -52,9 +50,6 @@ from tests.integration.e2e_support import (
 )
 from tests.integration.e2e_support import aio_tenant as aio_tenant_cm
 
-if TYPE_CHECKING:
-    from tests.conftest import GatewayThread
-
 pytestmark = pytest.mark.timeout(60)
 
 GSM_TEXT = "Hello @ 10:00 {ok} £5 €3 [x] ~ ^ | \\"
@@ -63,13 +58,6 @@ UCS2_TEXT = "Grüße 👋 from смпп"
 # split must count septets and never cut an escape pair.
 LONG_GSM = "".join(f"Part {i:02d}: long text {{braces}} and €uro €€ [{i}]. " for i in range(9))
 LONG_UCS2 = "Emoji 😀 long text — " * 6  # 126 UTF-16 units: two UCS-2 parts, a pair kept
-
-
-@pytest.fixture
-def stack(tmp_path: Path, gateway_factory: Callable[..., GatewayThread]) -> Iterator[Stack]:
-    s = Stack(tmp_path, gateway_factory)
-    yield s
-    s.close()
 
 
 def client_split(text: str, reference: int) -> list[bytes]:

@@ -15,8 +15,6 @@ never sent to the same operator again).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -44,13 +42,6 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.timeout(90)
 
 RECEIPT_WAIT_S = 60.0
-
-
-@pytest.fixture
-def stack(tmp_path: Path, gateway_factory: Callable[..., GatewayThread]) -> Iterator[Stack]:
-    s = Stack(tmp_path, gateway_factory)
-    yield s
-    s.close()
 
 
 def burst(tenant: SmpplibTenant, n: int, label: str) -> list[int]:

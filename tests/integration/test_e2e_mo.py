@@ -11,9 +11,7 @@ with its UDH; an MO to a number nobody owns refused to the operator and delivere
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 from aiosmpplib import DeliverSm as AioDeliverSm
@@ -34,9 +32,6 @@ from tests.integration.e2e_support import (
     wait_until,
 )
 
-if TYPE_CHECKING:
-    from tests.conftest import GatewayThread
-
 pytestmark = pytest.mark.timeout(60)
 
 OWNED = "447900000001"
@@ -44,13 +39,6 @@ HANDSET = "447700900555"
 LONG_MO = "".join(f"Long MO line {i:02d} with {{braces}} and €. " for i in range(10))  # > 254
 MEDIUM_MO = "".join(f"medium MO {i:02d}. " for i in range(12))  # 2 parts, 192 octets joined
 EMOJI_MO = "Reply 👍 from the handset — " * 4  # UCS-2, 2 parts
-
-
-@pytest.fixture
-def stack(tmp_path: Path, gateway_factory: Callable[..., GatewayThread]) -> Iterator[Stack]:
-    s = Stack(tmp_path, gateway_factory)
-    yield s
-    s.close()
 
 
 def mo_text(pdu: Any) -> str:

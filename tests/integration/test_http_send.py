@@ -25,7 +25,7 @@ import json
 import math
 import socket
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -61,13 +61,6 @@ TOKEN = "tok_demo_0123456789abcdef0123456789abcdef"
 OTHER_TOKEN = "tok_other_0123456789abcdef0123456789abcd"
 PROBLEM = "application/problem+json"
 
-
-
-@pytest.fixture
-def stack(tmp_path: Path, gateway_factory: Callable[..., GatewayThread]) -> Iterator[Stack]:
-    s = Stack(tmp_path, gateway_factory)
-    yield s
-    s.close()
 
 
 def demo(**fields: Any) -> Any:

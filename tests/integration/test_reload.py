@@ -61,13 +61,6 @@ RECEIPT_WAIT_S = 30.0
 
 
 @pytest.fixture
-def stack(tmp_path: Path, gateway_factory: Callable[..., GatewayThread]) -> Iterator[Stack]:
-    s = Stack(tmp_path, gateway_factory)
-    yield s
-    s.close()
-
-
-@pytest.fixture
 def clients() -> Iterator[Callable[[GatewayThread], RawClient]]:
     opened: list[RawClient] = []
 

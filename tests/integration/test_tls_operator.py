@@ -23,7 +23,6 @@ import ssl
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -89,13 +88,6 @@ class Pki:
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     return Pki(tmp_path_factory.mktemp("pki"))
-
-
-@pytest.fixture
-def stack(tmp_path: Path, gateway_factory: Callable[..., GatewayThread]) -> Iterator[Stack]:
-    s = Stack(tmp_path, gateway_factory)
-    yield s
-    s.close()
 
 
 @pytest.fixture

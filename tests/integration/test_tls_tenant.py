@@ -23,7 +23,7 @@ import socket
 import ssl
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -68,13 +68,6 @@ TENANTS = (
                  api_keys=(hash_token(TOKEN),)),
     TenantConfig(system_id="secure", password="secret", tls_only=True),
 )
-
-
-@pytest.fixture
-def stack(tmp_path: Path, gateway_factory: Callable[..., GatewayThread]) -> Iterator[Stack]:
-    s = Stack(tmp_path, gateway_factory)
-    yield s
-    s.close()
 
 
 @pytest.fixture
