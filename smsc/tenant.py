@@ -1,20 +1,20 @@
 """The tenant-facing SMPP session handler: binds, submits, queries, cancels, deliver_sm answers.
 
 One instance serves every tenant connection (per-connection state is the ``Binding`` on
-``Connection.context``). Requests are looked up in a registry by PDU type. The handler only
-translates: a submit becomes submissions (``submit.submission_of``), the admission service
-decides on each one synchronously, and the decisions become responses; accepted messages
-are answered with submit_sm_resp only once they are durable (the gateway's promise: an id
-that left the gateway is never lost). All submits from one read share one durable batch.
+``Connection.context``; binds themselves are ``binds.BindDesk``'s). Requests are looked up
+in a registry by PDU type. The handler only translates: a submit becomes submissions
+(``submit.submission_of``), the admission service decides on each one synchronously, and
+the decisions become responses; accepted messages are answered with submit_sm_resp only
+once they are durable (the gateway's promise: an id that left the gateway is never lost).
+All submits from one read share one durable batch.
 """
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import msgspec
@@ -50,8 +50,8 @@ from routing.admission import Admission
 from routing.model import FINAL, Message, external_id, internal_id, smpp_state
 from routing.repository import Durable, MessageRecord
 
-from .auth import BIND_TYPE_NAMES, check_bind
 from .bans import Bans
+from .binds import BindDesk
 from .delivery import Delivery
 from .metrics import Metrics
 from .passwords import Verifier
@@ -62,13 +62,8 @@ __all__ = ["TenantHandler", "MessageControl"]
 
 log = logging.getLogger("smsc.tenant")
 S = CommandStatus
-_SYSTEM_ID = "smsc"
 _REFUSAL_REASON: dict[int, str] = {S.ESME_RMSGQFUL: "queue_full", S.ESME_RTHROTTLED: "tps"}
 _BINDS = frozenset({BindTransmitter, BindReceiver, BindTransceiver})
-_GUESSES = frozenset({S.ESME_RINVSYSID, S.ESME_RINVPASWD})  # failures the ban table counts
-# Password checks queued or running beyond this: a bind needing one is refused at once
-# (ESME_RBINDFAIL; the client retries), so a flood of binds cannot queue without bound.
-_MAX_WAITING_CHECKS = 256
 
 
 class MessageControl(Protocol):
@@ -101,7 +96,6 @@ class TenantHandler:
                  metrics: Metrics, *, wall: Callable[[], float] = time.time,
                  bans: Bans | None = None, verifier: Verifier | None = None) -> None:
         self.config = config
-        self.tenants: Mapping[str, TenantConfig] = {t.system_id: t for t in config.tenants}
         self.admission = admission
         self.record = record
         self.control = control
@@ -109,17 +103,15 @@ class TenantHandler:
         self.delivery = delivery
         self.metrics = metrics
         self.wall = wall
-        self.bans = bans if bans is not None else Bans(config.auth)
-        self.verifier = verifier if verifier is not None else Verifier()
-        # Connections whose bind waits on a password check, with the events that came after
-        # the bind: handled, in order, once the bind is answered.
-        self._checking: dict[Connection, list[Event]] = {}
-        self._checks: set[asyncio.Task[bool]] = set()
+        self.binds = BindDesk(config, registry, accepting=lambda: admission.accepting,
+                              respond=self._respond, replay=self.on_events,
+                              on_bound=delivery.on_bound, wall=wall, bans=bans,
+                              verifier=verifier)
         self._batch: list[_Accepted] = []
         self._handlers: dict[type[Pdu], Callable[[Connection, Any, float], None]] = {
-            BindTransmitter: self._bind,
-            BindReceiver: self._bind,
-            BindTransceiver: self._bind,
+            BindTransmitter: self.binds.bind,
+            BindReceiver: self.binds.bind,
+            BindTransceiver: self.binds.bind,
             SubmitSm: self._submit_sm,
             DataSm: self._data_sm,
             SubmitMulti: self._submit_multi,
@@ -131,8 +123,9 @@ class TenantHandler:
     # --- ConnectionHandler ------------------------------------------------------------------
 
     def on_events(self, conn: Connection, events: list[Event]) -> None:
-        if self._checking and conn in self._checking:  # its bind is still being checked
-            self._checking[conn].extend(events)
+        held = self.binds.held(conn)
+        if held is not None:  # its bind is still being checked
+            held.extend(events)
             return
         now = self.wall()
         metrics = self.metrics
@@ -145,9 +138,11 @@ class TenantHandler:
                     self._respond(conn, pdu.response(S.ESME_RINVCMDID))
                 else:
                     handler(conn, pdu, now)
-                    if type(pdu) in _BINDS and conn in self._checking:
-                        self._checking[conn].extend(events[i + 1:])
-                        break
+                    if type(pdu) in _BINDS:
+                        held = self.binds.held(conn)
+                        if held is not None:  # checked off the loop: the rest waits
+                            held.extend(events[i + 1:])
+                            break
             elif type(ev) is ResponseReceived and ev.context is not None:
                 # only our deliver_sm carry a context (their event claim)
                 self.delivery.on_response(ev.context, ev.pdu.command_status)
@@ -159,136 +154,21 @@ class TenantHandler:
                 log.warning("%s %s: %s (%s)", self._who(conn), conn.peer, ev.message,
                             status_name(ev.command_status))
             elif type(ev) is SessionClosed:
-                self._unregister(conn, ev.reason)
+                self.binds.unregister(conn, ev.reason)
         if self._batch:
             batch, self._batch = self._batch, []
             messages = [m for item in batch for m in item.messages]
             self.admission.accept(messages, now, functools.partial(self._committed, batch))
 
     def on_closed(self, conn: Connection, reason: str) -> None:
-        self._checking.pop(conn, None)
-        self._unregister(conn, reason)
-
-    # --- binds ------------------------------------------------------------------------------
-
-    def _bind(self, conn: Connection, pdu: Any, now: float) -> None:
-        """A bind: refused at once from a banned address (before any password check);
-        a ``password_hash`` not checked good before is checked in a thread, with this
-        connection's later PDUs held (and its reading paused) until the bind is answered."""
-        if isinstance(conn.context, Binding):  # a second bind sent before the first's answer
-            self._respond(conn, pdu.response(S.ESME_RALYBND))
-            return
-        peer_ip = conn.peer.rsplit(":", 1)[0]
-        if self.bans.banned_for(peer_ip, now) > 0:
-            log.debug("bind refused: %s from %s: address banned", pdu.system_id or "-",
-                      conn.peer)
-            self._respond(conn, pdu.response(S.ESME_RBINDFAIL))
-            return
-        tenant = self.tenants.get(pdu.system_id)
-        stored = tenant.password_hash if tenant is not None else None
-        if stored is None or not self.admission.accepting:
-            self._answer_bind(conn, pdu, now, None)
-        elif self.verifier.cached(stored, pdu.password):
-            self._answer_bind(conn, pdu, now, True)
-        elif self.verifier.waiting >= _MAX_WAITING_CHECKS:
-            log.warning("bind refused: %s from %s: %d password checks already waiting",
-                        pdu.system_id, conn.peer, self.verifier.waiting)
-            self._respond(conn, pdu.response(S.ESME_RBINDFAIL))
-        else:
-            self._checking[conn] = []
-            if conn.transport is not None:
-                conn.transport.pause_reading()
-            task = conn.loop.create_task(self.verifier.verify(stored, pdu.password))
-            self._checks.add(task)
-            task.add_done_callback(functools.partial(self._checked, conn, pdu, stored))
-
-    def _checked(self, conn: Connection, pdu: Any, stored: str, task: asyncio.Task[bool]
-                 ) -> None:
-        """A password check ended: answer the bind, then what came after it."""
-        self._checks.discard(task)
-        held = self._checking.pop(conn, None)
-        if held is None or conn.session.closed:  # the connection went meanwhile
-            return
-        ok = not task.cancelled() and task.exception() is None and task.result()
-        tenant = self.tenants.get(pdu.system_id)  # a reload may have changed the hash
-        self._answer_bind(conn, pdu, self.wall(),
-                          ok and tenant is not None and tenant.password_hash == stored)
-        if conn.transport is not None and conn.writable:
-            conn.transport.resume_reading()
-        if held:
-            self.on_events(conn, held)
-
-    def _answer_bind(self, conn: Connection, pdu: Any, now: float,
-                     password_ok: bool | None) -> None:
-        """Decide and answer a bind; ``password_ok`` None: ``check_bind`` checks it."""
-        system_id = pdu.system_id
-        peer_ip = conn.peer.rsplit(":", 1)[0]
-        status = (S.ESME_RBINDFAIL if not self.admission.accepting else
-                  check_bind(self.tenants, pdu.command_id, system_id, pdu.password,
-                             peer_ip, self.registry.count(system_id), tls=conn.tls,
-                             password_ok=password_ok))
-        tlvs: dict[str | int, Any] = ({"sc_interface_version": 0x34}
-                                      if pdu.interface_version >= 0x34 else {})
-        if status in _GUESSES:
-            self.bans.failure(peer_ip, "smpp", now)
-        if status:
-            log.info("bind refused: %s as %s from %s: %s", system_id or "-",
-                     BIND_TYPE_NAMES[pdu.command_id], conn.peer, status_name(status))
-            self._respond(conn, pdu.response(status))
-            return
-        tenant = self.tenants[system_id]
-        binding = Binding(tenant, BIND_TYPE_NAMES[pdu.command_id], pdu.interface_version)
-        conn.context = binding
-        session = conn.session
-        session.reconfigure(msgspec.structs.replace(
-            session.config, inbound_window=tenant.window,
-            response_timeout_s=tenant.deliver_timeout_s, window=tenant.deliver_window))
-        self._respond(conn, pdu.response(system_id=_SYSTEM_ID, tlvs=tlvs))
-        self.registry.add(conn)
-        log.info("bind: %s as %s from %s (interface 0x%02X)", system_id, binding.bind_type,
-                 conn.peer, pdu.interface_version)
-        if binding.receives:
-            conn.loop.call_soon(self.delivery.on_bound, system_id)
-
-    def _unregister(self, conn: Connection, reason: str) -> None:
-        if isinstance(conn.context, Binding):
-            binding = conn.context
-            self.registry.remove(conn)
-            conn.context = None
-            log.info("unbind: %s (%s) from %s: %s", binding.tenant.system_id,
-                     binding.bind_type, conn.peer, reason)
+        self.binds.closed(conn, reason)
 
     # --- config reload ----------------------------------------------------------------------
 
     def reconfigure(self, config: GatewayConfig) -> list[str]:
-        """A reloaded config: new binds are checked against it. An open bind of a removed
-        tenant, or of one that may no longer bind this way (bind type, ``allowed_ips``,
-        ``tls_only``, no password any more), is unbound cleanly; the others go on with the
-        tenant's new settings (window, deliver_window, limits). A changed password leaves
-        open binds alone: it is checked at bind time. Returns what it did, for the log."""
+        """A reloaded config for new binds and the open ones (``BindDesk.reconfigure``)."""
         self.config = config
-        self.tenants = {t.system_id: t for t in config.tenants}
-        notes: list[str] = []
-        for conn in list(self.registry.all()):
-            binding: Binding = conn.context
-            tenant = self.tenants.get(binding.tenant.system_id)
-            if tenant is None or not tenant.binds or binding.bind_type not in tenant.bind_types \
-                    or not tenant.allows(conn.peer.rsplit(":", 1)[0]) \
-                    or (tenant.tls_only and not conn.tls):
-                notes.append(f"bind of {binding.tenant.system_id} from {conn.peer} unbound: "
-                             + ("tenant removed" if tenant is None else "no longer allowed"))
-                if conn.session.bound:
-                    conn.unbind()
-                else:
-                    conn.close()
-                continue
-            if tenant is not binding.tenant:
-                binding.tenant = tenant
-                session = conn.session
-                session.reconfigure(msgspec.structs.replace(
-                    session.config, inbound_window=tenant.window,
-                    response_timeout_s=tenant.deliver_timeout_s, window=tenant.deliver_window))
-        return notes
+        return self.binds.reconfigure(config)
 
     # --- submits ----------------------------------------------------------------------------
 
