@@ -67,7 +67,8 @@ def main() -> int:
               f"as system_id=demo password=demo; receipts come back from the simulator. "
               f"HTTP: POST http://{cfg.http.host}:{cfg.http.port}/v1/messages with "
               f"Authorization: Bearer demo-token. Ctrl-C to stop.", flush=True)
-        return run_gateway(cfg)
+        # SIGHUP (``smsc reload --config config/examples/smsc.toml``) rereads the example.
+        return run_gateway(cfg, str(_EXAMPLES / "smsc.toml"))
     finally:
         if sim.poll() is None:
             os.kill(sim.pid, signal.SIGTERM)
