@@ -10,6 +10,9 @@ since the last line. ``FloodStats`` holds the counters and ``FloodCollector`` ex
 with the listener's connection gauges:
 
 - ``smsc_accept_errors_total{reason}``: accept failures (EMFILE, ENFILE, ENOBUFS, ENOMEM);
+- ``smsc_tls_handshake_failures_total{reason}``: tenant TLS handshakes that failed
+  (``handshake_failure``: certificate, version, timeout, closed, other), also logged once
+  per interval with the count, since the client often sees only a closed connection;
 - ``smsc_connections_evicted_total``: unbound connections closed to make room;
 - ``smsc_connections_refused_total``: connections closed at once, the ceiling being full of
   bound sessions;
@@ -20,6 +23,7 @@ with the listener's connection gauges:
 from __future__ import annotations
 
 import enum
+import ssl
 from collections.abc import Callable, Iterator
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -68,6 +72,7 @@ class FloodStats:
 
     def __init__(self) -> None:
         self.accept_errors: dict[str, int] = {}  # errno name -> count
+        self.tls_failures: dict[str, int] = {}  # handshake_failure() reason -> count
         self.evicted = 0
         self.refused = 0
         # (bound or closing, unbound, ceiling) now; the listener sets it
@@ -75,6 +80,30 @@ class FloodStats:
 
     def accept_error(self, reason: str) -> None:
         self.accept_errors[reason] = self.accept_errors.get(reason, 0) + 1
+
+    def tls_failure(self, reason: str) -> None:
+        self.tls_failures[reason] = self.tls_failures.get(reason, 0) + 1
+
+
+def handshake_failure(exc: BaseException) -> str:
+    """A failed server handshake as a metric label from a closed set: "certificate" (none
+    given, or not signed by ``client_ca``), "version" (below ``min_version``, or plain SMPP
+    sent to the TLS port), "timeout" (``handshake_timeout_s``), "closed" (the peer left)
+    or "other"."""
+    if isinstance(exc, TimeoutError):
+        return "timeout"
+    if isinstance(exc, ssl.SSLError):
+        reason = (exc.reason or "").upper()
+        if "CERTIFICATE" in reason:
+            return "certificate"
+        if "VERSION" in reason or "PROTOCOL" in reason or "HTTP" in reason:
+            return "version"
+        if isinstance(exc, ssl.SSLEOFError | ssl.SSLZeroReturnError):
+            return "closed"
+        return "other"
+    if isinstance(exc, ConnectionError | EOFError):
+        return "closed"
+    return "other"
 
 
 class FloodCollector(Collector):
@@ -90,6 +119,12 @@ class FloodCollector(Collector):
         for reason, n in sorted(s.accept_errors.items()):
             c.add_metric([reason], n)
         yield c
+        t = CounterMetricFamily("smsc_tls_handshake_failures",
+                                "Tenant TLS handshakes that failed, by reason",
+                                labels=["reason"])
+        for reason, n in sorted(s.tls_failures.items()):
+            t.add_metric([reason], n)
+        yield t
         yield CounterMetricFamily("smsc_connections_evicted",
                                   "Unbound tenant connections closed to make room at the "
                                   "ceiling", value=s.evicted)

@@ -38,7 +38,7 @@ from config import ListenConfig
 from encoding.session import Event, Role, SessionConfig
 from esme import Connection, ConnectionHandler
 
-from .flood import Admit, Every, FloodStats, admit
+from .flood import Admit, Every, FloodStats, admit, handshake_failure
 
 __all__ = ["TenantListener"]
 
@@ -131,6 +131,7 @@ class TenantListener:
         self._log_errors = Every(_LOG_EVERY_S)
         self._log_evicted = Every(_LOG_EVERY_S)
         self._log_refused = Every(_LOG_EVERY_S)
+        self._log_handshakes = Every(_LOG_EVERY_S)
         self.session_config = SessionConfig(
             session_init_s=config.session_init_s, enquire_link_s=config.enquire_link_s,
             inactivity_s=config.inactivity_s, response_timeout_s=config.response_timeout_s,
@@ -279,7 +280,13 @@ class TenantListener:
         if failure is not None and conn.transport is None:
             # The TLS handshake failed or timed out (or was cut short by an eviction):
             # connection_made never ran, so nothing else will report it.
-            log.debug("tenant connection not made: %r", failure)
+            if conn not in self._evicting and not isinstance(failure, asyncio.CancelledError):
+                reason = handshake_failure(failure)
+                self.stats.tls_failure(reason)
+                n = self._log_handshakes.hit(self.loop.time())
+                if n:
+                    log.info("TLS handshake from %s failed (%s): %s%s", conn.peer, reason,
+                             failure, f" ({n} failures since the last line)" if n > 1 else "")
             self._forget(conn)
 
     def _forget(self, conn: Connection) -> None:

@@ -236,6 +236,9 @@ def test_client_ca_requires_a_certificate_signed_by_it(stack: Stack, tmp_path: P
     assert tls_bind(port, client_context(pki, cert=other.client("acme"),
                                          maximum=ssl.TLSVersion.TLSv1_2)) == \
         CommandStatus.ESME_ROK
+    # The gateway counts each refusal by reason (a bounded label) for its metrics.
+    wait_until(lambda: gw.gateway.flood.tls_failures.get("certificate", 0) >= 3, 5.0,
+               "three handshakes refused for their certificate counted")
 
 
 def test_tls_1_1_is_refused_and_1_2_binds(stack: Stack, tmp_path: Path, pki: Pki) -> None:
@@ -244,6 +247,8 @@ def test_tls_1_1_is_refused_and_1_2_binds(stack: Stack, tmp_path: Path, pki: Pki
     assert tls_bind(port, old_tls_client(pki)) in {IN_HANDSHAKE, "TLSV1_ALERT_PROTOCOL_VERSION"}
     assert tls_bind(port, client_context(pki, maximum=ssl.TLSVersion.TLSv1_2)) == \
         CommandStatus.ESME_ROK
+    wait_until(lambda: gw.gateway.flood.tls_failures.get("version", 0) >= 1, 5.0,
+               "the TLS 1.1 handshake counted as a version refusal")
 
 
 def test_min_version_1_3_refuses_a_tls_1_2_client(stack: Stack, tmp_path: Path,
