@@ -208,7 +208,10 @@ def test_idle_connections_on_both_ports_are_evicted_for_a_tls_tenant(
     try:
         idle.socks += Idle(gw.port, 15).socks
         wait_until(lambda: idle.poll() >= 10, 5.0, "the oldest idle connections closed")
-        assert gw.run(lambda: len(listener.connections)) <= 20
+        # An evicted connection is shut down at once and forgotten when its transport has
+        # closed: for that moment the listener holds one more than the ceiling.
+        wait_until(lambda: gw.run(lambda: len(listener.connections)) <= 20, 5.0,
+                   "at most the ceiling of connections")
         raw = socket.create_connection(("127.0.0.1", gw.gateway.tls_port), timeout=5)
         tls = client_context(pki).wrap_socket(raw)
         clients.append(RawClient(0, timeout=5.0, sock=tls))
