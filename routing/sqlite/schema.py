@@ -137,5 +137,15 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     ) WITHOUT ROWID;
     CREATE INDEX idempotency_age ON idempotency (created_at);
     """,
+    # 6: consent: opt-out and opt-in records per tenant and number, history kept.
+    "",
+    # 7: stored templates per tenant.
+    "",
+    # 8: scheduled messages (send_at; held until due, quiet hours included).
+    "",
+    # 9: tracked links and their clicks.
+    "",
+    # 10: analytics rollups per hour and dimension.
+    "",
 )
 SCHEMA_VERSION: Final = len(MIGRATIONS)
