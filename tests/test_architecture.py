@@ -10,7 +10,8 @@ Imports point one way: ``bench → smsc → esme → routing → {encoding, conf
   ``time.monotonic()``, ``datetime.now()`` and friends, or ``time.gmtime()`` with no argument,
   is not. (The brief named ``time`` as a forbidden import; ``encoding/smpptime.py`` uses
   ``time.gmtime(epoch)`` to format a time passed in, which the house rule allows.)
-* ``routing`` imports only ``encoding`` and ``config`` of ours, and msgspec and sqlite_utils.
+* ``routing`` imports only ``encoding`` and ``config`` of ours, and msgspec, sqlite_utils and
+  phonenumbers (a number's region and time zones: quiet hours, analytics by country).
 * Only the SQLite implementation of the storage interfaces (``routing/sqlite/``) imports
   sqlite3 or sqlite_utils.
 * ``esme`` imports only ``encoding``, ``config`` and ``routing`` of ours.
@@ -74,7 +75,7 @@ ALLOWED_OURS: dict[str, frozenset[str]] = {
 ALLOWED_THIRD_PARTY: dict[str, frozenset[str]] = {
     "encoding": frozenset({"msgspec"}),
     "config": frozenset({"msgspec"}),
-    "routing": frozenset({"msgspec", "sqlite_utils"}),
+    "routing": frozenset({"msgspec", "sqlite_utils", "phonenumbers"}),
 }
 IO_MODULES = frozenset({
     "asyncio", "socket", "sqlite3", "sqlite_utils", "prometheus_client", "threading",
