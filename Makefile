@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench bench-tls bench-micro clean
+.PHONY: run test lint bench bench-tls bench-micro browser clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,10 +12,24 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	touch $(STAMP)
 
-run: $(STAMP)
+# The dashboard's charting library (uPlot), from the npm registry at the version
+# web/package-lock.json pins; served by the gateway at /dashboard/assets/ (no CDN).
+WEB_STAMP := web/node_modules/.installed
+
+$(WEB_STAMP): web/package.json web/package-lock.json
+	npm ci --prefix web --no-audit --no-fund --ignore-scripts
+	touch $(WEB_STAMP)
+
+# The dashboard's browser test: Debian's chromium and chromedriver, installed when missing.
+browser:
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -q chromium chromium-driver; fi
+
+run: $(STAMP) $(WEB_STAMP)
 	$(PY) -m smsc.demo
 
-test: $(STAMP)
+test: $(STAMP) $(WEB_STAMP) browser
 	$(PY) -m pytest
 
 lint: $(STAMP)
@@ -39,4 +53,4 @@ bench-tls: $(BENCH_STAMP)
 	$(PY) -m bench.load --tls-compare --standard --pairs 5 --tls-checks --out bench-tls.json
 
 clean:
-	rm -rf $(VENV) build *.egg-info var
+	rm -rf $(VENV) build *.egg-info var web/node_modules

@@ -31,6 +31,7 @@ from routing.repository import EventQueue, MessageFilter, MessageRecord
 
 from ..bans import Bans
 from . import models
+from .dashboard import dashboard_handlers
 from .errors import EXCEPTION_HANDLERS, documented_errors, is_json
 from .middleware import BearerAuth
 from .models import (
@@ -248,7 +249,8 @@ class HttpApi:
             return Response(api._openapi, media_type=_JSON)
 
         return Litestar(
-            route_handlers=[send, one, listing, counts, cancel, events, retry, health, openapi],
+            route_handlers=[send, one, listing, counts, cancel, events, retry, health, openapi,
+                            *dashboard_handlers()],
             middleware=[DefineMiddleware(BearerAuth, tokens=self.tokens, bans=self.bans,
                                          wall=self.wall)],
             exception_handlers=EXCEPTION_HANDLERS,
