@@ -18,6 +18,7 @@ from config import GatewayConfig, TenantConfig
 from encoding.constants import CommandStatus
 from encoding.smpptime import parse_smpp_time
 
+from .analytics import Analytics
 from .model import Message
 from .repository import Durable, MessageRecord
 from .submission import Submission
@@ -41,6 +42,7 @@ class Admission:
     def __init__(self, config: GatewayConfig, record: MessageRecord, sink: MessageSink) -> None:
         self.max_queue = config.store.max_queue
         self.record = record
+        self.analytics: Analytics | None = None  # rollups: accepted messages counted
         self.sink = sink
         self.accepting = True
         self._buckets: dict[str, TokenBucket] = {}
@@ -123,5 +125,7 @@ class Admission:
 
         self._decided = max(0, self._decided - len(messages))
         fut = self.record.accept(messages, now)
+        if self.analytics is not None:  # in the same commit as the messages
+            self.analytics.accepted(messages, now)
         fut.add_done_callback(durable)
         return fut

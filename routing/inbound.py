@@ -25,6 +25,7 @@ from encoding.pdu import DataSm, DeliverSm
 from encoding.pdu.tlv import TlvMap
 from encoding.text import Reassembler, parse_udh
 
+from .analytics import Analytics
 from .events import MoEvent, TenantEvent
 from .repository import Durable, MessageRecord, MoGroup, MoPart
 
@@ -43,6 +44,7 @@ class Inbound:
     def __init__(self, record: MessageRecord, events: EventPublisher,
                  tenants: Iterable[TenantConfig], reassembly_timeout_s: float = 600.0) -> None:
         self.record = record
+        self.analytics: Analytics | None = None  # rollups: MO counted per tenant
         self.events = events
         self.reassembler = Reassembler(timeout_s=reassembly_timeout_s)
         self.reconfigure(tenants)
@@ -157,3 +159,6 @@ class Inbound:
             priority_flag=getattr(pdu, "priority_flag", 0), service_type=pdu.service_type,
             tlvs=tlvs, received_at=now, operator=operator, parts=parts)
         self.events.publish(tenant.system_id, [event], now)
+        if self.analytics is not None:
+            self.analytics.inbound(tenant.system_id, operator, pdu.source_addr,
+                                   pdu.destination_addr, now)

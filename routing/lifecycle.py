@@ -3,17 +3,25 @@
 ``move`` checks the lifecycle table (``model.TRANSITIONS``): a legal change updates the
 in-memory message and is recorded with the status it was read in, so the store applies it
 only if nobody moved the row meanwhile; an illegal one changes nothing and goes to the
-injected ``on_illegal`` (production: a log line and a metric; tests: an exception).
+injected ``on_illegal`` (production: a log line and a metric; tests: an exception). A
+legal change is also told to the optional ``observer`` (``routing.analytics.Analytics``:
+the rollups, counted in the same group commit as the change).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Protocol
 
 from .model import Message, Status, can_move
 from .repository import MessageRecord
 
-__all__ = ["Lifecycle", "IllegalTransition"]
+__all__ = ["Lifecycle", "IllegalTransition", "MoveObserver"]
+
+
+class MoveObserver(Protocol):
+    def moved(self, m: Message, old: Status, new: Status, now: float, *, error: int = 0,
+              parts: int = 0) -> None: ...
 
 
 class IllegalTransition(Exception):
@@ -30,13 +38,16 @@ class IllegalTransition(Exception):
 
 class Lifecycle:
     def __init__(self, record: MessageRecord,
-                 on_illegal: Callable[[IllegalTransition], None]) -> None:
+                 on_illegal: Callable[[IllegalTransition], None],
+                 observer: MoveObserver | None = None) -> None:
         self._record = record
         self._on_illegal = on_illegal
+        self.observer = observer
 
     def move(self, m: Message, new: Status, now: float, *, error: int = 0,
-             operator: str = "", detail: str = "") -> bool:
-        """Move ``m`` to ``new``; False (and ``on_illegal``) when the table forbids it."""
+             operator: str = "", detail: str = "", parts: int = 0) -> bool:
+        """Move ``m`` to ``new``; False (and ``on_illegal``) when the table forbids it.
+        ``parts``: how many parts operators acknowledged (analytics: parts billed)."""
         old = m.status
         if not can_move(old, new):
             self._on_illegal(IllegalTransition(m.id, old, new, detail))
@@ -48,4 +59,6 @@ class Lifecycle:
             m.operator = operator
         self._record.record_change(m.id, old, new, now, error=error, operator=operator,
                                    detail=detail)
+        if self.observer is not None:
+            self.observer.moved(m, old, new, now, error=error, parts=parts)
         return True

@@ -232,7 +232,8 @@ class Router:
     def submitted(self, job: Job, operator: str, now: float) -> None:
         """Every part of ``job`` was acknowledged: the message waits for its receipts."""
         m = job.message
-        moved = self.lifecycle.move(m, Status.SUBMITTED, now, operator=operator)
+        moved = self.lifecycle.move(m, Status.SUBMITTED, now, operator=operator,
+                                    parts=len(job.parts) or 1)
         # Out of the router's queue accounting; receipts find it through the index.
         self.jobs.pop(m.id, None)
         if moved and self.channels.wants_sent(m.tenant, m.report_url):

@@ -23,13 +23,16 @@ from prometheus_client.registry import CollectorRegistry
 from config import GatewayConfig
 from esme import Pool
 from routing.admission import Admission
+from routing.analytics import Analytics
 from routing.events import TenantEvent
 from routing.inbound import Inbound
 from routing.lifecycle import IllegalTransition, Lifecycle
 from routing.router import Router
 from routing.sqlite import GroupCommitter, SqliteEventQueue, SqliteRecord, Store
+from routing.sqlite.rollups import SqliteAnalytics
 from routing.workqueue import MemoryWorkQueue
 
+from .analytics_metrics import AnalyticsCollector
 from .bans import Bans
 from .delivery import Delivery
 from .fdlimit import log_ceiling, plan_connection_ceiling
@@ -68,6 +71,9 @@ class Gateway:
         self.prometheus.register(GatewayCollector(self.metrics))
         self.flood = FloodStats()  # the tenant listener's accept errors and evictions
         self.prometheus.register(FloodCollector(self.flood))
+        # Rollups into the pending group commit (routing.analytics); its counters at /metrics.
+        self.analytics = Analytics(lambda: self.committer.pending.rollups)
+        self.prometheus.register(AnalyticsCollector(self.analytics))
         self.store = Store(config.store.path, synchronous=config.store.synchronous.upper())
         # Failed authentications per address, for both doors; outlives reloads.
         self.bans = Bans(config.auth)
@@ -179,10 +185,11 @@ class Gateway:
         self.record = SqliteRecord(self.store, self.committer)
         self.events = SqliteEventQueue(self.store, self.committer, loop, wall=self.wall)
         self.work = MemoryWorkQueue(op.name for op in cfg.operators)
-        self.lifecycle = Lifecycle(self.record, self._illegal)
+        self.lifecycle = Lifecycle(self.record, self._illegal, self.analytics)
         self.router = Router(cfg, self.record, self.work, self.events, self.lifecycle,
                              wall=self.wall)
         self.admission = Admission(cfg, self.record, self.router)
+        self.admission.analytics = self.analytics
         self.registry = Registry()
         self.delivery = Delivery(self.events, self.registry,
                                  {t.system_id: t for t in cfg.tenants})
@@ -195,6 +202,8 @@ class Gateway:
         self.http_api = HttpApi(cfg, self.sending, self.record, self.events, self.router.cancel,
                                 wall=self.wall, accepting=lambda: self.admission.accepting,
                                 bans=self.bans)
+        self.http_api.analytics = SqliteAnalytics(lambda: self.store.reader,
+                                                  self.analytics.regions)
         self.http = HttpServer(counted(self.http_api.app, self.metrics.http_response),
                                cfg.http.host, cfg.http.port,
                                self.http_tls.context if self.http_tls is not None else None)
@@ -243,6 +252,7 @@ class Gateway:
         if not self.config.operators:
             return None
         self.inbound = inbound = Inbound(self.record, self.router, self.config.tenants)
+        inbound.analytics = self.analytics
         pool = Pool(self.config, self.router, self.work, inbound, self.record,
                     count=self.metrics.operator_event, wall=self.wall)
         self.metrics.gauge("smsc_operator_binds", "Bound binds per operator", "operator",

@@ -8,6 +8,7 @@ before acks), so one commit serves many messages. Row tuples exist only here and
 
 from __future__ import annotations
 
+from ..analytics import RollupBatch
 from ..model import Message, Status
 from ..repository import MoGroup
 from .rows import STATUS_TEXT, group_row, row_of
@@ -35,6 +36,7 @@ class Ops:
         "purge_before",
         "refused",
         "replaced",
+        "rollups",
         "segments",
     )
 
@@ -59,12 +61,14 @@ class Ops:
         self.event_revives: list[tuple[int]] = []  # failed events offered again
         self.answers: list[tuple[object, ...]] = []  # idempotent answers to keep
         self.answers_before = 0.0  # drop idempotent answers created before this; 0 = no
+        self.rollups = RollupBatch()  # analytics deltas, one entry per touched rollup row
 
     def __len__(self) -> int:
         return (len(self.messages) + len(self.replaced) + len(self.segments)
                 + len(self.message_status) + len(self.event_adds) + len(self.event_acks)
                 + len(self.event_retries) + len(self.mo_parts) + len(self.mo_groups_done)
                 + len(self.event_fails) + len(self.event_revives) + len(self.answers)
+                + len(self.rollups)
                 + (1 if self.purge_before else 0) + (1 if self.answers_before else 0))
 
     def insert_message(self, m: Message, now: float) -> None:

@@ -26,6 +26,7 @@ from ..events import Claim, StoredPdu, TenantEvent, decode_event
 from ..model import Message, Status
 from ..repository import HistoryEntry, MoGroup, MoPart, Segment
 from .ops import Ops
+from .rollups import write_rollups
 from .rows import (
     EVENT_COLUMNS,
     INSERT_MESSAGE,
@@ -232,6 +233,8 @@ class Store:
                     "INSERT OR IGNORE INTO mo_parts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     ops.mo_parts,
                 )
+            if ops.rollups:
+                write_rollups(conn, ops.rollups)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")

@@ -28,9 +28,11 @@ from routing.channels import webhook_queue
 from routing.events import EVENT_KIND, SentEvent
 from routing.model import Status, external_id, internal_id
 from routing.repository import EventQueue, MessageFilter, MessageRecord
+from routing.sqlite.rollups import SqliteAnalytics
 
 from ..bans import Bans
 from . import models
+from .analytics import analytics_handlers
 from .dashboard import dashboard_handlers
 from .errors import EXCEPTION_HANDLERS, documented_errors, is_json
 from .middleware import BearerAuth
@@ -85,6 +87,7 @@ class HttpApi:
         self.accepting = accepting
         self.tokens = Tokens(config.tenants)
         self.bans = bans  # the gateway's ban table (shared with the SMPP door)
+        self.analytics: SqliteAnalytics | None = None  # for GET /v1/analytics (set by app)
         self._openapi: bytes | None = None
         self.app = self._build()
 
@@ -250,7 +253,7 @@ class HttpApi:
 
         return Litestar(
             route_handlers=[send, one, listing, counts, cancel, events, retry, health, openapi,
-                            *dashboard_handlers()],
+                            *dashboard_handlers(), *analytics_handlers(self)],
             middleware=[DefineMiddleware(BearerAuth, tokens=self.tokens, bans=self.bans,
                                          wall=self.wall)],
             exception_handlers=EXCEPTION_HANDLERS,

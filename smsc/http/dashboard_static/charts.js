@@ -5,6 +5,7 @@
 
 window.SmscCharts = (function () {
   const charts = [];
+  let xRange = null; // the chosen period, in epoch seconds
   const COLOURS = { sent: "#3b6ea8", delivered: "#2e8b57", failed: "#c0392b",
                     p50: "#3b6ea8", p95: "#8e44ad", clicks: "#d68910", optOuts: "#7f8c8d" };
 
@@ -14,6 +15,8 @@ window.SmscCharts = (function () {
     return { label, stroke: colour, width: 2, scale: scale || "y", points: { size: 5 } };
   }
 
+  // y from 0 up to a little above the highest value (uPlot calls it with the data's range)
+  const fromZero = (u, lo, hi) => [0, Math.max(1, (hi || 0) * 1.1)];
   const msValue = (u, v) => (v === null || v === undefined ? "—" : Math.round(v) + " ms");
   const rateValue = (u, v) => (v === null || v === undefined ? "—" : (100 * v).toFixed(1) + " %");
 
@@ -25,17 +28,33 @@ window.SmscCharts = (function () {
       height: 220,
       series: [{ label: "time (UTC)", value: "{YYYY}-{MM}-{DD} {HH}:{mm}" }].concat(series),
       axes: [{}, yAxis || {}],
-      scales: yRange ? { x: { time: true }, y: { range: yRange } } : { x: { time: true } },
+      scales: { x: { time: true, range: xRange }, y: yRange ? { range: yRange } : {} },
       tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), "Etc/UTC"),
     };
     charts.push({ el, plot: new uPlot(opts, data, el) });
   }
 
-  function draw(groups) {
+  // Every hour or day of [since, until) gets a point: the API leaves out groups with
+  // nothing to show, which count zero (rates and latencies: no value).
+  function buckets(groups, since, until, step) {
+    const width = step === "day" ? 86400 : 3600;
+    const byTime = new Map();
+    for (const g of groups) byTime.set(Date.parse(g.key) / 1000, g);
+    const first = Math.floor(Date.parse(since) / 1000 / width) * width;
+    const end = Date.parse(until) / 1000;
+    const points = [];
+    for (let t = first; t < end && points.length < 10000; t += width) {
+      points.push([t, byTime.get(t) || { submitted: 0, delivered: 0, failed: 0, clicks: 0,
+                                          optOuts: 0 }]);
+    }
+    return { points, range: [first, Math.max(first + width, end)] };
+  }
+
+  function draw(groups, since, until, step) {
     if (typeof window.uPlot !== "function") return false;
     while (charts.length) charts.pop().plot.destroy();
-    const points = groups.map((g) => [Date.parse(g.key) / 1000, g])
-      .filter((p) => Number.isFinite(p[0])).sort((a, b) => a[0] - b[0]);
+    const { points, range } = buckets(groups, since, until, step);
+    xRange = range;
     const xs = points.map((p) => p[0]);
     const col = (f) => points.map((p) => f(p[1]));
     const orNull = (v) => (v === undefined ? null : v);
@@ -43,7 +62,8 @@ window.SmscCharts = (function () {
     chart("chart-volume", [
       line("sent", COLOURS.sent), line("delivered", COLOURS.delivered),
       line("failed", COLOURS.failed),
-    ], [xs, col((g) => g.submitted), col((g) => g.delivered), col((g) => g.failed)]);
+    ], [xs, col((g) => g.submitted), col((g) => g.delivered), col((g) => g.failed)], {},
+    fromZero);
 
     const rate = line("delivery rate", COLOURS.delivered);
     rate.value = rateValue;
@@ -56,11 +76,11 @@ window.SmscCharts = (function () {
     p50.value = msValue;
     p95.value = msValue;
     chart("chart-latency", [p50, p95], [xs, col((g) => orNull(g.p50)), col((g) => orNull(g.p95))],
-      { values: (u, ticks) => ticks.map((v) => v + " ms"), size: 70 });
+      { values: (u, ticks) => ticks.map((v) => v + " ms"), size: 70 }, fromZero);
 
     chart("chart-engagement", [
       line("clicks", COLOURS.clicks), line("opt-outs", COLOURS.optOuts),
-    ], [xs, col((g) => g.clicks), col((g) => g.optOuts)]);
+    ], [xs, col((g) => g.clicks), col((g) => g.optOuts)], {}, fromZero);
     return true;
   }
 

@@ -187,7 +187,7 @@
       errorTable(figures(overTime.totals || {}).errors);
       failingTable("operators", groupsOf(byOperator));
       failingTable("countries", groupsOf(byCountry));
-      const drawn = window.SmscCharts ? window.SmscCharts.draw(series) : false;
+      const drawn = window.SmscCharts ? window.SmscCharts.draw(series, since, until, step) : false;
       $("charts-missing").hidden = drawn;
       board.dataset.since = since;
       board.dataset.until = until;
