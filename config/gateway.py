@@ -25,6 +25,7 @@ __all__ = [
     "ListenConfig",
     "MetricsConfig",
     "OperatorConfig",
+    "QuietHoursConfig",
     "RouteConfig",
     "AuthConfig",
     "StoreConfig",
@@ -177,6 +178,24 @@ WebhookSecret = Annotated[str, Meta(pattern=r"^whsec_[A-Za-z0-9+/]{32,}={0,2}$")
 Sender = Annotated[str, Meta(min_length=1, max_length=21)]
 
 
+# A wall-clock time of day, 00:00 to 23:59.
+ClockTime = Annotated[str, Meta(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
+
+
+class QuietHoursConfig(_Strict, frozen=True, kw_only=True):
+    """A tenant's ``quiet_hours = {start = "21:00", end = "08:00"}``: in the recipient's
+    local time (routing.quiet), a message due inside ``[start, end)`` is held until ``end``;
+    ``start`` later than ``end`` crosses midnight. An HTTP message's own ``quiet_hours``
+    replaces it (http-api.md "Sending"); SMPP submissions get this one."""
+
+    start: ClockTime
+    end: ClockTime
+
+    def __post_init__(self) -> None:
+        if self.start == self.end:
+            raise ValueError("end: must differ from start (the window would be empty)")
+
+
 class TenantConfig(_Strict, frozen=True, kw_only=True):
     """``[[tenants]]``: one client account of the gateway, over SMPP, HTTP or both."""
 
@@ -211,6 +230,8 @@ class TenantConfig(_Strict, frozen=True, kw_only=True):
     mo_reassemble: bool = True
     deliver_window: Annotated[int, Meta(ge=1)] = 10  # deliver_sm outstanding per bind
     deliver_timeout_s: Positive = 30.0
+    # Quiet hours in the recipient's time zone (routing.quiet); absent = none.
+    quiet_hours: QuietHoursConfig | None = None
 
     def __post_init__(self) -> None:
         for i, text in enumerate(self.allowed_ips):

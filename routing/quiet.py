@@ -16,6 +16,9 @@ zone files ``zoneinfo`` loads once per zone.
   a defined, bounded hold rather than never.
 - A number with no known zone (phonenumbers answers ``Etc/Unknown`` and no prefix of the
   number is in its data, or a zone the IANA database lacks) has no quiet hours: ``due``.
+- The window of a message is its own (HTTP ``quiet_hours``) or its tenant's
+  (``[[tenants]] quiet_hours``), for SMPP and HTTP alike; ``quiet_until`` is the rule
+  admission applies after the asked-for send time (routing.schedule holds the message).
 - Daylight-saving changes come from ``zoneinfo``: a window end that falls in a
   spring-forward gap releases at the change; one that happens twice in a fall-back hour
   releases at its first occurrence, and a second quiet stretch in the repeated hour is
@@ -33,7 +36,12 @@ import phonenumbers
 from phonenumbers.timezone import UNKNOWN_TIMEZONE, time_zones_for_number
 from phonenumbers.tzdata import TIMEZONE_DATA, TIMEZONE_LONGEST_PREFIX
 
-__all__ = ["Window", "parse_window", "zones_for", "is_quiet", "release_at"]
+from config import QuietHoursConfig, TenantConfig
+
+from .model import Message
+
+__all__ = ["Window", "parse_window", "zones_for", "is_quiet", "release_at", "window_for",
+           "quiet_until"]
 
 _DAY: Final = 86_400
 _HORIZON: Final = 2 * _DAY  # the pattern repeats daily; two days see every DST shift
@@ -75,6 +83,20 @@ def _minutes(text: str) -> int:
 def parse_window(start: str, end: str) -> Window:
     """``Window`` from ``"HH:MM"`` texts; ValueError (one line) when one is not a time of day."""
     return Window(_minutes(start), _minutes(end))
+
+
+@lru_cache(maxsize=256)
+def _cached_window(start: str, end: str) -> Window:
+    return parse_window(start, end)
+
+
+def window_for(default: QuietHoursConfig | None, override: str = "") -> Window | None:
+    """A message's window: its own (``override``, ``"HH:MM-HH:MM"``, as the HTTP door puts
+    it in ``Submission.quiet_hours``) or else its tenant's ``quiet_hours``; None = none."""
+    if override:
+        start, _, end = override.partition("-")
+        return _cached_window(start, end)
+    return _cached_window(default.start, default.end) if default is not None else None
 
 
 # -- the number's zones --------------------------------------------------------------------
@@ -224,3 +246,15 @@ def release_at(number: str, due: float, window: Window) -> float:
             _held.clear()
         _held[key] = (due, release)
     return release
+
+
+def quiet_until(message: Message, tenant: TenantConfig, override: str, due: float) -> float:
+    """Admission's hold rule (``Admission.hold_until`` gives ``due``: the asked-for time, 0
+    for now): when ``message`` may leave given the quiet hours of ``override`` (the HTTP
+    message's own) or of ``tenant``. ``due`` unless quiet hours move it later."""
+    window = window_for(tenant.quiet_hours, override)
+    if window is None:
+        return due
+    start = max(due, message.created_at)
+    release = release_at(message.destination_addr, start, window)
+    return release if release > start else due

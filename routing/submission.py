@@ -30,3 +30,5 @@ class Submission(Content, gc=False, kw_only=True):
     request_id: str = ""  # the door's request it belongs to (HTTP)
     report_url: str = ""  # events of this message go here instead of the tenant's webhook
     interface_version: int = 0x34  # the SMPP version the caller speaks (status choice)
+    # The message's own quiet hours, "HH:MM-HH:MM" (HTTP quiet_hours); "" = the tenant's.
+    quiet_hours: str = ""

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal, Protocol
 import msgspec
 from litestar import Request, Response, get
 from litestar.handlers import HTTPRouteHandler
-from litestar.params import QueryParameter
+from litestar.params import FromQuery
 
 from config import TenantConfig
 from encoding.constants import CommandStatus
@@ -138,8 +138,8 @@ def analytics_handlers(api: AnalyticsHost) -> list[HTTPRouteHandler]:
                      "since is taken from the start of its hour.")
     async def analytics(
             request: Request[Any, Any, Any],
-            since: datetime | None = None, until: datetime | None = None,
-            group_by: Annotated[GroupByName, QueryParameter()] = "day",
+            since: FromQuery[datetime | None] = None, until: FromQuery[datetime | None] = None,
+            group_by: FromQuery[GroupByName] = "day",
     ) -> Response[AnalyticsReport]:
         tenant: TenantConfig = request.scope["user"]
         source = api.analytics

@@ -122,9 +122,9 @@ def _unsupported(spec: MessageSpec, where: Callable[[str], str], now: float,
     if spec.template is not None:
         out.append(FieldProblem(pointer=where("template"), code="not_supported",
                                 detail="stored templates are not available yet; send content"))
-    if spec.quiet_hours is not None:
-        out.append(FieldProblem(pointer=where("quiet_hours"), code="not_supported",
-                                detail="quiet hours are not available yet"))
+    if spec.quiet_hours is not None and spec.quiet_hours.start == spec.quiet_hours.end:
+        out.append(FieldProblem(pointer=where("quiet_hours") + "/end", code="invalid_value",
+                                detail="quiet_hours: end must differ from start"))
     if spec.track_links:
         out.append(FieldProblem(pointer=where("track_links"), code="not_supported",
                                 detail="link tracking is not available yet"))
@@ -172,6 +172,9 @@ def plan_request(req: SendRequest, tenant: TenantConfig, now: float, *,
                                                 "at most"))
         validity = format_smpp_time(now + spec.validity_s) if spec.validity_s else ""
         coding_name = spec.data_coding or "auto"
+        # routing.quiet applies it (or else the tenant's quiet_hours) at admission
+        qh = spec.quiet_hours
+        quiet = f"{qh.start}-{qh.end}" if qh is not None else ""
         for j, r in enumerate(spec.recipients):
             to, values = (r.to, r.vars) if isinstance(r, Recipient) else (r, {})
             here = f"{at}/recipients/{j}"
@@ -215,7 +218,7 @@ def plan_request(req: SendRequest, tenant: TenantConfig, now: float, *,
                 dest_addr_npi=1, data_coding=coding, body=body,
                 registered_delivery=RegisteredDelivery.RECEIPT_ALWAYS,
                 validity_period=validity, door=Door.HTTP, reference=spec.client_ref or "",
-                report_url=spec.report_url or ""), parts,
+                report_url=spec.report_url or "", quiet_hours=quiet), parts,
                 "gsm7" if coding == _GSM7 else "ucs2"))
             index += 1
     # a field inherited by several messages is one problem, at /message_globals

@@ -354,7 +354,6 @@ def test_an_alphanumeric_originator_over_11_characters_is_a_problem() -> None:
 
 @pytest.mark.parametrize(("fields", "where"), [
     ({"template": "welcome"}, "/messages/0/template"),
-    ({"quiet_hours": {"start": "21:00", "end": "08:00"}}, "/messages/0/quiet_hours"),
     ({"track_links": True}, "/messages/0/track_links"),
     ({"send_at": "2027-01-15T09:00:00Z"}, "/messages/0/send_at"),  # an hour ahead
     ({"send_at": "2027-01-15T10:00:00+01:00"}, "/messages/0/send_at"),  # 09:00 UTC
