@@ -66,7 +66,8 @@ def main() -> int:
         print(f"demo: bind an SMPP client to {cfg.listen.host}:{cfg.listen.port} "
               f"as system_id=demo password=demo; receipts come back from the simulator. "
               f"HTTP: POST http://{cfg.http.host}:{cfg.http.port}/v1/messages with "
-              f"Authorization: Bearer demo-token. Ctrl-C to stop.", flush=True)
+              f"Authorization: Bearer demo-token; dashboard: "
+              f"http://{cfg.http.host}:{cfg.http.port}/dashboard. Ctrl-C to stop.", flush=True)
         # SIGHUP (``smsc reload --config config/examples/smsc.toml``) rereads the example.
         return run_gateway(cfg, str(_EXAMPLES / "smsc.toml"))
     finally:
