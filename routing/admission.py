@@ -19,8 +19,9 @@ from encoding.constants import CommandStatus
 from encoding.smpptime import parse_smpp_time
 
 from .analytics import Analytics
-from .model import Message
+from .model import Message, Status
 from .repository import Durable, MessageRecord
+from .schedule import hold
 from .submission import Submission
 from .throttle import TokenBucket
 from .validate import check_message, sender_allowed
@@ -47,6 +48,8 @@ class Admission:
         self.accepting = True
         self._buckets: dict[str, TokenBucket] = {}
         self._decided = 0  # messages decided and not yet handed to ``accept``
+        # Scheduled messages once durable (``Scheduler.held``: wakes its timer).
+        self.held: Callable[[list[Message]], None] = lambda messages: None
 
     def reconfigure(self, config: GatewayConfig) -> None:
         """A reloaded config: the queue limit, and a new rate for tenants whose ``tps``
@@ -100,7 +103,7 @@ class Admission:
             return S.ESME_RINVSRCADR
         validity = sub.validity_period
         self._decided += 1
-        return Message(
+        return self._timed(Message(
             id=self.record.new_message_id(), tenant=tenant.system_id,
             source_addr=sub.source_addr, destination_addr=sub.destination_addr.lstrip("+"),
             source_addr_ton=sub.source_addr_ton, source_addr_npi=sub.source_addr_npi,
@@ -111,7 +114,30 @@ class Admission:
             schedule_delivery_time=sub.schedule_delivery_time, validity_period=validity,
             body=sub.body, tlvs=sub.tlvs, created_at=now, request_id=sub.request_id,
             reference=sub.reference, report_url=sub.report_url,
-            expires_at=(parse_smpp_time(validity, now) or 0.0) if validity else 0.0)
+            expires_at=(parse_smpp_time(validity, now) or 0.0) if validity else 0.0),
+            sub, tenant, now)
+
+    # --- scheduling (routing.schedule) ------------------------------------------------------
+
+    def _timed(self, m: Message, sub: Submission, tenant: TenantConfig, now: float
+               ) -> Message:
+        """``m`` held as SCHEDULED when ``hold_until`` says it is due later than ``now``."""
+        if sub.schedule_delivery_time:  # checked by check_message (SMPP 3.4 7.1.1)
+            m.send_at = parse_smpp_time(sub.schedule_delivery_time, now) or 0.0
+        due = self.hold_until(m, tenant)
+        if due > now:
+            hold(m, due)
+        else:
+            m.send_at = 0.0
+        return m
+
+    def hold_until(self, message: Message, tenant: TenantConfig) -> float:
+        """When ``message`` may leave (wall clock): its asked-for time (``send_at``, 0 when
+        none was asked; ``created_at`` is now). A later time holds it as SCHEDULED until
+        then. The hook for holding rules (quiet hours): replace it on the instance,
+        ``admission.hold_until = rule``, or override it; a rule should start from
+        ``max(message.send_at, message.created_at)``."""
+        return message.send_at
 
     def accept(self, messages: list[Message], now: float,
                on_durable: Callable[[bool], None]) -> Durable:
@@ -121,7 +147,13 @@ class Admission:
             ok = fut.exception() is None
             on_durable(ok)
             if ok:
-                self.sink.accepted(messages)
+                held = [m for m in messages if m.status is Status.SCHEDULED]
+                if held:  # they wait in the store for the scheduler
+                    self.held(held)
+                    self.sink.accepted([m for m in messages
+                                        if m.status is not Status.SCHEDULED])
+                else:
+                    self.sink.accepted(messages)
 
         self._decided = max(0, self._decided - len(messages))
         fut = self.record.accept(messages, now)

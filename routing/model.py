@@ -39,6 +39,7 @@ class Status(StrEnum):
     # value it compares equal to): statuses are looked up in sets and tables per message.
     __hash__ = str.__hash__
 
+    SCHEDULED = "scheduled"  # durable, held until its send_at (routing.schedule)
     ACCEPTED = "accepted"  # durable, waiting for an operator
     SUBMITTED = "submitted"  # every part acknowledged by an operator, waiting for receipts
     DELIVERED = "delivered"
@@ -57,10 +58,12 @@ _U, _E, _R, _C, _K = (
     Status.CANCELLED,
     Status.UNKNOWN,
 )
+_H = Status.SCHEDULED
 FINAL: Final = frozenset({_D, _U, _E, _R, _C})
 
 # state -> states it may move to. Final states are terminal.
 TRANSITIONS: Final[dict[Status, frozenset[Status]]] = {
+    _H: frozenset({_A, _C, _E}),  # released when due, cancelled, or its validity ran out
     _A: frozenset({_S, _D, _U, _E, _R, _C, _K}),  # receipts can overtake submit_sm_resp
     _S: frozenset({_D, _U, _E, _R, _K}),
     _K: frozenset({_D, _U, _E, _R}),
@@ -71,7 +74,10 @@ TRANSITIONS: Final[dict[Status, frozenset[Status]]] = {
     _C: frozenset(),
 }
 
+# A scheduled message is ENROUTE to a 3.4 ESME (5.2.28 has no SCHEDULED before v5.0; the
+# SMPP door answers SCHEDULED to a v5.0 bind itself).
 _SMPP_STATE: Final[dict[Status, int]] = {
+    _H: SmppState.ENROUTE,
     _A: SmppState.ENROUTE,
     _S: SmppState.ENROUTE,
     _D: SmppState.DELIVERED,
@@ -92,6 +98,7 @@ STAT_OF_STATUS: Final[dict[Status, str]] = {
     _K: "UNKNOWN",
     _A: "ENROUTE",
     _S: "ENROUTE",
+    _H: "ENROUTE",
 }
 
 
@@ -140,6 +147,7 @@ class Message(Content, gc=False, kw_only=True):
     request_id: str = ""  # the HTTP request it came in ("" over SMPP)
     reference: str = ""  # the caller's own reference (HTTP client_ref)
     report_url: str = ""  # where its events go instead of the tenant's webhook_url
+    send_at: float = 0.0  # when a SCHEDULED message is due (wall clock); 0 = not held
 
 
 def dcs0_of(m: Message, tenant_dcs0: str) -> str:

@@ -28,7 +28,9 @@ from routing.events import TenantEvent
 from routing.inbound import Inbound
 from routing.lifecycle import IllegalTransition, Lifecycle
 from routing.router import Router
+from routing.schedule import Scheduler
 from routing.sqlite import GroupCommitter, SqliteEventQueue, SqliteRecord, Store
+from routing.sqlite.schedules import SqliteScheduleBook
 from routing.sqlite.rollups import SqliteAnalytics
 from routing.workqueue import MemoryWorkQueue
 
@@ -172,6 +174,8 @@ class Gateway:
                                                 self.http)
         steps.push("timers", self._stop_timers)
         self._purge = loop.call_later(_PURGE_EVERY_S, self._purge_events)
+        steps.push("scheduler", self.scheduler.stop)
+        self.scheduler.start()  # what became due while stopped goes at once
         steps.push("webhooks", self.webhooks.stop)
         await self.webhooks.start()
         if self.pool is not None:
@@ -189,17 +193,23 @@ class Gateway:
         self.router = Router(cfg, self.record, self.work, self.events, self.lifecycle,
                              wall=self.wall)
         self.admission = Admission(cfg, self.record, self.router)
+        # Scheduled messages (send_at, schedule_delivery_time) wait in the store; the
+        # scheduler releases them and cancels or replaces those that have not left.
+        self.scheduler = Scheduler(SqliteScheduleBook(self.store), self.record,
+                                   self.lifecycle, self.router, wall=self.wall)
+        self.admission.held = self.scheduler.held
         self.admission.analytics = self.analytics
         self.registry = Registry()
         self.delivery = Delivery(self.events, self.registry,
                                  {t.system_id: t for t in cfg.tenants})
         self.pool = self._make_pool()
-        self.handler = TenantHandler(cfg, self.admission, self.record, self.router,
+        self.handler = TenantHandler(cfg, self.admission, self.record, self.scheduler,
                                      self.registry, self.delivery, self.metrics, wall=self.wall,
                                      bans=self.bans)
         self.listener = TenantListener(cfg.listen, self.handler, loop, stats=self.flood)
         self.sending = SendService(cfg, self.admission, self.record, wall=self.wall)
-        self.http_api = HttpApi(cfg, self.sending, self.record, self.events, self.router.cancel,
+        self.http_api = HttpApi(cfg, self.sending, self.record, self.events,
+                                self.scheduler.cancel,
                                 wall=self.wall, accepting=lambda: self.admission.accepting,
                                 bans=self.bans)
         self.http_api.analytics = SqliteAnalytics(lambda: self.store.reader,

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 import msgspec
 
 from config import GatewayConfig, TenantConfig
-from encoding.constants import CommandStatus, status_name
+from encoding.constants import CommandStatus, MessageState, status_name
 from encoding.pdu import (
     BindReceiver,
     BindTransceiver,
@@ -47,7 +47,7 @@ from encoding.session import (
 from encoding.smpptime import format_smpp_time, parse_smpp_time
 from esme import Connection
 from routing.admission import Admission
-from routing.model import FINAL, Message, external_id, internal_id, smpp_state
+from routing.model import FINAL, Message, Status, external_id, internal_id, smpp_state
 from routing.repository import Durable, MessageRecord
 
 from .bans import Bans
@@ -72,6 +72,8 @@ class MessageControl(Protocol):
     def cancel(self, message_id: str, now: float) -> bool: ...
 
     def replace(self, message: Message, now: float) -> Durable | None: ...
+
+    def supersede(self, new: Message, now: float) -> str | None: ...
 
 
 class _Accepted:
@@ -188,7 +190,12 @@ class TenantHandler:
                             binding.interface_version)
         if isinstance(sub, int):
             return sub
-        return self.admission.decide(sub, binding.tenant, now)
+        m = self.admission.decide(sub, binding.tenant, now)
+        if sub.replace_if_present_flag and not isinstance(m, int):
+            # SMPP 3.4 section 4.4.1: the one with the same source_addr, destination_addr
+            # and service_type that has not left is cancelled in the commit storing ``m``.
+            self.control.supersede(m, now)
+        return m
 
     def _submit_sm(self, conn: Connection, pdu: SubmitSm, now: float) -> None:
         self._submit_one(conn, pdu, now)
@@ -262,8 +269,11 @@ class TenantHandler:
             self._respond(conn, pdu.response(S.ESME_RINVMSGID))
             return
         final_date = format_smpp_time(m.updated_at) if m.status in FINAL else ""
+        state = smpp_state(m.status)
+        if m.status is Status.SCHEDULED and conn.context.interface_version >= 0x50:
+            state = MessageState.SCHEDULED  # 5.2.28: SCHEDULED exists from v5.0 on
         self._respond(conn, pdu.response(message_id=pdu.message_id, final_date=final_date,
-                                         message_state=smpp_state(m.status),
+                                         message_state=state,
                                          error_code=m.error & 0xFF))
 
     def _cancel_sm(self, conn: Connection, pdu: CancelSm, now: float) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from ..analytics import RollupBatch
 from ..model import Message, Status
 from ..repository import MoGroup
-from .rows import STATUS_TEXT, group_row, row_of
+from .rows import STATUS_TEXT, group_row, replace_params, row_of
 
 __all__ = ["Ops"]
 
@@ -77,8 +77,8 @@ class Ops:
 
     def replace_message(self, m: Message, now: float) -> None:
         """Store a message's new content (replace_sm before it left the gateway); applied
-        only while the stored row is still ACCEPTED."""
-        self.replaced.append((*row_of(m, now)[1:], m.id))
+        only while the stored row is still in ``m.status`` (ACCEPTED or SCHEDULED)."""
+        self.replaced.append(replace_params(m, now))
         self.change_history.append((m.id, STATUS_TEXT[m.status], now, "replaced"))
 
     def set_status(self, message_id: str, old: Status, new: Status, now: float, *,

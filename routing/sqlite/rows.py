@@ -14,7 +14,7 @@ from ..model import Message, Status
 from ..repository import MoGroup, Segment
 
 __all__ = ["MESSAGE_COLUMNS", "INSERT_MESSAGE", "REPLACE_MESSAGE", "EVENT_COLUMNS",
-           "STATUS_TEXT", "row_of", "group_row", "message_of", "segment_of"]
+           "STATUS_TEXT", "row_of", "replace_params", "group_row", "message_of", "segment_of"]
 
 STATUS_TEXT: dict[Status, str] = {s: s.value for s in Status}
 MESSAGE_COLUMNS = (
@@ -22,16 +22,27 @@ MESSAGE_COLUMNS = (
     "dest_addr_ton, dest_addr_npi, service_type, esm_class, protocol_id, priority_flag, "
     "registered_delivery, data_coding, schedule_delivery_time, validity_period, body, tlvs, "
     "status, created_at, expires_at, operator, error, updated_at, request_id, reference, "
-    "report_url"
+    "report_url, send_at"
 )
 INSERT_MESSAGE = (
-    f"INSERT OR IGNORE INTO messages ({MESSAGE_COLUMNS}) VALUES ({', '.join('?' * 27)})"
+    f"INSERT OR IGNORE INTO messages ({MESSAGE_COLUMNS}) VALUES ({', '.join('?' * 28)})"
 )
 EVENT_COLUMNS = "id, tenant, kind, body, message_id, created_at, attempts, next_attempt_at"
+# New content for a message that has not left (replace_sm): every column but id and
+# status, applied only while the row is still in the status it was read in (accepted or
+# scheduled). Parameters: ``replace_params``.
+_REPLACED_COLUMNS = [c for c in MESSAGE_COLUMNS.split(", ") if c not in ("id", "status")]
 REPLACE_MESSAGE = (
-    "UPDATE messages SET " + ", ".join(f"{c} = ?" for c in MESSAGE_COLUMNS.split(", ")[1:])
-    + " WHERE id = ? AND status = 'accepted'"
+    "UPDATE messages SET " + ", ".join(f"{c} = ?" for c in _REPLACED_COLUMNS)
+    + " WHERE id = ? AND status = ?"
 )
+_STATUS_INDEX = MESSAGE_COLUMNS.split(", ").index("status")
+
+
+def replace_params(m: Message, now: float) -> tuple[object, ...]:
+    """``REPLACE_MESSAGE``'s parameters; the last two are the id and the status."""
+    row = row_of(m, now)
+    return (*row[1:_STATUS_INDEX], *row[_STATUS_INDEX + 1:], m.id, row[_STATUS_INDEX])
 
 
 def group_row(g: MoGroup) -> tuple[str, str, str, int, int, int]:
@@ -67,6 +78,7 @@ def row_of(m: Message, now: float) -> tuple[object, ...]:
         m.request_id,
         m.reference,
         m.report_url,
+        m.send_at,
     )
 
 
@@ -104,6 +116,7 @@ def message_of(row: tuple[Any, ...]) -> Message:
         request_id,
         reference,
         report_url,
+        send_at,
     ) = row
     return Message(
         id=str(mid),
@@ -133,4 +146,5 @@ def message_of(row: tuple[Any, ...]) -> Message:
         request_id=str(request_id),
         reference=str(reference),
         report_url=str(report_url),
+        send_at=float(send_at),
     )

@@ -141,8 +141,16 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     "",
     # 7: stored templates per tenant.
     "",
-    # 8: scheduled messages (send_at; held until due, quiet hours included).
-    "",
+    # 8: scheduled messages (send_at; held until due, quiet hours included). The scheduler
+    # reads the next due ones through messages_scheduled (ORDER BY send_at LIMIT n);
+    # replace_if_present and cancel_sm by address find a tenant's scheduled ones by
+    # destination through messages_scheduled_to. Both hold only rows still scheduled.
+    """
+    ALTER TABLE messages ADD COLUMN send_at REAL NOT NULL DEFAULT 0;
+    CREATE INDEX messages_scheduled ON messages (send_at) WHERE status = 'scheduled';
+    CREATE INDEX messages_scheduled_to ON messages (tenant, destination_addr)
+        WHERE status = 'scheduled';
+    """,
     # 9: tracked links and their clicks.
     "",
     # 10: analytics rollups per hour and dimension (routing.analytics): counts and a

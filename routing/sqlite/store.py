@@ -166,7 +166,7 @@ class Store:
             if ops.replaced:
                 replaced = conn.executemany(REPLACE_MESSAGE, ops.replaced).rowcount
                 if 0 <= replaced < len(ops.replaced):  # rare: find which ones moved on
-                    lost.update(self._not_in(conn, [(r[-1], "accepted") for r in ops.replaced]))
+                    lost.update(self._not_in(conn, [(r[-2], r[-1]) for r in ops.replaced]))
             if ops.segments:
                 conn.executemany(
                     "INSERT OR REPLACE INTO segments VALUES (?, ?, ?, ?, ?, ?, ?)",

@@ -82,7 +82,7 @@ class HttpApi:
         self.sending = sending
         self.record = record
         self.events = events
-        self.cancel = cancel  # the router's: True when the message was still queued
+        self.cancel = cancel  # the scheduler's: True when it was scheduled or queued
         self.wall = wall
         self.accepting = accepting
         self.tokens = Tokens(config.tenants)
@@ -161,8 +161,6 @@ class HttpApi:
                 before = internal_id(tenant.id_format, cursor) or ""
                 if not before.isdigit():
                     raise ApiError(400, "invalid_cursor", "cursor is not one this API gave")
-            if status == "scheduled":  # nothing is scheduled before scheduling exists
-                return _json(MessagePage(data=[], next_cursor=None))
             f = MessageFilter(
                 request_id=request_id or "", recipient=(recipient or "").strip().lstrip("+"),
                 status=STATUS_OF_NAME[status] if status else None,
@@ -199,8 +197,8 @@ class HttpApi:
                 m = api.record.get(mid)
                 shown = STATUS_NAME[m.status] if m is not None else "unknown"
                 raise ApiError(409, "not_cancellable",
-                               f"the message is {shown}; only queued messages can be "
-                               "cancelled")
+                               f"the message is {shown}; only scheduled or queued "
+                               "messages can be cancelled")
             await api.record.sync()  # type: ignore[misc]
             return _json(CancelResponse(id=message_id, status="cancelled"))
 

@@ -75,7 +75,8 @@ def status_of(m: Message, history: list[HistoryEntry], tenant: TenantConfig) -> 
         parts=parts_of(m, dcs0_of(m, tenant.dcs0)),
         encoding=encoding_of(m.data_coding, dcs0_of(m, tenant.dcs0)),  # type: ignore[arg-type]
         operator=m.operator or None, error=error_of(m.status, m.error, detail),
-        created_at=timestamp(m.created_at), send_at=None,
+        created_at=timestamp(m.created_at),
+        send_at=timestamp(m.send_at) if m.send_at else None,
         sent_at=timestamp(sent_at) if sent_at is not None else None,
         done_at=timestamp(m.updated_at) if m.status in FINAL else None,
         events=[StatusEvent(status=STATUS_NAME[h.status], at=timestamp(h.at))  # type: ignore[arg-type]

@@ -34,6 +34,7 @@ __all__ = ["Planned", "Refused", "Plan", "plan_request", "normalise_number", "fi
 _PLACEHOLDER: Final = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*\}\}")
 _OPTION_FIELDS: Final = tuple(f.name for f in msgspec.structs.fields(MessageGlobals))
 _GSM7, _UCS2 = 0x00, 0x08
+_MAX_AHEAD_S: Final = 366 * 86400  # send_at: SMPP's absolute time has a 2-digit year
 
 
 class Planned(msgspec.Struct, gc=False):
@@ -128,9 +129,9 @@ def _unsupported(spec: MessageSpec, where: Callable[[str], str], now: float,
     if spec.track_links:
         out.append(FieldProblem(pointer=where("track_links"), code="not_supported",
                                 detail="link tracking is not available yet"))
-    if spec.send_at is not None and spec.send_at.timestamp() > now + 1:
-        out.append(FieldProblem(pointer=where("send_at"), code="not_supported",
-                                detail="scheduling is not available yet; leave send_at out"))
+    if spec.send_at is not None and spec.send_at.timestamp() > now + _MAX_AHEAD_S:
+        out.append(FieldProblem(pointer=where("send_at"), code="invalid_send_at",
+                                detail="send_at is at most 366 days ahead"))
     if spec.report_url and not tenant.secrets:
         out.append(FieldProblem(pointer=where("report_url"), code="no_webhook_secret",
                                 detail="events are signed: the account needs a "
@@ -170,7 +171,12 @@ def plan_request(req: SendRequest, tenant: TenantConfig, now: float, *,
             problems.append(FieldProblem(pointer=where("originator"), code="invalid_originator",
                                          detail="an alphanumeric sender has 11 characters "
                                                 "at most"))
-        validity = format_smpp_time(now + spec.validity_s) if spec.validity_s else ""
+        # A future send_at is SMPP's schedule_delivery_time (routing.schedule holds it);
+        # validity_s counts from when the message is due.
+        send_at = spec.send_at.timestamp() if spec.send_at is not None else 0.0
+        schedule = format_smpp_time(send_at) if send_at > now else ""
+        validity = (format_smpp_time(max(now, send_at) + spec.validity_s)
+                    if spec.validity_s else "")
         coding_name = spec.data_coding or "auto"
         # routing.quiet applies it (or else the tenant's quiet_hours) at admission
         qh = spec.quiet_hours
@@ -217,7 +223,8 @@ def plan_request(req: SendRequest, tenant: TenantConfig, now: float, *,
                 source_addr_npi=snpi, destination_addr=digits, dest_addr_ton=1,
                 dest_addr_npi=1, data_coding=coding, body=body,
                 registered_delivery=RegisteredDelivery.RECEIPT_ALWAYS,
-                validity_period=validity, door=Door.HTTP, reference=spec.client_ref or "",
+                validity_period=validity, schedule_delivery_time=schedule, door=Door.HTTP,
+                reference=spec.client_ref or "",
                 report_url=spec.report_url or "", quiet_hours=quiet), parts,
                 "gsm7" if coding == _GSM7 else "ucs2"))
             index += 1
