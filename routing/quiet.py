@@ -41,7 +41,7 @@ from config import QuietHoursConfig, TenantConfig
 from .model import Message
 
 __all__ = ["Window", "parse_window", "zones_for", "is_quiet", "release_at", "window_for",
-           "quiet_until"]
+           "quiet_until", "deferred_until"]
 
 _DAY: Final = 86_400
 _HORIZON: Final = 2 * _DAY  # the pattern repeats daily; two days see every DST shift
@@ -258,3 +258,15 @@ def quiet_until(message: Message, tenant: TenantConfig, override: str, due: floa
     start = max(due, message.created_at)
     release = release_at(message.destination_addr, start, window)
     return release if release > start else due
+
+
+def deferred_until(tenant: TenantConfig, digits: str, window: tuple[str, str] | None,
+                   at: float) -> float | None:
+    """For ``POST /v1/messages/preview`` (smsc.http.preview's ``DeferredUntil``): when quiet
+    hours (the request's ``(start, end)``, else the tenant's) would release a message to
+    ``digits`` due at ``at``; None when they would not hold it."""
+    w = window_for(tenant.quiet_hours, f"{window[0]}-{window[1]}" if window else "")
+    if w is None:
+        return None
+    release = release_at(digits, at, w)
+    return release if release > at else None

@@ -15,7 +15,7 @@ import pytest
 
 from config import ConfigError, QuietHoursConfig, TenantConfig, load_gateway_config
 from routing.model import Message
-from routing.quiet import Window, quiet_until, window_for
+from routing.quiet import Window, deferred_until, quiet_until, window_for
 from smsc.http.models import SendRequest
 from smsc.http.translate import Plan, Planned, plan_request
 
@@ -139,3 +139,11 @@ def test_quiet_until_in_a_multi_zone_region_and_an_unknown_one() -> None:
     june = utc(2026, 6, 15, 21)  # Sydney 07:00, Perth 05:00, Cocos 03:30
     assert quiet_until(message(june, "61412345678"), QUIET, "", 0.0) == utc(2026, 6, 16, 1, 30)
     assert quiet_until(message(june, "999123456"), QUIET, "", 0.0) == 0.0
+
+
+def test_preview_s_deferred_until_says_when_quiet_hours_would_release() -> None:
+    night, noon = utc(2026, 6, 15, 22), utc(2026, 6, 15, 11)
+    assert deferred_until(QUIET, "447700900100", None, night) == utc(2026, 6, 16, 7)
+    assert deferred_until(QUIET, "447700900100", None, noon) is None
+    assert deferred_until(PLAIN, "447700900100", None, night) is None
+    assert deferred_until(PLAIN, "447700900100", ("21:00", "08:00"), night) == utc(2026, 6, 16, 7)
