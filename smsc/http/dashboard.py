@@ -36,8 +36,8 @@ _STATIC = _HERE / "dashboard_static"
 #: Where ``make`` (``npm ci --prefix web``) puts uPlot in a clone of the repository.
 VENDOR_DIR = _HERE.parents[1] / "web" / "node_modules" / "uplot" / "dist"
 
-_JS = "text/javascript; charset=utf-8"
-_CSS = "text/css; charset=utf-8"
+_JS = "text/javascript"  # Litestar adds "; charset=utf-8" to text types
+_CSS = "text/css"
 #: Public name → (file, media type). Vendor files are looked for under VENDOR_DIR.
 _ASSETS: dict[str, tuple[Path, str]] = {
     "dashboard.js": (_STATIC / "dashboard.js", _JS),
@@ -76,7 +76,7 @@ def dashboard_handlers() -> list[HTTPRouteHandler]:
 
     @get("/dashboard", include_in_schema=False, opt={"public": True})
     async def page() -> Response[Any]:
-        return Response(_read(_STATIC / "index.html"), media_type="text/html; charset=utf-8",
+        return Response(_read(_STATIC / "index.html"), media_type="text/html",
                         headers=_PAGE_HEADERS)
 
     @get("/dashboard/assets/{name:str}", include_in_schema=False, opt={"public": True})
