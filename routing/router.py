@@ -330,7 +330,11 @@ class Router:
         False: the tenant already had its one receipt, an UNKNOWN at the receipt timeout,
         or asked for none, a cancel)."""
         job = self.jobs.pop(m.id, None)
-        if not self.lifecycle.move(m, status, now, error=error, detail=detail):
+        # A message an operator refused (or kept failing) ends with that operator's name,
+        # so its failure is counted against the operator (analytics, status).
+        operator = job.operator if job is not None and job.sent and not m.operator else ""
+        if not self.lifecycle.move(m, status, now, error=error, detail=detail,
+                                   operator=operator):
             return
         tenant = self.tenants.get(m.tenant)
         if not notify or tenant is None or not receipt_due(m.registered_delivery, status):

@@ -36,7 +36,6 @@ from .rows import (
     segment_of,
 )
 from .schema import MIGRATIONS, SCHEMA_VERSION
-from .templates import apply_templates
 
 __all__ = ["Store", "Ops", "StoreError"]
 
@@ -236,8 +235,6 @@ class Store:
                 )
             if ops.rollups:
                 write_rollups(conn, ops.rollups)
-            if ops.templates:
-                apply_templates(conn, ops.templates)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")

@@ -24,7 +24,8 @@ from routing.sqlite.rollups import GroupFigures, SqliteAnalytics
 from .errors import documented_errors
 from .problems import ApiError
 
-__all__ = ["analytics_handlers", "AnalyticsGroup", "AnalyticsReport"]
+__all__ = ["analytics_handlers", "AnalyticsGroup", "AnalyticsReport", "error_name", "merged",
+           "shown"]
 
 _DEFAULT_SPAN_S = 7 * 86400
 _MAX_SPAN_S = 400 * 86400
@@ -83,7 +84,7 @@ class AnalyticsHost(Protocol):
     wall: Callable[[], float]
 
 
-def _error_name(code: int) -> str:
+def error_name(code: int) -> str:
     if not code:
         return "unspecified"
     try:
@@ -99,7 +100,7 @@ def _ms(seconds: float | None) -> float | None:
 def shown(fig: GroupFigures) -> AnalyticsGroup:
     errors: dict[str, int] = {}
     for code, n in sorted(fig.errors.items()):
-        name = _error_name(code)
+        name = error_name(code)
         errors[name] = errors.get(name, 0) + n
     return AnalyticsGroup(
         key=fig.key, submitted=fig.submitted, delivered=fig.delivered, failed=fig.failed,
