@@ -20,6 +20,7 @@ from encoding.smpptime import parse_smpp_time
 
 from .analytics import Analytics
 from .model import Message, Status
+from .quiet import quiet_until
 from .repository import Durable, MessageRecord
 from .schedule import hold
 from .submission import Submission
@@ -124,7 +125,8 @@ class Admission:
         """``m`` held as SCHEDULED when ``hold_until`` says it is due later than ``now``."""
         if sub.schedule_delivery_time:  # checked by check_message (SMPP 3.4 7.1.1)
             m.send_at = parse_smpp_time(sub.schedule_delivery_time, now) or 0.0
-        due = self.hold_until(m, tenant)
+        # then quiet hours in the recipient's time zone: the message's own, else the tenant's
+        due = quiet_until(m, tenant, sub.quiet_hours, self.hold_until(m, tenant))
         if due > now:
             hold(m, due)
         else:
