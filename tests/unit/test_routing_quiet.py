@@ -12,6 +12,8 @@ from datetime import UTC, datetime
 
 import phonenumbers
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from phonenumbers.tzdata import TIMEZONE_DATA
 
 import routing.quiet as quiet
@@ -141,6 +143,17 @@ def test_a_multi_zone_number_waits_until_every_zone_is_open() -> None:
                                     parse_window("01:30", "02:30")])
 def test_release_matches_a_minute_by_minute_oracle(number: str, due: float,
                                                    window: Window) -> None:
+    assert release_at(number, due, window) == oracle(number, due, window)
+
+
+@settings(max_examples=30, deadline=None)
+@given(number=st.sampled_from([AU_MOBILE, RU_MOBILE, NEW_YORK, LONDON, SYDNEY,
+                               "5511912345678", "525512345678"]),  # Brazil, Mexico
+       due=st.floats(utc(2026, 1, 1), utc(2027, 1, 1)),
+       start=st.integers(0, 24 * 60 - 1), end=st.integers(0, 24 * 60 - 1))
+def test_release_matches_the_oracle_for_any_time_and_window(number: str, due: float,
+                                                            start: int, end: int) -> None:
+    window = Window(start, end)
     assert release_at(number, due, window) == oracle(number, due, window)
 
 
