@@ -18,6 +18,7 @@ import asyncio
 import logging
 import time
 
+from litestar.handlers import HTTPRouteHandler
 from prometheus_client.registry import CollectorRegistry
 
 from config import GatewayConfig
@@ -27,11 +28,14 @@ from routing.analytics import Analytics
 from routing.events import TenantEvent
 from routing.inbound import Inbound
 from routing.lifecycle import IllegalTransition, Lifecycle
+from routing.quiet import deferred_until
 from routing.router import Router
 from routing.schedule import Scheduler
 from routing.sqlite import GroupCommitter, SqliteEventQueue, SqliteRecord, Store
 from routing.sqlite.rollups import SqliteAnalytics
 from routing.sqlite.schedules import SqliteScheduleBook
+from routing.sqlite.templates import SqliteTemplates
+from routing.templates import TemplateBook
 from routing.workqueue import MemoryWorkQueue
 
 from .analytics_metrics import AnalyticsCollector
@@ -40,6 +44,8 @@ from .delivery import Delivery
 from .fdlimit import log_ceiling, plan_connection_ceiling
 from .flood import FloodCollector, FloodStats
 from .http import HttpApi, HttpServer, SendService, counted
+from .http.preview import PreviewService, preview_routes
+from .http.templates import template_routes
 from .listeners import ListenError
 from .metrics import GatewayCollector, Metrics
 from .metrics_http import MetricsEndpoint
@@ -211,7 +217,7 @@ class Gateway:
         self.http_api = HttpApi(cfg, self.sending, self.record, self.events,
                                 self.scheduler.cancel,
                                 wall=self.wall, accepting=lambda: self.admission.accepting,
-                                bans=self.bans)
+                                bans=self.bans, routes=self._wire_templates())
         self.http_api.analytics = SqliteAnalytics(lambda: self.store.reader,
                                                   self.analytics.regions)
         self.http = HttpServer(counted(self.http_api.app, self.metrics.http_response),
@@ -248,6 +254,16 @@ class Gateway:
                            "result", lambda: {k: float(v) for k, v in self.reloads.items()})
         self.metrics.gauge("smsc_illegal_transitions", "Status changes the lifecycle refused",
                            "kind", lambda: {"total": float(self.illegal_count)})
+
+    def _wire_templates(self) -> list[HTTPRouteHandler]:
+        """Stored templates (all in memory, loaded once; writes ride the group commit) for
+        sending and preview, and their routes (/v1/templates, POST /v1/messages/preview)."""
+        self.templates = TemplateBook(SqliteTemplates(self.store, self.committer))
+        self.templates.load()
+        self.sending.templates = self.templates
+        self.preview = PreviewService(self.templates, self.sending.operator_for,
+                                      wall=self.wall, deferred_until=deferred_until)
+        return [*template_routes(self.templates, self.wall), *preview_routes(self.preview)]
 
     def _illegal(self, exc: IllegalTransition) -> None:
         """Production: a refused status change is a bug or an unrecognised duplicate; log

@@ -38,6 +38,7 @@ class Ops:
         "replaced",
         "rollups",
         "segments",
+        "templates",
     )
 
     def __init__(self) -> None:
@@ -61,6 +62,9 @@ class Ops:
         self.event_revives: list[tuple[int]] = []  # failed events offered again
         self.answers: list[tuple[object, ...]] = []  # idempotent answers to keep
         self.answers_before = 0.0  # drop idempotent answers created before this; 0 = no
+        # stored templates by (tenant, name): the row to write, or None to delete; the
+        # last write of a name in a batch wins (routing.templates)
+        self.templates: dict[tuple[str, str], tuple[object, ...] | None] = {}
         self.rollups = RollupBatch()  # analytics deltas, one entry per touched rollup row
 
     def __len__(self) -> int:
@@ -68,6 +72,7 @@ class Ops:
                 + len(self.message_status) + len(self.event_adds) + len(self.event_acks)
                 + len(self.event_retries) + len(self.mo_parts) + len(self.mo_groups_done)
                 + len(self.event_fails) + len(self.event_revives) + len(self.answers)
+                + len(self.templates)
                 + len(self.rollups)
                 + (1 if self.purge_before else 0) + (1 if self.answers_before else 0))
 
@@ -125,6 +130,13 @@ class Ops:
     def keep_answer(self, tenant: str, key: str, fingerprint: str, status: int,
                     response: bytes, created_at: float) -> None:
         self.answers.append((tenant, key, fingerprint, status, response, created_at))
+
+    def put_template(self, tenant: str, name: str, content: str, created_at: float,
+                     updated_at: float) -> None:
+        self.templates[tenant, name] = (tenant, name, content, created_at, updated_at)
+
+    def drop_template(self, tenant: str, name: str) -> None:
+        self.templates[tenant, name] = None
 
     def put_mo_part(self, group: MoGroup, seqnum: int, user_data: bytes,
                     received_at: float) -> None:

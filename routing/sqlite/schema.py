@@ -139,8 +139,17 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     """,
     # 6: consent: opt-out and opt-in records per tenant and number, history kept.
     "",
-    # 7: stored templates per tenant.
-    "",
+    # 7: stored templates per tenant (routing.templates keeps them all in memory).
+    """
+    CREATE TABLE templates (
+        tenant TEXT NOT NULL,
+        name TEXT NOT NULL,
+        content TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        PRIMARY KEY (tenant, name)
+    ) WITHOUT ROWID;
+    """,
     # 8: scheduled messages (send_at; held until due, quiet hours included). The scheduler
     # reads the next due ones through messages_scheduled (ORDER BY send_at LIMIT n);
     # replace_if_present and cancel_sm by address find a tenant's scheduled ones by

@@ -36,6 +36,7 @@ from .rows import (
     segment_of,
 )
 from .schema import MIGRATIONS, SCHEMA_VERSION
+from .templates import apply_templates
 
 __all__ = ["Store", "Ops", "StoreError"]
 
@@ -235,6 +236,8 @@ class Store:
                 )
             if ops.rollups:
                 write_rollups(conn, ops.rollups)
+            if ops.templates:
+                apply_templates(conn, ops.templates)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")

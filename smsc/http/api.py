@@ -9,12 +9,13 @@ only maps HTTP onto them (http-api.md).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Litestar, Request, Response, delete, get, post
+from litestar.handlers import HTTPRouteHandler
 from litestar.middleware import (
     DefineMiddleware,
 )
@@ -77,7 +78,8 @@ class HttpApi:
     def __init__(self, config: GatewayConfig, sending: SendService, record: MessageRecord,
                  events: EventQueue, cancel: Callable[[str, float], bool], *,
                  wall: Callable[[], float], accepting: Callable[[], bool],
-                 bans: Bans | None = None) -> None:
+                 bans: Bans | None = None,
+                 routes: Sequence[HTTPRouteHandler] = ()) -> None:
         self.config = config
         self.sending = sending
         self.record = record
@@ -87,6 +89,7 @@ class HttpApi:
         self.accepting = accepting
         self.tokens = Tokens(config.tenants)
         self.bans = bans  # the gateway's ban table (shared with the SMPP door)
+        self.routes = list(routes)  # built by their own modules (templates, preview, ...)
         self.analytics: SqliteAnalytics | None = None  # for GET /v1/analytics (set by app)
         self._openapi: bytes | None = None
         self.app = self._build()
@@ -251,7 +254,8 @@ class HttpApi:
 
         return Litestar(
             route_handlers=[send, one, listing, counts, cancel, events, retry, health, openapi,
-                            *dashboard_handlers(), *analytics_handlers(self)],
+                            *dashboard_handlers(), *analytics_handlers(self),
+                            *self.routes],
             middleware=[DefineMiddleware(BearerAuth, tokens=self.tokens, bans=self.bans,
                                          wall=self.wall)],
             exception_handlers=EXCEPTION_HANDLERS,

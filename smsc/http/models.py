@@ -20,7 +20,9 @@ __all__ = [
     "Recipient", "QuietHours", "MessageSpec", "MessageGlobals", "SendRequest", "ErrorInfo",
     "RecipientResult", "SendResponse", "StatusEvent", "MessageStatus", "MessagePage",
     "RequestCounts", "CancelResponse", "FieldProblem", "Problem", "EventInfo", "EventPage",
-    "Health", "DataCoding", "STATUS_NAMES",
+    "Health", "DataCoding", "STATUS_NAMES", "TemplateIn", "TemplateUpdate", "Template",
+    "TemplatePage", "PreviewRequest", "Ucs2Character", "Rendering", "PreviewRecipient",
+    "PreviewResponse",
 ]
 
 Number = Annotated[str, Meta(min_length=1, max_length=32, examples=["+447700900100"],
@@ -194,3 +196,93 @@ class Problem(msgspec.Struct, kw_only=True, omit_defaults=True):
 
 class Health(msgspec.Struct, kw_only=True):
     status: Literal["ok", "stopping"]
+
+
+# --- stored templates and preview (http-api.md "Templates, links, analytics") -------------
+
+TemplateName = Annotated[str, Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+                                   examples=["welcome"],
+                                   description="letters, digits, '_', '.', '-'; 64 at most")]
+TemplateContent = Annotated[str, Meta(min_length=1, max_length=100_000,
+                                      examples=["Hi {{name}}, your code is {{code}}"])]
+
+
+class TemplateIn(_Request, kw_only=True):
+    """``POST /v1/templates``: a new template."""
+
+    name: TemplateName
+    content: TemplateContent
+
+
+class TemplateUpdate(_Request, kw_only=True):
+    """``PUT /v1/templates/{name}``: the template's new content."""
+
+    content: TemplateContent
+
+
+class Template(msgspec.Struct, kw_only=True):
+    name: str
+    content: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class TemplatePage(msgspec.Struct, kw_only=True):
+    data: list[Template]
+
+
+class PreviewRequest(_Request, kw_only=True):
+    """``POST /v1/messages/preview``: a message as it would be sent, without sending it.
+    ``vars`` apply to every recipient (a recipient's own ``vars`` win)."""
+
+    content: Annotated[str, Meta(min_length=1, max_length=100_000)] | None = None
+    template: TemplateName | None = None
+    vars: Vars = {}
+    recipients: Annotated[list[str | Recipient], Meta(max_length=1000)] = []
+    originator: Originator | None = None
+    data_coding: DataCoding | None = None
+    send_at: Annotated[datetime, Meta(tz=True)] | None = None
+    quiet_hours: QuietHours | None = None
+
+
+class Ucs2Character(msgspec.Struct, kw_only=True):
+    """A character that does not fit GSM-7, so the whole message goes as UCS-2."""
+
+    char: str
+    code_point: str  # "U+1F600"
+    positions: list[int]  # character offsets in the rendered text, from 0
+
+
+class Rendering(msgspec.Struct, kw_only=True):
+    """What one rendered text costs, split as the operator's submit_sm will be."""
+
+    text: str
+    encoding: Literal["gsm7", "ucs2"]
+    parts: int
+    units: int  # septets (GSM-7 extension characters count two) or UTF-16 code units
+    per_part: int  # units one part carries (160/153 GSM-7, 70/67 UCS-2 with udh8)
+    chars_left: int  # units left in the last part
+    ucs2_characters: list[Ucs2Character]
+
+
+class PreviewRecipient(msgspec.Struct, kw_only=True):
+    recipient: str
+    rendering: Rendering | None  # None when the number is not a number
+    opted_out: bool
+    deferred: bool  # quiet hours would hold it
+    deferred_until: datetime | None
+    error: ErrorInfo | None = None
+
+
+class PreviewResponse(msgspec.Struct, kw_only=True):
+    """The first recipient's rendering (or, without recipients, the request's ``vars``'),
+    then each recipient's."""
+
+    text: str
+    encoding: Literal["gsm7", "ucs2"]
+    parts: int
+    units: int
+    per_part: int
+    chars_left: int
+    ucs2_characters: list[Ucs2Character]
+    recipients: list[PreviewRecipient]

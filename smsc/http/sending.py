@@ -25,6 +25,7 @@ from routing.admission import Admission
 from routing.model import Message, external_id
 from routing.repository import KeptAnswer, MessageRecord
 from routing.routes import RouteTable
+from routing.templates import TemplateBook
 
 from .models import ErrorInfo, FieldProblem, RecipientResult, SendRequest, SendResponse
 from .problems import ApiError
@@ -62,6 +63,7 @@ class SendService:
         self._fingerprints: dict[tuple[str, str], str] = {}
         self.accepted = 0  # messages, for metrics
         self.requests = 0
+        self.templates: TemplateBook | None = None  # stored templates; set by the app
 
     def reconfigure(self, config: GatewayConfig) -> None:
         """A reloaded config: limits, routes and operators for the next requests."""
@@ -111,6 +113,15 @@ class SendService:
 
     # --- one request ------------------------------------------------------------------------
 
+    def template_lookup(self, tenant: str) -> Callable[[str], str | None] | None:
+        """A tenant's stored templates by name (content), for ``plan_request``."""
+        book = self.templates
+        return None if book is None else lambda name: book.content(tenant, name)
+
+    def operator_for(self, tenant: str, destination: str) -> OperatorConfig | None:
+        """The first operator of ``destination``'s route for ``tenant`` (None: no route)."""
+        return self._operator_for(tenant)(destination)
+
     def _operator_for(self, tenant: str) -> Callable[[str], OperatorConfig | None]:
         def first(destination: str) -> OperatorConfig | None:
             names = self.routes.lookup(destination, tenant)
@@ -126,7 +137,8 @@ class SendService:
             raise ApiError(400, "too_many_recipients",
                            f"{total} recipients in one request; at most {limit}")
         plan = plan_request(request, tenant, now,
-                            operator_for=self._operator_for(tenant.system_id))
+                            operator_for=self._operator_for(tenant.system_id),
+                            templates=self.template_lookup(tenant.system_id))
         if plan.problems:
             raise ApiError(400, "invalid_request", "the request has invalid fields",
                            plan.problems)

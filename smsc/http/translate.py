@@ -29,7 +29,8 @@ from routing.validate import sender_allowed
 from .models import ErrorInfo, FieldProblem, MessageGlobals, MessageSpec, Recipient, SendRequest
 from .problems import pointer
 
-__all__ = ["Planned", "Refused", "Plan", "plan_request", "normalise_number", "fill"]
+__all__ = ["Planned", "Refused", "Plan", "plan_request", "normalise_number", "fill",
+           "content_of", "encode_content"]
 
 _PLACEHOLDER: Final = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*\}\}")
 _OPTION_FIELDS: Final = tuple(f.name for f in msgspec.structs.fields(MessageGlobals))
@@ -83,6 +84,28 @@ def fill(content: str, values: dict[str, str]) -> str | list[str]:
     return _PLACEHOLDER.sub(lambda m: values[m[1]], content)
 
 
+def content_of(content: str | None, template: str | None, where: Callable[[str], str],
+               templates: Callable[[str], str | None] | None,
+               problems: list[FieldProblem]) -> str | None:
+    """The text to render: ``content``, or the stored template named ``template`` (one of
+    the two, not both); None, with the problem appended, when there is none."""
+    if content is not None and template is not None:
+        problems.append(FieldProblem(pointer=where("template"), code="conflicting_fields",
+                                     detail="give content or template, not both"))
+        return None
+    if content is not None:
+        return content
+    if template is None:
+        problems.append(FieldProblem(pointer=where("content"), code="missing_field",
+                                     detail="content (or template) is required"))
+        return None
+    found = templates(template) if templates is not None else None
+    if found is None:
+        problems.append(FieldProblem(pointer=where("template"), code="unknown_template",
+                                     detail=f"no stored template {template!r}"))
+    return found
+
+
 def _merged(spec: MessageSpec, globals_: MessageGlobals | None
             ) -> tuple[MessageSpec, frozenset[str]]:
     """``spec`` with what it lacks from ``message_globals``, and which fields came from
@@ -106,7 +129,7 @@ def _source(originator: str) -> tuple[str, int, int]:
     return digits, 3, 0  # a short code: network specific
 
 
-def _encode(text: str, data_coding: str) -> tuple[bytes, int] | None:
+def encode_content(text: str, data_coding: str) -> tuple[bytes, int] | None:
     """The body and data_coding for ``text``, or None when ``"text"`` was asked and a
     character is not GSM-7."""
     if data_coding == "unicode" or (data_coding == "auto" and not gsm7_fits(text)):
@@ -120,9 +143,6 @@ def _encode(text: str, data_coding: str) -> tuple[bytes, int] | None:
 def _unsupported(spec: MessageSpec, where: Callable[[str], str], now: float,
                  tenant: TenantConfig) -> list[FieldProblem]:
     out = []
-    if spec.template is not None:
-        out.append(FieldProblem(pointer=where("template"), code="not_supported",
-                                detail="stored templates are not available yet; send content"))
     if spec.quiet_hours is not None and spec.quiet_hours.start == spec.quiet_hours.end:
         out.append(FieldProblem(pointer=where("quiet_hours") + "/end", code="invalid_value",
                                 detail="quiet_hours: end must differ from start"))
@@ -140,9 +160,11 @@ def _unsupported(spec: MessageSpec, where: Callable[[str], str], now: float,
 
 
 def plan_request(req: SendRequest, tenant: TenantConfig, now: float, *,
-                 operator_for: Callable[[str], OperatorConfig | None]) -> Plan:
+                 operator_for: Callable[[str], OperatorConfig | None],
+                 templates: Callable[[str], str | None] | None = None) -> Plan:
     """Check and translate ``req`` for ``tenant``; ``operator_for(destination)`` is the first
-    operator of its route (for counting parts), or None when there is no route."""
+    operator of its route (for counting parts), or None when there is no route;
+    ``templates(name)`` is the content of the tenant's stored template (None: no such one)."""
     entries: list[Planned | Refused] = []
     problems: list[FieldProblem] = []
     forbidden: list[FieldProblem] = []
@@ -155,10 +177,8 @@ def plan_request(req: SendRequest, tenant: TenantConfig, now: float, *,
             return pointer("message_globals", name) if name in inherited else f"{at}/{name}"
 
         problems.extend(_unsupported(spec, where, now, tenant))
-        if spec.content is None:
-            if spec.template is None:
-                problems.append(FieldProblem(pointer=at + "/content", code="missing_field",
-                                             detail="content is required"))
+        content = content_of(spec.content, spec.template, where, templates, problems)
+        if content is None:
             index += len(spec.recipients)
             continue
         originator = spec.originator or (tenant.senders[0] if tenant.senders else "")
@@ -184,7 +204,7 @@ def plan_request(req: SendRequest, tenant: TenantConfig, now: float, *,
         for j, r in enumerate(spec.recipients):
             to, values = (r.to, r.vars) if isinstance(r, Recipient) else (r, {})
             here = f"{at}/recipients/{j}"
-            text = fill(spec.content, values)
+            text = fill(content, values)
             if isinstance(text, list):
                 problems.append(FieldProblem(
                     pointer=here, code="missing_variable",
@@ -198,7 +218,7 @@ def plan_request(req: SendRequest, tenant: TenantConfig, now: float, *,
                     spec.client_ref, here))
                 index += 1
                 continue
-            encoded = _encode(text, coding_name)
+            encoded = encode_content(text, coding_name)
             if encoded is None:
                 problems.append(FieldProblem(
                     pointer=here if values else where("content"), code="not_gsm7",

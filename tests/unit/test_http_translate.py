@@ -353,7 +353,6 @@ def test_an_alphanumeric_originator_over_11_characters_is_a_problem() -> None:
 
 
 @pytest.mark.parametrize(("fields", "where"), [
-    ({"template": "welcome"}, "/messages/0/template"),
     ({"track_links": True}, "/messages/0/track_links"),
     ({"send_at": "2027-01-15T09:00:00Z"}, "/messages/0/send_at"),  # an hour ahead
     ({"send_at": "2027-01-15T10:00:00+01:00"}, "/messages/0/send_at"),  # 09:00 UTC
@@ -365,11 +364,10 @@ def test_features_for_later_are_refused_as_not_supported(fields: dict[str, Any],
     assert p.entries != []  # planned, but the request is a 400
 
 
-def test_a_template_without_content_is_only_not_supported() -> None:
+def test_an_unknown_template_is_named_and_its_recipients_keep_their_places() -> None:
     p = plan({"messages": [{"recipients": [TO, "+447700900101"], "template": "t"},
-                           {"recipients": [TO], "content": "x", "track_links": True}]})
-    assert codes(p.problems) == [("/messages/0/template", "not_supported"),
-                                 ("/messages/1/track_links", "not_supported")]
+                           {"recipients": [TO], "content": "x"}]})
+    assert codes(p.problems) == [("/messages/0/template", "unknown_template")]
     # The second message's recipient keeps its place in request order.
     assert [e.index for e in p.entries] == [2]
 
