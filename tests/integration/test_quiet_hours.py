@@ -6,20 +6,33 @@ Deterministic without a fake clock: the window is chosen around the real current
 Europe/London (the zone of +44 numbers), from an hour ago to two hours ahead, so "now" is
 inside it and the release is two hours after the current minute. A control message in the
 same test (no window, or a number with no known zone) reaches the simulator, so waiting for
-it bounds how long we look for the held one.
+it bounds how long we look for the held one. The release itself runs on a shifted clock
+(the gateway's ``wall``): a few seconds before 08:00 in London, the end of 21:00-08:00.
 """
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from config import QuietHoursConfig
+from config import GatewayConfig, QuietHoursConfig
+from smsc.app import Gateway
+from tests.conftest import GatewayThread
 from tests.httpkit import api_client, api_tenant, message_body, post_json, wait_message_status
-from tests.integration.e2e_support import Stack, operator, sent_texts, smpplib_tenant, wait_until
+from tests.integration.e2e_support import (
+    Stack,
+    gateway_config,
+    operator,
+    operator_bound,
+    sent_texts,
+    smpplib_tenant,
+    wait_until,
+)
+from tests.loopthread import LoopThread
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -80,3 +93,42 @@ def test_an_smpp_message_gets_the_tenant_s_quiet_hours(stack: Stack) -> None:
         held(client, quiet_id, release)
         assert client.get(f"/v1/messages/{plain_id}").json()["send_at"] is None
     assert sent_texts(sim.received()) == ["any time"]
+
+
+class ClockedGateway(GatewayThread):
+    """A gateway whose wall clock is ``wall`` (set before it starts: every part takes it)."""
+
+    def __init__(self, config: GatewayConfig, wall: Any) -> None:
+        LoopThread.__init__(self, "gateway-loop")
+        self.config = config
+        self.gateway = Gateway(config)
+        self.gateway.wall = wall
+        self.call(self.gateway.start())
+
+
+def test_a_held_message_leaves_when_quiet_hours_end(stack: Stack) -> None:
+    shift = [0.0]
+    sim = stack.sim()
+    gw = ClockedGateway(gateway_config(stack.tmp_path, [operator("A", sim.port)], tenants=(
+        api_tenant("demo", TOKEN, quiet_hours=QuietHoursConfig(start="21:00", end="08:00")),)),
+        lambda: time.time() + shift[0])
+    stack.gateways.append(gw)
+    wait_until(lambda: operator_bound(gw, "A"), 10.0, "gateway bound to its operator")
+    # the next 08:00 in London, and the gateway's clock moved to five seconds before it
+    local = datetime.now(LONDON)
+    eight = local.replace(hour=8, minute=0, second=0, microsecond=0)
+    if eight <= local:
+        eight += timedelta(days=1)
+    shift[0] = eight.timestamp() - 5.0 - time.time()
+    with api_client(gw.gateway.http_port, TOKEN) as client:
+        r = post_json(client, message_body(["+447700900126"], "good morning"))
+        assert r.status_code == 200, r.text
+        (entry,) = r.json()["messages"]
+        status = client.get(f"/v1/messages/{entry['id']}").json()
+        assert status["status"] == "scheduled", status
+        assert rfc3339(status["send_at"]) == eight.timestamp()
+        assert sim.received() == []
+        status = wait_message_status(client, entry["id"], "delivered", timeout=30.0)
+        assert rfc3339(status["sent_at"]) >= eight.timestamp()
+    assert sent_texts(sim.received()) == ["good morning"]
+    assert gw.run(lambda: list(gw.gateway.illegal_transitions)) == []
