@@ -134,6 +134,30 @@ class Scheduler:
         self.cancelled += 1
         return self.lifecycle.move(m, Status.CANCELLED, now, detail="cancelled while scheduled")
 
+    def cancel_matching(self, tenant: str, source_addr: str, destination_addr: str,
+                        service_type: str, now: float) -> int:
+        """cancel_sm without a message_id (SMPP 3.4 section 4.10.1): every message of
+        ``tenant`` from ``source_addr`` to ``destination_addr`` (and of ``service_type``
+        when given) that has not left is cancelled; returns how many."""
+        dest = destination_addr.lstrip("+")
+
+        def same(m: Message) -> bool:
+            return (m.tenant == tenant and m.destination_addr == dest
+                    and m.source_addr == source_addr
+                    and (not service_type or m.service_type == service_type))
+
+        n = 0
+        for m in self.book.scheduled_to(tenant, dest, limit=10_000):
+            if (same(m) and not self.record.change_pending(m.id)
+                    and self.lifecycle.move(m, Status.CANCELLED, now,
+                                            detail="cancel_sm by address")):
+                n += 1
+        for job in list(self.router.jobs.values()):
+            if same(job.message) and self.router.cancel(job.message.id, now):
+                n += 1
+        self.cancelled += n
+        return n
+
     def replace(self, message: Message, now: float) -> Durable | None:
         """New content for a message that has not left, durable when the result completes
         (None: it left, or is changing right now). ``message`` is the stored one with the
@@ -168,6 +192,7 @@ class Scheduler:
             if (same(old) and not self.record.change_pending(old.id)
                     and self.lifecycle.move(old, Status.CANCELLED, now,
                                             detail=f"replaced by {new.id}")):
+                self.cancelled += 1
                 return old.id
         # Queued ones are in the router's memory (bounded by [store] max_queue).
         for job in list(self.router.jobs.values()):

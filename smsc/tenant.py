@@ -75,6 +75,9 @@ class MessageControl(Protocol):
 
     def supersede(self, new: Message, now: float) -> str | None: ...
 
+    def cancel_matching(self, tenant: str, source_addr: str, destination_addr: str,
+                        service_type: str, now: float) -> int: ...
+
 
 class _Accepted:
     """One submit waiting for its durable batch: who to answer and with what."""
@@ -277,6 +280,14 @@ class TenantHandler:
                                          error_code=m.error & 0xFF))
 
     def _cancel_sm(self, conn: Connection, pdu: CancelSm, now: float) -> None:
+        if not pdu.message_id and pdu.destination_addr:  # section 4.10.1: by address
+            n = self.control.cancel_matching(conn.context.tenant.system_id, pdu.source_addr,
+                                             pdu.destination_addr, pdu.service_type, now)
+            if not n:
+                self._respond(conn, pdu.response(S.ESME_RCANCELFAIL))
+                return
+            self._after_commit(conn, pdu, self.record.sync())
+            return
         m = self._own_message(conn, pdu.message_id) if pdu.message_id else None
         if m is None or not self.control.cancel(m.id, now):
             self._respond(conn, pdu.response(S.ESME_RCANCELFAIL if m or not pdu.message_id

@@ -259,3 +259,16 @@ def test_http_send_at_too_far_ahead_is_a_problem() -> None:
     p = plan_request(req, TENANT, NOW, operator_for=lambda destination: None)
     assert [(q.pointer, q.code) for q in p.problems] == [("/messages/0/send_at",
                                                           "invalid_send_at")]
+
+
+def test_cancel_by_address_cancels_every_one_that_has_not_left(rig: Rig) -> None:
+    # cancel_sm without a message_id (SMPP 3.4 section 4.10.1)
+    a = rig.submit(schedule="000000000100000R", service_type="CMT")
+    b = rig.submit(schedule="000000000200000R")
+    queued = rig.submit()
+    elsewhere = rig.submit(schedule="000000000100000R", dest="447700900999")
+    rig.commit()
+    assert rig.scheduler.cancel_matching("acme", "ACME", "+447700900123", "", NOW) == 3
+    assert {rig.status(m) for m in (a, b, queued)} == {Status.CANCELLED}
+    assert rig.status(elsewhere) is Status.SCHEDULED
+    assert rig.scheduler.cancel_matching("acme", "ACME", "447700900123", "", NOW) == 0

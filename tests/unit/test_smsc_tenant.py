@@ -39,6 +39,8 @@ from encoding.session import Event, RequestReceived, Role, Session, SessionConfi
 from esme import Connection
 from routing import Message, Status
 from routing.admission import Admission
+from routing.schedule import Scheduler
+from routing.sqlite.schedules import SqliteScheduleBook
 from smsc.delivery import Delivery
 from smsc.metrics import Metrics
 from smsc.registry import Binding, Registry
@@ -140,7 +142,10 @@ class Gateway:
         self.delivery = Delivery(self.rig.events, self.registry,
                                  {t.system_id: t for t in CONFIG.tenants})
         self.metrics = Metrics()
-        self.handler = TenantHandler(CONFIG, self.admission, self.rig.record, self.rig.router,
+        # cancel and replace go through the scheduler, as the gateway wires them
+        control = Scheduler(SqliteScheduleBook(self.rig.store), self.rig.record,
+                            self.rig.lifecycle, self.rig.router, wall=lambda: NOW)
+        self.handler = TenantHandler(CONFIG, self.admission, self.rig.record, control,
                                      self.registry, self.delivery, self.metrics,
                                      wall=lambda: NOW)
         self.accepts: list[int] = []  # batch sizes handed to Admission.accept
