@@ -54,6 +54,11 @@ class Recipient(_Request, kw_only=True):
 
 
 class QuietHours(_Request, kw_only=True):
+    """Quiet hours on the recipient's wall clock (its time zones from the number; all of
+    them for a region with several): a message due inside [start, end) is held, status
+    scheduled, until end. start later than end crosses midnight; start and end differ.
+    Absent: the account's quiet_hours, if it has them."""
+
     start: ClockTime
     end: ClockTime
 
