@@ -16,14 +16,14 @@ from typing import Any
 
 from config import TenantConfig
 
-from .events import MoEvent, ReceiptEvent, SentEvent, StoredPdu, TenantEvent
+from .events import ClickEvent, MoEvent, ReceiptEvent, SentEvent, StoredPdu, TenantEvent
 from .repository import Durable, EventQueue
 
 __all__ = ["Channels", "webhook_queue", "tenant_of_queue", "WEBHOOK_SUFFIX"]
 
 WEBHOOK_SUFFIX = "/webhook"
 _SMPP_KINDS = (ReceiptEvent, MoEvent, StoredPdu)
-_WEBHOOK_KINDS = (ReceiptEvent, MoEvent, SentEvent)
+_WEBHOOK_KINDS = (ReceiptEvent, MoEvent, SentEvent, ClickEvent)
 
 
 def webhook_queue(system_id: str) -> str:
@@ -38,7 +38,8 @@ def tenant_of_queue(queue: str) -> tuple[str, str]:
 
 
 def _report_url(event: TenantEvent) -> str:
-    return event.report_url if isinstance(event, (ReceiptEvent, SentEvent)) else ""
+    return (event.report_url if isinstance(event, (ReceiptEvent, SentEvent, ClickEvent))
+            else "")
 
 
 class _Done:

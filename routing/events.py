@@ -15,8 +15,8 @@ import msgspec
 
 from .model import Status
 
-__all__ = ["ReceiptEvent", "MoEvent", "SentEvent", "StoredPdu", "TenantEvent", "Claim",
-           "encode_event", "decode_event", "EVENT_KIND"]
+__all__ = ["ReceiptEvent", "MoEvent", "SentEvent", "ClickEvent", "StoredPdu", "TenantEvent",
+           "Claim", "encode_event", "decode_event", "EVENT_KIND"]
 
 
 class ReceiptEvent(msgspec.Struct, tag="receipt", gc=False, kw_only=True, array_like=True):
@@ -85,6 +85,16 @@ class MoEvent(msgspec.Struct, tag="mo", gc=False, kw_only=True, array_like=True)
     parts: int = 1  # how many parts were joined into ``body``
 
 
+class ClickEvent(msgspec.Struct, tag="clicked", gc=False, kw_only=True, array_like=True):
+    """A person followed a tracked link of a message (webhooks: ``message.clicked``; bots
+    and HEAD requests make none; routing.links)."""
+
+    message_id: str
+    url: str
+    clicked_at: float
+    report_url: str = ""  # the message's own webhook URL, if it gave one
+
+
 class StoredPdu(msgspec.Struct, tag="pdu", gc=False, array_like=True):
     """An encoded deliver_sm written by a release before events (schema 3 outboxes)."""
 
@@ -92,10 +102,11 @@ class StoredPdu(msgspec.Struct, tag="pdu", gc=False, array_like=True):
     message_id: str = ""
 
 
-TenantEvent = ReceiptEvent | MoEvent | SentEvent | StoredPdu
+TenantEvent = ReceiptEvent | MoEvent | SentEvent | ClickEvent | StoredPdu
 
 EVENT_KIND: Final[dict[type, str]] = {ReceiptEvent: "receipt", MoEvent: "mo",
-                                      SentEvent: "sent", StoredPdu: "pdu"}
+                                      SentEvent: "sent", ClickEvent: "clicked",
+                                      StoredPdu: "pdu"}
 
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(TenantEvent)

@@ -32,6 +32,7 @@ from routing.quiet import deferred_until
 from routing.router import Router
 from routing.schedule import Scheduler
 from routing.sqlite import GroupCommitter, SqliteEventQueue, SqliteRecord, Store
+from routing.sqlite.links import SqliteLinks
 from routing.sqlite.rollups import SqliteAnalytics
 from routing.sqlite.schedules import SqliteScheduleBook
 from routing.sqlite.templates import SqliteTemplates
@@ -44,7 +45,9 @@ from .delivery import Delivery
 from .fdlimit import log_ceiling, plan_connection_ceiling
 from .flood import FloodCollector, FloodStats
 from .http import HttpApi, HttpServer, SendService, counted
+from .http.links import LinkDesk
 from .http.preview import PreviewService, preview_routes
+from .http.server import public_url
 from .http.templates import template_routes
 from .listeners import ListenError
 from .metrics import GatewayCollector, Metrics
@@ -214,10 +217,12 @@ class Gateway:
                                      bans=self.bans)
         self.listener = TenantListener(cfg.listen, self.handler, loop, stats=self.flood)
         self.sending = SendService(cfg, self.admission, self.record, wall=self.wall)
+        link_desk = self._wire_links()
         self.http_api = HttpApi(cfg, self.sending, self.record, self.events,
                                 self.scheduler.cancel,
                                 wall=self.wall, accepting=lambda: self.admission.accepting,
-                                bans=self.bans, routes=self._wire_templates())
+                                bans=self.bans, links=link_desk,
+                                routes=self._wire_templates())
         self.http_api.analytics = SqliteAnalytics(lambda: self.store.reader,
                                                   self.analytics.regions)
         self.http = HttpServer(counted(self.http_api.app, self.metrics.http_response),
@@ -264,6 +269,22 @@ class Gateway:
         self.preview = PreviewService(self.templates, self.sending.operator_for,
                                       wall=self.wall, deferred_until=deferred_until)
         return [*template_routes(self.templates, self.wall), *preview_routes(self.preview)]
+
+    def _wire_links(self) -> LinkDesk:
+        """Tracked links (track_links): kept with their messages, short links under
+        ``public_url`` (the bound HTTP port when the config says 0), clicks published
+        through the router's channels as ``message.clicked``."""
+        links = SqliteLinks(self.store, self.committer)
+        self.sending.links = links
+        self.sending.link_base = lambda: public_url(self.config.http, self.http_port or None)
+        desk = LinkDesk(links, self.record,
+                        lambda tenant, events, now: self.router.channels.publish(
+                            tenant, events, now), wall=self.wall)
+        self.metrics.counter("smsc_link_fetches", "Tracked link fetches (people's clicks, "
+                             "and bots or HEAD requests apart)", "kind",
+                             lambda: {"click": float(desk.clicks),
+                                      "bot": float(desk.bot_fetches)})
+        return desk
 
     def _illegal(self, exc: IllegalTransition) -> None:
         """Production: a refused status change is a bug or an unrecognised duplicate; log

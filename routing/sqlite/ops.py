@@ -23,12 +23,14 @@ class Ops:
         "answers",
         "answers_before",
         "change_history",
+        "clicks",
         "event_acks",
         "event_adds",
         "event_fails",
         "event_retries",
         "event_revives",
         "history",
+        "links",
         "message_status",
         "messages",
         "mo_groups_done",
@@ -62,6 +64,9 @@ class Ops:
         self.event_revives: list[tuple[int]] = []  # failed events offered again
         self.answers: list[tuple[object, ...]] = []  # idempotent answers to keep
         self.answers_before = 0.0  # drop idempotent answers created before this; 0 = no
+        self.links: list[tuple[object, ...]] = []  # tracked links (routing.links), with
+        # the messages they belong to
+        self.clicks: list[tuple[object, ...]] = []  # clicks and bot fetches of links
         # stored templates by (tenant, name): the row to write, or None to delete; the
         # last write of a name in a batch wins (routing.templates)
         self.templates: dict[tuple[str, str], tuple[object, ...] | None] = {}
@@ -72,6 +77,7 @@ class Ops:
                 + len(self.message_status) + len(self.event_adds) + len(self.event_acks)
                 + len(self.event_retries) + len(self.mo_parts) + len(self.mo_groups_done)
                 + len(self.event_fails) + len(self.event_revives) + len(self.answers)
+                + len(self.links) + len(self.clicks)
                 + len(self.templates)
                 + len(self.rollups)
                 + (1 if self.purge_before else 0) + (1 if self.answers_before else 0))
@@ -137,6 +143,14 @@ class Ops:
 
     def drop_template(self, tenant: str, name: str) -> None:
         self.templates[tenant, name] = None
+
+    def put_link(self, code: str, tenant: str, message_id: str, url: str,
+                 created_at: float) -> None:
+        self.links.append((code, tenant, message_id, url, created_at))
+
+    def put_click(self, code: str, tenant: str, message_id: str, at: float,
+                  bot: bool) -> None:
+        self.clicks.append((code, tenant, message_id, at, int(bot)))
 
     def put_mo_part(self, group: MoGroup, seqnum: int, user_data: bytes,
                     received_at: float) -> None:

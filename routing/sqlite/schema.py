@@ -160,8 +160,27 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     CREATE INDEX messages_scheduled_to ON messages (tenant, destination_addr)
         WHERE status = 'scheduled';
     """,
-    # 9: tracked links and their clicks.
-    "",
+    # 9: tracked links and their clicks (routing.links). A click keeps its time and whether
+    # a bot fetched it (a link preview, a HEAD request), never an IP address.
+    """
+    CREATE TABLE links (
+        code TEXT PRIMARY KEY,
+        tenant TEXT NOT NULL,
+        message_id TEXT NOT NULL,
+        url TEXT NOT NULL,
+        created_at REAL NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX links_message ON links (message_id);
+    CREATE TABLE clicks (
+        code TEXT NOT NULL,
+        tenant TEXT NOT NULL,
+        message_id TEXT NOT NULL,
+        at REAL NOT NULL,
+        bot INTEGER NOT NULL
+    );
+    CREATE INDEX clicks_tenant_at ON clicks (tenant, at);
+    CREATE INDEX clicks_message ON clicks (message_id);
+    """,
     # 10: analytics rollups per hour and dimension (routing.analytics): counts and a
     # latency histogram (b0..b15: LATENCY_BOUNDS) per (tenant, dim, hour, key), and failures
     # by error code; one upsert per touched row per group commit.

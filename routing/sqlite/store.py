@@ -189,6 +189,10 @@ class Store:
                             "writer; not applied", len(lost) + ops.refused)
             if ops.history:
                 conn.executemany("INSERT INTO history VALUES (?, ?, ?, ?)", ops.history)
+            if ops.links:
+                conn.executemany("INSERT INTO links VALUES (?, ?, ?, ?, ?)", ops.links)
+            if ops.clicks:
+                conn.executemany("INSERT INTO clicks VALUES (?, ?, ?, ?, ?)", ops.clicks)
             if ops.change_history:
                 conn.executemany("INSERT INTO history VALUES (?, ?, ?, ?)",
                                  [h for h in ops.change_history if h[0] not in lost]

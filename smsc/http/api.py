@@ -36,6 +36,7 @@ from . import models
 from .analytics import analytics_handlers
 from .dashboard import dashboard_handlers
 from .errors import EXCEPTION_HANDLERS, documented_errors, is_json
+from .links import LinkDesk, link_route, link_stats
 from .middleware import BearerAuth
 from .models import (
     CancelResponse,
@@ -59,7 +60,8 @@ __all__ = ["HttpApi"]
 _JSON = "application/json"
 _encoder = msgspec.json.Encoder()
 _BEARER: list[dict[str, list[str]]] = [{"bearer": []}]  # every route but /health and docs
-_EVENT_TYPE = {"receipt": "message.delivered", "mo": "message.inbound", "sent": "message.sent"}
+_EVENT_TYPE = {"receipt": "message.delivered", "mo": "message.inbound", "sent": "message.sent",
+               "clicked": "message.clicked"}
 
 
 def _json(value: object, status: int = 200, headers: dict[str, str] | None = None
@@ -78,7 +80,7 @@ class HttpApi:
     def __init__(self, config: GatewayConfig, sending: SendService, record: MessageRecord,
                  events: EventQueue, cancel: Callable[[str, float], bool], *,
                  wall: Callable[[], float], accepting: Callable[[], bool],
-                 bans: Bans | None = None,
+                 bans: Bans | None = None, links: LinkDesk | None = None,
                  routes: Sequence[HTTPRouteHandler] = ()) -> None:
         self.config = config
         self.sending = sending
@@ -89,6 +91,7 @@ class HttpApi:
         self.accepting = accepting
         self.tokens = Tokens(config.tenants)
         self.bans = bans  # the gateway's ban table (shared with the SMPP door)
+        self.links = links  # tracked links: GET /l/{code} and clicks in status
         self.routes = list(routes)  # built by their own modules (templates, preview, ...)
         self.analytics: SqliteAnalytics | None = None  # for GET /v1/analytics (set by app)
         self._openapi: bytes | None = None
@@ -145,7 +148,10 @@ class HttpApi:
             mid = api._own(tenant, message_id)
             m = api.record.get(mid)
             assert m is not None
-            return _json(status_of(m, api.record.history_of(mid), tenant))
+            shown = status_of(m, api.record.history_of(mid), tenant)
+            if api.links is not None:
+                shown.links = link_stats(api.links.links.clicks_of(mid)) or None
+            return _json(shown)
 
         @get("/v1/messages", tags=["messages"], summary="List messages, newest first",
              security=_BEARER, responses=documented_errors(400), operation_id="list_messages")
@@ -255,6 +261,7 @@ class HttpApi:
         return Litestar(
             route_handlers=[send, one, listing, counts, cancel, events, retry, health, openapi,
                             *dashboard_handlers(), *analytics_handlers(self),
+                            *(link_route(self.links) if self.links is not None else []),
                             *self.routes],
             middleware=[DefineMiddleware(BearerAuth, tokens=self.tokens, bans=self.bans,
                                          wall=self.wall)],

@@ -20,7 +20,7 @@ __all__ = [
     "Recipient", "QuietHours", "MessageSpec", "MessageGlobals", "SendRequest", "ErrorInfo",
     "RecipientResult", "SendResponse", "StatusEvent", "MessageStatus", "MessagePage",
     "RequestCounts", "CancelResponse", "FieldProblem", "Problem", "EventInfo", "EventPage",
-    "Health", "DataCoding", "STATUS_NAMES", "TemplateIn", "TemplateUpdate", "Template",
+    "Health", "DataCoding", "STATUS_NAMES", "LinkStats", "TemplateIn", "TemplateUpdate", "Template",
     "TemplatePage", "PreviewRequest", "Ucs2Character", "Rendering", "PreviewRecipient",
     "PreviewResponse",
 ]
@@ -129,6 +129,16 @@ class StatusEvent(msgspec.Struct, kw_only=True):
     at: datetime
 
 
+class LinkStats(msgspec.Struct, kw_only=True):
+    """One tracked link of a message (``track_links``) and its clicks."""
+
+    url: Annotated[str, Meta(description="the original URL the short link redirects to")]
+    clicks: Annotated[int, Meta(ge=0, description="GET requests of the short link by people; "
+                                                 "HEAD requests and link-preview bots are "
+                                                 "not counted")]
+    first_clicked_at: datetime | None
+
+
 class MessageStatus(msgspec.Struct, kw_only=True):
     """``GET /v1/messages/{id}``, and the ``data`` of message webhooks."""
 
@@ -148,6 +158,10 @@ class MessageStatus(msgspec.Struct, kw_only=True):
     done_at: datetime | None
     events: list[StatusEvent]
     door: Literal["smpp", "http"]
+    links: Annotated[list[LinkStats] | None, Meta(
+        description="GET /v1/messages/{id} only, for a message sent with track_links: each "
+                    "tracked URL with its clicks and first click time (null elsewhere)")
+    ] = None
 
 
 class MessagePage(msgspec.Struct, kw_only=True):

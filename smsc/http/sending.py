@@ -5,7 +5,10 @@ The request's recipients are planned (``translate``), admitted as one batch (the
 one, and accepted in one group commit; the answer leaves only once that commit is durable.
 With an ``Idempotency-Key`` the answer is kept in the same commit as the messages it names,
 so a repeat, even after a restart, gets the first answer and sends nothing; concurrent
-repeats wait for the first one. A repeat with another body is a 409.
+repeats wait for the first one. A repeat with another body is a 409. Tracked links
+(``track_links``) are put in the batch before the messages they belong to, so they are
+durable no later than them (the same commit, except in threaded mode, where the writer may
+take the links a batch early: never a message without its links).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import msgspec
 from config import GatewayConfig, OperatorConfig, TenantConfig
 from encoding.constants import CommandStatus
 from routing.admission import Admission
+from routing.links import LinkBook
 from routing.model import Message, external_id
 from routing.repository import KeptAnswer, MessageRecord
 from routing.routes import RouteTable
@@ -63,6 +67,10 @@ class SendService:
         self._fingerprints: dict[tuple[str, str], str] = {}
         self.accepted = 0  # messages, for metrics
         self.requests = 0
+        # Tracked links: where they are kept and the base of short links (public_url,
+        # known once the HTTP port is bound); set by the composition root.
+        self.links: LinkBook | None = None
+        self.link_base: Callable[[], str] = lambda: ""
         self.templates: TemplateBook | None = None  # stored templates; set by the app
 
     def reconfigure(self, config: GatewayConfig) -> None:
@@ -138,6 +146,7 @@ class SendService:
                            f"{total} recipients in one request; at most {limit}")
         plan = plan_request(request, tenant, now,
                             operator_for=self._operator_for(tenant.system_id),
+                            link_base=self.link_base(),
                             templates=self.template_lookup(tenant.system_id))
         if plan.problems:
             raise ApiError(400, "invalid_request", "the request has invalid fields",
@@ -170,6 +179,8 @@ class SendService:
                         code=_CODE_OF_STATUS.get(decided, "rejected"),
                         smpp_status=decided, detail=S(decided).name)))
                 continue
+            if entry.links and self.links is not None:
+                self.links.remember(tenant.system_id, decided.id, entry.links, now)
             messages.append(decided)
             results.append(RecipientResult(
                 id=external_id(tenant.id_format, decided.id),

@@ -6,7 +6,9 @@ number is not a number is refused alone (``invalid_number``) and the rest still 
 request is a 400 when it is malformed or no recipient is usable. Text is GSM-7 when every
 character fits (``data_coding = "auto"``), else UCS-2, and is split later, at the operator,
 exactly as SMPP submissions are (routing.segments); ``parts`` here counts what that split
-will make for the first operator of the destination's route.
+will make for the first operator of the destination's route. With ``track_links`` each
+recipient's text has its URLs replaced by short links (``routing.links``) before it is
+encoded, so ``parts`` counts the rewritten text; the links ride with the ``Planned`` entry.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from encoding.constants import RegisteredDelivery
 from encoding.errors import TextError
 from encoding.smpptime import format_smpp_time
 from encoding.text import encode_text, gsm7_fits, split_user_data
+from routing.links import Link, rewrite
 from routing.submission import Door, Submission
 from routing.validate import sender_allowed
 
@@ -45,6 +48,7 @@ class Planned(msgspec.Struct, gc=False):
     submission: Submission
     parts: int
     encoding: str  # "gsm7" | "ucs2"
+    links: list[Link] = []  # track_links: the short links in the text, to store with it
 
 
 class Refused(msgspec.Struct, gc=False):
@@ -146,9 +150,6 @@ def _unsupported(spec: MessageSpec, where: Callable[[str], str], now: float,
     if spec.quiet_hours is not None and spec.quiet_hours.start == spec.quiet_hours.end:
         out.append(FieldProblem(pointer=where("quiet_hours") + "/end", code="invalid_value",
                                 detail="quiet_hours: end must differ from start"))
-    if spec.track_links:
-        out.append(FieldProblem(pointer=where("track_links"), code="not_supported",
-                                detail="link tracking is not available yet"))
     if spec.send_at is not None and spec.send_at.timestamp() > now + _MAX_AHEAD_S:
         out.append(FieldProblem(pointer=where("send_at"), code="invalid_send_at",
                                 detail="send_at is at most 366 days ahead"))
@@ -161,9 +162,11 @@ def _unsupported(spec: MessageSpec, where: Callable[[str], str], now: float,
 
 def plan_request(req: SendRequest, tenant: TenantConfig, now: float, *,
                  operator_for: Callable[[str], OperatorConfig | None],
+                 link_base: str = "",
                  templates: Callable[[str], str | None] | None = None) -> Plan:
     """Check and translate ``req`` for ``tenant``; ``operator_for(destination)`` is the first
     operator of its route (for counting parts), or None when there is no route;
+    ``link_base`` is the gateway's ``public_url`` (short links are ``{link_base}/l/...``);
     ``templates(name)`` is the content of the tenant's stored template (None: no such one)."""
     entries: list[Planned | Refused] = []
     problems: list[FieldProblem] = []
@@ -218,6 +221,9 @@ def plan_request(req: SendRequest, tenant: TenantConfig, now: float, *,
                     spec.client_ref, here))
                 index += 1
                 continue
+            links: list[Link] = []
+            if spec.track_links:
+                text, links = rewrite(text, link_base)
             encoded = encode_content(text, coding_name)
             if encoded is None:
                 problems.append(FieldProblem(
@@ -246,7 +252,7 @@ def plan_request(req: SendRequest, tenant: TenantConfig, now: float, *,
                 validity_period=validity, schedule_delivery_time=schedule, door=Door.HTTP,
                 reference=spec.client_ref or "",
                 report_url=spec.report_url or "", quiet_hours=quiet), parts,
-                "gsm7" if coding == _GSM7 else "ucs2"))
+                "gsm7" if coding == _GSM7 else "ucs2", links))
             index += 1
     # a field inherited by several messages is one problem, at /message_globals
     return Plan(entries, list(dict.fromkeys(problems)), list(dict.fromkeys(forbidden)))

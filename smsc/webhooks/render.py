@@ -3,7 +3,8 @@
 ``message.sent`` when every part was handed to an operator, ``message.delivered`` or
 ``message.failed`` at the final outcome, ``message.inbound`` for an MO message. Message data
 is the status object's fields the event knows (ids as the tenant sees them); inbound data is
-``{id, from, to, content, received_at, parts}``.
+``{id, from, to, content, received_at, parts}``; a click of a tracked link,
+``message.clicked`` with ``{message_id, url, clicked_at}``.
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ from config import TenantConfig
 from encoding.constants import EsmClass
 from encoding.errors import SmppError
 from encoding.text import decode_text, parse_udh
-from routing.events import MoEvent, ReceiptEvent, SentEvent, TenantEvent
+from routing.events import ClickEvent, MoEvent, ReceiptEvent, SentEvent, TenantEvent
 from routing.model import Status, external_id, shown_number
 
-__all__ = ["render_webhook", "Envelope", "MessageData", "InboundData", "event_type"]
+__all__ = ["render_webhook", "Envelope", "MessageData", "InboundData", "ClickData",
+           "event_type"]
 
 _STATUS = {s: s.value for s in Status} | {Status.SUBMITTED: "sent"}
 _ENC = {0x00: "gsm7", 0x08: "ucs2", 0x03: "latin1"}
@@ -56,10 +58,17 @@ class InboundData(msgspec.Struct, kw_only=True):
     parts: int
 
 
+class ClickData(msgspec.Struct, kw_only=True):
+    message_id: str
+    url: str
+    clicked_at: datetime
+
+
 class Envelope(msgspec.Struct, kw_only=True):
-    type: Literal["message.sent", "message.delivered", "message.failed", "message.inbound"]
+    type: Literal["message.sent", "message.delivered", "message.failed", "message.inbound",
+                  "message.clicked"]
     timestamp: datetime
-    data: MessageData | InboundData
+    data: MessageData | InboundData | ClickData
 
 
 _encoder = msgspec.json.Encoder()
@@ -74,6 +83,8 @@ def event_type(event: TenantEvent) -> str:
         return "message.sent"
     if isinstance(event, ReceiptEvent):
         return "message.delivered" if event.status is Status.DELIVERED else "message.failed"
+    if isinstance(event, ClickEvent):
+        return "message.clicked"
     return "message.inbound"
 
 
@@ -88,7 +99,7 @@ def _inbound_text(e: MoEvent) -> str:
 def render_webhook(event: TenantEvent, event_id: str, tenant: TenantConfig, now: float
                    ) -> bytes | None:
     """The JSON body for ``event``, or None when it has no webhook form."""
-    data: MessageData | InboundData
+    data: MessageData | InboundData | ClickData
     if isinstance(event, ReceiptEvent):
         failed = event.status is not Status.DELIVERED
         data = MessageData(
@@ -117,6 +128,10 @@ def render_webhook(event: TenantEvent, event_id: str, tenant: TenantConfig, now:
                            content=_inbound_text(event),
                            received_at=_time(event.received_at) or datetime.now(UTC),
                            parts=event.parts)
+    elif isinstance(event, ClickEvent):
+        data = ClickData(message_id=external_id(tenant.id_format, event.message_id),
+                         url=event.url,
+                         clicked_at=_time(event.clicked_at) or datetime.now(UTC))
     else:
         return None
     return _encoder.encode(Envelope(type=event_type(event),  # type: ignore[arg-type]

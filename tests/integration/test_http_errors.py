@@ -186,8 +186,6 @@ BAD_BODIES: list[tuple[str, Any, str, dict[str, str]]] = [
     ("quiet_hours that are empty",
      {"messages": [msg(quiet_hours={"start": "21:00", "end": "21:00"})]}, "invalid_request",
      {"/messages/0/quiet_hours/end": "invalid_value"}),
-    ("track_links is not supported", {"messages": [msg(track_links=True)]},
-     "invalid_request", {"/messages/0/track_links": "not_supported"}),
     ("a future send_at is not supported",
      {"messages": [msg(send_at="2099-01-01T00:00:00+00:00")]}, "invalid_request",
      {"/messages/0/send_at": "not_supported"}),
@@ -216,9 +214,9 @@ def test_track_links_false_and_a_past_send_at_are_fine(client: httpx.Client) -> 
 
 def test_problems_of_message_globals_point_into_message_globals(client: httpx.Client
                                                                 ) -> None:
-    p = problem(post_json(client, {"messages": [msg()],
-                                   "message_globals": {"track_links": True}}), 400)
-    assert pointers(p) == {"/message_globals/track_links": "not_supported"}, p
+    p = problem(post_json(client, {"messages": [msg(originator=None)],
+                                   "message_globals": {"originator": "ABCDEFGHIJKLM"}}), 400)
+    assert pointers(p) == {"/message_globals/originator": "invalid_originator"}, p
 
 
 def test_recipient_limit(client: httpx.Client) -> None:

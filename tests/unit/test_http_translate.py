@@ -353,7 +353,6 @@ def test_an_alphanumeric_originator_over_11_characters_is_a_problem() -> None:
 
 
 @pytest.mark.parametrize(("fields", "where"), [
-    ({"track_links": True}, "/messages/0/track_links"),
     ({"send_at": "2027-01-15T09:00:00Z"}, "/messages/0/send_at"),  # an hour ahead
     ({"send_at": "2027-01-15T10:00:00+01:00"}, "/messages/0/send_at"),  # 09:00 UTC
 ])
@@ -388,12 +387,12 @@ def test_past_send_at_and_track_links_false_are_accepted(fields: dict[str, Any])
     assert entry.submission.schedule_delivery_time == ""
 
 
-def test_not_supported_globals_point_at_each_message() -> None:
+def test_problems_of_globals_point_at_them_once() -> None:
     p = plan({"messages": [{"recipients": [TO], "content": "a"},
                            {"recipients": [TO], "content": "b"}],
-              "message_globals": {"track_links": True}})
+              "message_globals": {"originator": "ABCDEFGHIJKLM"}})
     # one problem, where the field is, for all the messages that inherit it
-    assert codes(p.problems) == [("/message_globals/track_links", "not_supported")]
+    assert codes(p.problems) == [("/message_globals/originator", "invalid_originator")]
 
 
 def test_a_report_url_needs_the_accounts_webhook_secret() -> None:
