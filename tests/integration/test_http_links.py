@@ -4,12 +4,14 @@ A tenant sends over HTTP with ``track_links``; the bundled simulator (the operat
 the short link, not the URL, in a message whose parts were counted on the rewritten text;
 ``GET /l/{code}`` redirects (302) and counts one click per GET, while HEAD requests and a
 link-preview bot are redirected but not counted; each click is a signed ``message.clicked``
-event at the tenant's webhook with the right message id; the status shows the clicks.
+event at the tenant's webhook with the right message id; the status and the analytics
+show the clicks.
 """
 
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -110,6 +112,13 @@ def test_links_are_shortened_redirected_counted_and_reported(stack: Stack) -> No
                     "clicked_at"]
             assert all(r.headers["webhook-signature"].startswith("v1,")
                        for r in hooks.requests() if b"message.clicked" in r.body)
+            # The analytics count the same clicks (bots left out).
+            now = datetime.now(UTC)
+            report = client.get("/v1/analytics", params={
+                "since": (now - timedelta(days=1)).isoformat(),
+                "until": (now + timedelta(days=1)).isoformat(), "group_by": "day"})
+            assert report.status_code == 200, report.text
+            assert report.json()["totals"]["clicks"] == 2
             # Listing pages leave links out (null); the single status has them.
             page = client.get("/v1/messages").json()["data"]
             assert [m["links"] for m in page if m["id"] == mid] == [None]
