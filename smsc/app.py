@@ -267,7 +267,8 @@ class Gateway:
         self.templates.load()
         self.sending.templates = self.templates
         self.preview = PreviewService(self.templates, self.sending.operator_for,
-                                      wall=self.wall, deferred_until=deferred_until)
+                                      wall=self.wall, deferred_until=deferred_until,
+                                      link_base=lambda: self.sending.link_base())
         return [*template_routes(self.templates, self.wall), *preview_routes(self.preview)]
 
     def _wire_links(self) -> LinkDesk:

@@ -262,6 +262,9 @@ class PreviewRequest(_Request, kw_only=True):
     data_coding: DataCoding | None = None
     send_at: Annotated[datetime, Meta(tz=True)] | None = None
     quiet_hours: QuietHours | None = None
+    # URLs become short links of the real length (example codes: the real ones are made
+    # when the message is sent), so parts count them as sending will
+    track_links: bool | None = None
 
 
 class Ucs2Character(msgspec.Struct, kw_only=True):

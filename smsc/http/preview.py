@@ -6,9 +6,11 @@ and each character that forces UCS-2 with its positions, so a customer sees why 
 costs two parts. Rendering and encoding are the send path's own (``translate``: ``fill``,
 ``content_of``, ``encode_content``), the split the dispatcher's (``routing.cost`` over
 ``routing.segments.build_parts``, for the first operator of each recipient's route), so the
-preview says what sending does. Per recipient it also says whether the number is opted out
-and whether quiet hours would hold the message (and until when), through hooks the
-composition root gives (``opted_out``, ``deferred_until``); without them both are false/null.
+preview says what sending does; with ``track_links`` the URLs are replaced by short links
+of the real length (``routing.links.rewrite``; example codes, nothing is stored). Per
+recipient it also says whether the number is opted out and whether quiet hours would hold
+the message (and until when), through hooks the composition root gives (``opted_out``,
+``deferred_until``); without them both are false/null.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from litestar.params import JSONBody
 
 from config import OperatorConfig, TenantConfig
 from routing.cost import cost_of, ucs2_forcing
+from routing.links import rewrite
 from routing.templates import TemplateBook
 
 from .errors import documented_errors, is_json
@@ -55,12 +58,14 @@ class PreviewService:
     def __init__(self, templates: TemplateBook | None,
                  operator_for: Callable[[str, str], OperatorConfig | None], *,
                  wall: Callable[[], float], opted_out: OptedOut | None = None,
-                 deferred_until: DeferredUntil | None = None) -> None:
+                 deferred_until: DeferredUntil | None = None,
+                 link_base: Callable[[], str] = lambda: "") -> None:
         self.templates = templates
         self.operator_for = operator_for  # (tenant, destination) -> first operator
         self.wall = wall
         self.opted_out = opted_out
         self.deferred_until = deferred_until
+        self.link_base = link_base  # public_url, for track_links
 
     def preview(self, tenant: TenantConfig, req: PreviewRequest) -> PreviewResponse:
         """The preview of ``req``, or ApiError 400 naming every bad field."""
@@ -77,10 +82,11 @@ class PreviewService:
         at = max(at, self.wall())
         window = (req.quiet_hours.start, req.quiet_hours.end) if req.quiet_hours else None
         first: Rendering | None = None
+        links = self.link_base() if req.track_links else None
         out: list[PreviewRecipient] = []
         if not req.recipients:
             first = self._render(content, req.vars, coding, None, "/vars", "/content",
-                                 problems)
+                                 problems, links)
         for j, r in enumerate(req.recipients):
             to, own = (r.to, r.vars) if isinstance(r, Recipient) else (r, {})
             here = f"/recipients/{j}"
@@ -94,7 +100,7 @@ class PreviewService:
             rendering = self._render(
                 content, {**req.vars, **own}, coding,
                 self.operator_for(tenant.system_id, digits), here,
-                here if own else "/content", problems)
+                here if own else "/content", problems, links)
             if rendering is None:
                 continue
             first = first or rendering
@@ -122,15 +128,19 @@ class PreviewService:
     @staticmethod
     def _render(content: str, values: dict[str, str], coding_name: str,
                 op: OperatorConfig | None, var_at: str, text_at: str,
-                problems: list[FieldProblem]) -> Rendering | None:
+                problems: list[FieldProblem], link_base: str | None = None
+                ) -> Rendering | None:
         """One text as sending would make it: filled (a missing variable is a problem at
-        ``var_at``), encoded, split for ``op``."""
+        ``var_at``), its URLs made short links under ``link_base`` (track_links; None: no),
+        encoded, split for ``op``."""
         text = fill(content, values)
         if isinstance(text, list):
             problems.append(FieldProblem(
                 pointer=var_at, code="missing_variable",
                 detail="no value for " + ", ".join(f"{{{{{n}}}}}" for n in text)))
             return None
+        if link_base is not None:
+            text, _ = rewrite(text, link_base)
         encoded = encode_content(text, coding_name)
         if encoded is None:
             problems.append(FieldProblem(

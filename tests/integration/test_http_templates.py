@@ -197,3 +197,25 @@ def test_preview_says_quiet_hours_would_hold_a_recipient(stack: Stack) -> None:
                       "/v1/messages/preview")
         one = r.json()["recipients"][0]
         assert (one["deferred"], one["deferred_until"]) == (False, None)  # no quiet hours
+
+
+def test_preview_counts_tracked_links_as_sending_does(stack: Stack) -> None:
+    sim = stack.sim()
+    gw = stack.gateway([operator("A", sim.port)], tenants=tenants())
+    long_url = "https://shop.example/" + "p" * 150  # 171 characters: two parts as written
+    body = {"content": "Hi {{name}}, see " + long_url, "track_links": True,
+            "recipients": [{"to": "+447700900001", "vars": {"name": "Ann"}}]}
+    with api_client(gw.gateway.http_port, TOKEN) as c:
+        r = post_json(c, body, "/v1/messages/preview")
+        assert r.status_code == 200, r.text
+        preview = r.json()["recipients"][0]["rendering"]
+        assert long_url not in preview["text"] and "/l/" in preview["text"]
+        assert preview["parts"] == 1
+        r = post_json(c, {"messages": [body]})
+        assert r.status_code == 200, r.text
+        assert r.json()["messages"][0]["parts"] == preview["parts"]
+    wait_until(lambda: len(sim.received()) >= 1, 15.0, "the message at the simulator")
+    pdus = sim.received()
+    assert len(pdus) == preview["parts"]
+    text = sent_texts(pdus)[0]
+    assert len(text) == len(preview["text"]) == preview["units"]  # short links of one length
