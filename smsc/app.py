@@ -284,7 +284,8 @@ class Gateway:
         self.metrics.counter("smsc_link_fetches", "Tracked link fetches (people's clicks, "
                              "and bots or HEAD requests apart)", "kind",
                              lambda: {"click": float(desk.clicks),
-                                      "bot": float(desk.bot_fetches)})
+                                      "bot": float(desk.bot_fetches),
+                                      "lost": float(desk.lost)})
         return desk
 
     def _illegal(self, exc: IllegalTransition) -> None:

@@ -7,12 +7,14 @@ first and each later click make a ``message.clicked`` event on the tenant's webh
 channel (routing.channels), in the same commit as the click. HEAD requests and known
 link-preview bots (routing.links.is_bot) are stored as bot fetches: they are redirected
 too, but are not clicks and make no event. The redirect is answered once the click is
-durable, and is marked ``no-store`` so that caches pass every click through.
+durable, and is marked ``no-store`` so that caches pass every click through; a store that
+fails loses that click (logged, counted) but the recipient is still sent on to the URL.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -32,6 +34,8 @@ from .status import timestamp
 
 __all__ = ["LinkDesk", "link_route", "link_stats"]
 
+log = logging.getLogger(__name__)
+
 Publish = Callable[[str, Sequence[TenantEvent], float], Durable]
 
 
@@ -47,6 +51,7 @@ class LinkDesk:
         self.wall = wall
         self.clicks = 0  # for metrics: people
         self.bot_fetches = 0
+        self.lost = 0  # fetches the store failed to keep
 
     async def follow(self, code: str, *, head: bool, user_agent: str | None) -> str:
         """The URL behind ``code`` once its fetch is recorded; 404 for an unknown code."""
@@ -64,7 +69,11 @@ class LinkDesk:
             event = ClickEvent(message_id=link.message_id, url=link.url, clicked_at=now,
                                report_url=m.report_url if m is not None else "")
             self.publish(link.tenant, [event], now)  # the same commit as the click
-        await asyncio.shield(durable)  # type: ignore[arg-type]
+        try:
+            await asyncio.shield(durable)  # type: ignore[arg-type]
+        except Exception as exc:  # the recipient still gets where the link goes
+            self.lost += 1
+            log.warning("a click of a tracked link was not stored: %s", exc)
         return link.url
 
 

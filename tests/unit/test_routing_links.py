@@ -5,12 +5,17 @@ commit, counts per link with bots apart."""
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 import pytest
 
+from config import TenantConfig
+from routing.channels import Channels, webhook_queue
+from routing.events import ClickEvent, decode_event, encode_event
 from routing.links import (
     CODE_LENGTH,
+    StoredLink,
     find_urls,
     is_bot,
     is_code,
@@ -20,6 +25,10 @@ from routing.links import (
 )
 from routing.sqlite import GroupCommitter, Store
 from routing.sqlite.links import SqliteLinks
+from smsc.http.links import LinkDesk
+from smsc.http.problems import ApiError
+from smsc.webhooks.render import event_type, render_webhook
+from tests.httpkit import SECRET
 
 BASE = "https://sms.example/"
 
@@ -136,3 +145,71 @@ def test_links_and_clicks_ride_the_group_commit(tmp_path: Path) -> None:
             store.close()
 
     asyncio.run(run())
+
+
+def test_a_click_is_a_message_clicked_webhook_on_the_webhook_channel_only() -> None:
+    tenant = TenantConfig(system_id="acme", password="pw", webhook_url="https://h.example/",
+                          webhook_secret=SECRET, id_format="hex")
+    event = ClickEvent(message_id=str(0x1F), url="https://a.example/x", clicked_at=1_800_000_000.5)
+    assert event_type(event) == "message.clicked"
+    body = json.loads(render_webhook(event, "evt_1", tenant, 1_800_000_001.0) or b"")
+    assert body["type"] == "message.clicked"
+    assert body["data"] == {"message_id": "1F", "url": "https://a.example/x",
+                            "clicked_at": "2027-01-15T08:00:00.500000Z"}
+    assert decode_event(encode_event(event)) == event
+
+    published: list[tuple[str, list[object]]] = []
+
+    class Events:
+        def publish(self, queue: str, events: list[object], now: float) -> None:
+            published.append((queue, list(events)))
+
+    channels = Channels(Events(), [tenant])  # type: ignore[arg-type]
+    channels.publish("acme", [event], 1.0)
+    assert published == [(webhook_queue("acme"), [event])]  # never to an SMPP bind
+
+
+def test_the_desk_counts_people_and_bots_and_redirects_even_when_the_store_fails() -> None:
+    link = StoredLink(code="A" * CODE_LENGTH, tenant="acme", message_id="7",
+                      url="https://a.example/", created_at=0.0)
+    published: list[object] = []
+
+    class Book:
+        fail = False
+
+        def resolve(self, code: str) -> StoredLink | None:
+            return link if code == link.code else None
+
+        def record_click(self, found: StoredLink, at: float, *, bot: bool) -> object:
+            fut = asyncio.get_running_loop().create_future()
+            if self.fail:
+                fut.set_exception(OSError("disk full"))
+            else:
+                fut.set_result(None)
+            return fut
+
+    class Record:
+        def get(self, message_id: str) -> None:
+            return None
+
+    def publish(tenant: str, events: list[object], now: float) -> None:
+        published.extend(events)
+
+    book = Book()
+    desk = LinkDesk(book, Record(), publish, wall=lambda: 5.0)  # type: ignore[arg-type]
+
+    async def run() -> None:
+        assert await desk.follow(link.code, head=False, user_agent="Mozilla/5.0") == link.url
+        assert await desk.follow(link.code, head=True, user_agent=None) == link.url
+        assert await desk.follow(link.code, head=False, user_agent="Slackbot 1.0") == link.url
+        book.fail = True
+        assert await desk.follow(link.code, head=False, user_agent=None) == link.url
+        with pytest.raises(ApiError) as missing:
+            await desk.follow("B" * CODE_LENGTH, head=False, user_agent=None)
+        assert missing.value.status == 404
+        with pytest.raises(ApiError):
+            await desk.follow("../etc", head=False, user_agent=None)
+
+    asyncio.run(run())
+    assert (desk.clicks, desk.bot_fetches, desk.lost) == (2, 2, 1)
+    assert published == [ClickEvent(message_id="7", url=link.url, clicked_at=5.0)] * 2
