@@ -45,6 +45,10 @@ Password = Annotated[str, Meta(max_length=64)]
 Digits = Annotated[str, Meta(pattern=r"^[0-9]+$")]
 # Operator names become metric labels and log fields: keep them short and plain.
 Name = Annotated[str, Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")]
+# An inbound keyword (routing.keywords): letters and digits, matched case-insensitively.
+Keyword = Annotated[str, Meta(pattern=r"^[A-Za-z0-9]{1,20}$")]
+# A keyword's reply: one SMS part or a few ("" = the default, which names the tenant).
+ReplyText = Annotated[str, Meta(max_length=459)]
 # TLS 1.2 is the floor everywhere (RFC 8996 deprecates 1.0 and 1.1).
 TlsVersion = Literal["1.2", "1.3"]
 # A file path; a relative one is relative to the config file's directory (the loader makes
@@ -232,6 +236,16 @@ class TenantConfig(_Strict, frozen=True, kw_only=True):
     deliver_timeout_s: Positive = 30.0
     # Quiet hours in the recipient's time zone (routing.quiet); absent = none.
     quiet_hours: QuietHoursConfig | None = None
+    # Consent (http-api.md "Two-way, consent and opt-out"): an inbound message whose whole
+    # text is one of these opts its sender out of / back into this tenant's messages, or
+    # asks for help; each gets the reply text back through the operator it came from.
+    stop_keywords: tuple[Keyword, ...] = ("STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END",
+                                          "QUIT", "OPTOUT", "REVOKE")
+    start_keywords: tuple[Keyword, ...] = ("START", "UNSTOP", "YES", "OPTIN")
+    help_keywords: tuple[Keyword, ...] = ("HELP", "INFO")
+    stop_reply: ReplyText = ""
+    start_reply: ReplyText = ""
+    help_reply: ReplyText = ""
 
     def __post_init__(self) -> None:
         for i, text in enumerate(self.allowed_ips):

@@ -6,7 +6,10 @@ accepting, is its queue below ``[store] max_queue``, and is the tenant within it
 one submission (``validate.check_message``) and mints its id: a ``Message``, or the
 command_status to refuse it with. ``accept`` stores a batch of decided messages and, once
 they are durable, hands them to the router; the door answers from its ``on_durable``
-callback, which runs first. Consent and quiet hours join here later.
+callback, which runs first. A number that opted out of the tenant (``consent``) is refused
+with ``OPTED_OUT_STATUS`` on every door, before anything is stored. A message due inside
+quiet hours in the recipient's time zone (``routing.quiet``) is held as scheduled until
+they end.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from encoding.constants import CommandStatus
 from encoding.smpptime import parse_smpp_time
 
 from .analytics import Analytics
+from .consent import Consent
 from .model import Message, Status
 from .quiet import quiet_until
 from .repository import Durable, MessageRecord
@@ -27,9 +31,13 @@ from .submission import Submission
 from .throttle import TokenBucket
 from .validate import check_message, sender_allowed
 
-__all__ = ["Admission", "MessageSink"]
+__all__ = ["Admission", "MessageSink", "OPTED_OUT_STATUS"]
 
 S = CommandStatus
+# A message to a number that opted out of the tenant's messages (routing.consent): SMPP 3.4
+# section 5.1.3's ESME_RX_R_APPN, "ESME receiver reject message error": the recipient
+# refuses it, do not retry. Over HTTP the recipient's error code is ``opted_out``.
+OPTED_OUT_STATUS: int = S.ESME_RX_R_APPN
 
 
 class MessageSink(Protocol):
@@ -46,6 +54,7 @@ class Admission:
         self.record = record
         self.analytics: Analytics | None = None  # rollups: accepted messages counted
         self.sink = sink
+        self.consent: Consent | None = None  # opt-outs: a refused number never leaves
         self.accepting = True
         self._buckets: dict[str, TokenBucket] = {}
         self._decided = 0  # messages decided and not yet handed to ``accept``
@@ -102,11 +111,14 @@ class Admission:
             return status
         if not sender_allowed(tenant.senders, sub.source_addr):
             return S.ESME_RINVSRCADR
+        destination = sub.destination_addr.lstrip("+")
+        if self.consent is not None and self.consent.opted_out(tenant.system_id, destination):
+            return OPTED_OUT_STATUS
         validity = sub.validity_period
         self._decided += 1
         return self._timed(Message(
             id=self.record.new_message_id(), tenant=tenant.system_id,
-            source_addr=sub.source_addr, destination_addr=sub.destination_addr.lstrip("+"),
+            source_addr=sub.source_addr, destination_addr=destination,
             source_addr_ton=sub.source_addr_ton, source_addr_npi=sub.source_addr_npi,
             dest_addr_ton=sub.dest_addr_ton, dest_addr_npi=sub.dest_addr_npi,
             service_type=sub.service_type, esm_class=sub.esm_class,

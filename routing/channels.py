@@ -16,14 +16,22 @@ from typing import Any
 
 from config import TenantConfig
 
-from .events import ClickEvent, MoEvent, ReceiptEvent, SentEvent, StoredPdu, TenantEvent
+from .events import (
+    ClickEvent,
+    ConsentEvent,
+    MoEvent,
+    ReceiptEvent,
+    SentEvent,
+    StoredPdu,
+    TenantEvent,
+)
 from .repository import Durable, EventQueue
 
 __all__ = ["Channels", "webhook_queue", "tenant_of_queue", "WEBHOOK_SUFFIX"]
 
 WEBHOOK_SUFFIX = "/webhook"
 _SMPP_KINDS = (ReceiptEvent, MoEvent, StoredPdu)
-_WEBHOOK_KINDS = (ReceiptEvent, MoEvent, SentEvent, ClickEvent)
+_WEBHOOK_KINDS = (ReceiptEvent, MoEvent, SentEvent, ClickEvent, ConsentEvent)
 
 
 def webhook_queue(system_id: str) -> str:

@@ -15,8 +15,8 @@ import msgspec
 
 from .model import Status
 
-__all__ = ["ReceiptEvent", "MoEvent", "SentEvent", "ClickEvent", "StoredPdu", "TenantEvent",
-           "Claim", "encode_event", "decode_event", "EVENT_KIND"]
+__all__ = ["ReceiptEvent", "MoEvent", "SentEvent", "ClickEvent", "ConsentEvent", "StoredPdu",
+           "TenantEvent", "Claim", "encode_event", "decode_event", "EVENT_KIND"]
 
 
 class ReceiptEvent(msgspec.Struct, tag="receipt", gc=False, kw_only=True, array_like=True):
@@ -83,6 +83,7 @@ class MoEvent(msgspec.Struct, tag="mo", gc=False, kw_only=True, array_like=True)
     received_at: float = 0.0
     operator: str = ""
     parts: int = 1  # how many parts were joined into ``body``
+    inbound_id: str = ""  # the gateway's id of this inbound message (consent records name it)
 
 
 class ClickEvent(msgspec.Struct, tag="clicked", gc=False, kw_only=True, array_like=True):
@@ -95,6 +96,18 @@ class ClickEvent(msgspec.Struct, tag="clicked", gc=False, kw_only=True, array_li
     report_url: str = ""  # the message's own webhook URL, if it gave one
 
 
+class ConsentEvent(msgspec.Struct, tag="consent", gc=False, kw_only=True, array_like=True):
+    """A number's consent changed (webhooks: ``contact.opted_out`` / ``contact.opted_in``,
+    rendered as the consent record; routing.consent)."""
+
+    number: str  # digits, no '+'
+    state: str  # "opted_out" | "opted_in"
+    source: str  # "keyword" | "api"
+    detail: str = ""
+    inbound_id: str = ""
+    at: float = 0.0
+
+
 class StoredPdu(msgspec.Struct, tag="pdu", gc=False, array_like=True):
     """An encoded deliver_sm written by a release before events (schema 3 outboxes)."""
 
@@ -102,10 +115,11 @@ class StoredPdu(msgspec.Struct, tag="pdu", gc=False, array_like=True):
     message_id: str = ""
 
 
-TenantEvent = ReceiptEvent | MoEvent | SentEvent | ClickEvent | StoredPdu
+TenantEvent = ReceiptEvent | MoEvent | SentEvent | ClickEvent | ConsentEvent | StoredPdu
 
 EVENT_KIND: Final[dict[type, str]] = {ReceiptEvent: "receipt", MoEvent: "mo",
                                       SentEvent: "sent", ClickEvent: "clicked",
+                                      ConsentEvent: "consent",
                                       StoredPdu: "pdu"}
 
 _encoder = msgspec.msgpack.Encoder()

@@ -15,6 +15,7 @@ message's event and the removal of its parts share a commit.
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Hashable, Iterable
 from typing import Protocol, cast
 
@@ -27,6 +28,7 @@ from encoding.text import Reassembler, parse_udh
 
 from .analytics import Analytics
 from .events import MoEvent, TenantEvent
+from .keywords import Keywords
 from .repository import Durable, MessageRecord, MoGroup, MoPart
 
 __all__ = ["Inbound", "EventPublisher"]
@@ -45,6 +47,7 @@ class Inbound:
                  tenants: Iterable[TenantConfig], reassembly_timeout_s: float = 600.0) -> None:
         self.record = record
         self.analytics: Analytics | None = None  # rollups: MO counted per tenant
+        self.keywords: Keywords | None = None  # STOP/START/HELP (routing.keywords)
         self.events = events
         self.reassembler = Reassembler(timeout_s=reassembly_timeout_s)
         self.reconfigure(tenants)
@@ -157,8 +160,11 @@ class Inbound:
             dest_addr_ton=pdu.dest_addr_ton, dest_addr_npi=pdu.dest_addr_npi,
             protocol_id=getattr(pdu, "protocol_id", 0),
             priority_flag=getattr(pdu, "priority_flag", 0), service_type=pdu.service_type,
-            tlvs=tlvs, received_at=now, operator=operator, parts=parts)
+            tlvs=tlvs, received_at=now, operator=operator, parts=parts,
+            inbound_id="in_" + secrets.token_hex(8))
         self.events.publish(tenant.system_id, [event], now)
+        if self.keywords is not None and not esm_class & EsmClass.UDHI:  # whole texts only
+            self.keywords.handle(tenant, event, now)
         if self.analytics is not None:
             self.analytics.inbound(tenant.system_id, operator, pdu.source_addr,
                                    pdu.destination_addr, now)

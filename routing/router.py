@@ -124,6 +124,17 @@ class Router:
         for operator in touched:
             self.work.notify(operator)
 
+    def reply(self, m: Message, operator: str) -> None:
+        """The gateway's own answer to an inbound message (a keyword's reply), once stored:
+        queued on the operator the inbound came from, whatever the routes say (the route
+        table when a reload took that operator away)."""
+        if operator not in self.operators:
+            self.accepted([m])
+            return
+        job = Job(m, (operator,))
+        self.jobs[m.id] = job
+        self.work.notify(self.enqueue(job))
+
     def enqueue(self, job: Job, *, front: bool = False) -> str:
         """Queue ``job`` on the first operator of its route that is up (failover)."""
         self._choose(job)

@@ -25,13 +25,15 @@ from config import GatewayConfig
 from esme import Pool
 from routing.admission import Admission
 from routing.analytics import Analytics
+from routing.consent import Consent
 from routing.events import TenantEvent
 from routing.inbound import Inbound
+from routing.keywords import Keywords
 from routing.lifecycle import IllegalTransition, Lifecycle
 from routing.quiet import deferred_until
 from routing.router import Router
 from routing.schedule import Scheduler
-from routing.sqlite import GroupCommitter, SqliteEventQueue, SqliteRecord, Store
+from routing.sqlite import GroupCommitter, SqliteConsent, SqliteEventQueue, SqliteRecord, Store
 from routing.sqlite.links import SqliteLinks
 from routing.sqlite.rollups import SqliteAnalytics
 from routing.sqlite.schedules import SqliteScheduleBook
@@ -46,6 +48,7 @@ from .fdlimit import log_ceiling, plan_connection_ceiling
 from .flood import FloodCollector, FloodStats
 from .http import HttpApi, HttpServer, SendService, counted
 from .http.links import LinkDesk
+from .http.optouts import optout_handlers
 from .http.preview import PreviewService, preview_routes
 from .http.server import public_url
 from .http.templates import template_routes
@@ -202,6 +205,7 @@ class Gateway:
         self.router = Router(cfg, self.record, self.work, self.events, self.lifecycle,
                              wall=self.wall)
         self.admission = Admission(cfg, self.record, self.router)
+        self._wire_consent()
         # Scheduled messages (send_at, schedule_delivery_time) wait in the store; the
         # scheduler releases them and cancels or replaces those that have not left.
         self.scheduler = Scheduler(SqliteScheduleBook(self.store), self.record,
@@ -217,12 +221,14 @@ class Gateway:
                                      bans=self.bans)
         self.listener = TenantListener(cfg.listen, self.handler, loop, stats=self.flood)
         self.sending = SendService(cfg, self.admission, self.record, wall=self.wall)
+        self.sending.consent = self.consent
         link_desk = self._wire_links()
         self.http_api = HttpApi(cfg, self.sending, self.record, self.events,
                                 self.scheduler.cancel,
                                 wall=self.wall, accepting=lambda: self.admission.accepting,
                                 bans=self.bans, links=link_desk,
-                                routes=self._wire_templates())
+                                routes=[*self._wire_templates(), *optout_handlers(
+                                    self.consent, self.router.publish, wall=self.wall)])
         self.http_api.analytics = SqliteAnalytics(lambda: self.store.reader,
                                                   self.analytics.regions)
         self.http = HttpServer(counted(self.http_api.app, self.metrics.http_response),
@@ -260,6 +266,15 @@ class Gateway:
         self.metrics.gauge("smsc_illegal_transitions", "Status changes the lifecycle refused",
                            "kind", lambda: {"total": float(self.illegal_count)})
 
+    def _wire_consent(self) -> None:
+        """Opt-outs (routing.consent): the index loaded from the store, asked by admission
+        for every submission of both doors (and by preview: ``gateway.consent``)."""
+        self.consent = Consent(SqliteConsent(self.store, self.committer))
+        self.admission.consent = self.consent
+        self.metrics.gauge("smsc_opted_out_numbers", "Numbers opted out, per tenant",
+                           "tenant", lambda: {k: float(v)
+                                              for k, v in self.consent.count().items()})
+
     def _wire_templates(self) -> list[HTTPRouteHandler]:
         """Stored templates (all in memory, loaded once; writes ride the group commit) for
         sending and preview, and their routes (/v1/templates, POST /v1/messages/preview)."""
@@ -268,6 +283,7 @@ class Gateway:
         self.sending.templates = self.templates
         self.preview = PreviewService(self.templates, self.sending.operator_for,
                                       wall=self.wall, deferred_until=deferred_until,
+                                      opted_out=self.consent.opted_out,
                                       link_base=lambda: self.sending.link_base())
         return [*template_routes(self.templates, self.wall), *preview_routes(self.preview)]
 
@@ -302,6 +318,7 @@ class Gateway:
             return None
         self.inbound = inbound = Inbound(self.record, self.router, self.config.tenants)
         inbound.analytics = self.analytics
+        inbound.keywords = Keywords(self.consent, self.record, self.router)
         pool = Pool(self.config, self.router, self.work, inbound, self.record,
                     count=self.metrics.operator_event, wall=self.wall)
         self.metrics.gauge("smsc_operator_binds", "Bound binds per operator", "operator",

@@ -24,6 +24,7 @@ class Ops:
         "answers_before",
         "change_history",
         "clicks",
+        "consent",
         "event_acks",
         "event_adds",
         "event_fails",
@@ -64,6 +65,7 @@ class Ops:
         self.event_revives: list[tuple[int]] = []  # failed events offered again
         self.answers: list[tuple[object, ...]] = []  # idempotent answers to keep
         self.answers_before = 0.0  # drop idempotent answers created before this; 0 = no
+        self.consent: list[tuple[object, ...]] = []  # consent records (routing.consent)
         self.links: list[tuple[object, ...]] = []  # tracked links (routing.links), with
         # the messages they belong to
         self.clicks: list[tuple[object, ...]] = []  # clicks and bot fetches of links
@@ -78,8 +80,8 @@ class Ops:
                 + len(self.event_retries) + len(self.mo_parts) + len(self.mo_groups_done)
                 + len(self.event_fails) + len(self.event_revives) + len(self.answers)
                 + len(self.links) + len(self.clicks)
-                + len(self.templates)
-                + len(self.rollups)
+                + len(self.consent)
+                + len(self.templates) + len(self.rollups)
                 + (1 if self.purge_before else 0) + (1 if self.answers_before else 0))
 
     def insert_message(self, m: Message, now: float) -> None:
@@ -151,6 +153,10 @@ class Ops:
     def put_click(self, code: str, tenant: str, message_id: str, at: float,
                   bot: bool) -> None:
         self.clicks.append((code, tenant, message_id, at, int(bot)))
+
+    def add_consent(self, row: tuple[object, ...]) -> None:
+        """A consent record (tenant, number, state, source, detail, inbound_id, at)."""
+        self.consent.append(row)
 
     def put_mo_part(self, group: MoGroup, seqnum: int, user_data: bytes,
                     received_at: float) -> None:

@@ -137,8 +137,21 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     ) WITHOUT ROWID;
     CREATE INDEX idempotency_age ON idempotency (created_at);
     """,
-    # 6: consent: opt-out and opt-in records per tenant and number, history kept.
-    "",
+    # 6: consent: opt-out and opt-in records per tenant and number, history kept (a
+    # change is a new row, never an update; the latest row of a number is its state).
+    """
+    CREATE TABLE consent (
+        tenant TEXT NOT NULL,
+        number TEXT NOT NULL,
+        state TEXT NOT NULL,
+        source TEXT NOT NULL,
+        detail TEXT NOT NULL,
+        inbound_id TEXT NOT NULL,
+        at REAL NOT NULL
+    );
+    CREATE INDEX consent_number ON consent (tenant, number, at);
+    CREATE INDEX consent_time ON consent (tenant, at);
+    """,
     # 7: stored templates per tenant (routing.templates keeps them all in memory).
     """
     CREATE TABLE templates (

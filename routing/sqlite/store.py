@@ -193,6 +193,9 @@ class Store:
                 conn.executemany("INSERT INTO links VALUES (?, ?, ?, ?, ?)", ops.links)
             if ops.clicks:
                 conn.executemany("INSERT INTO clicks VALUES (?, ?, ?, ?, ?)", ops.clicks)
+            if ops.consent:
+                conn.executemany("INSERT INTO consent VALUES (?, ?, ?, ?, ?, ?, ?)",
+                                 ops.consent)
             if ops.change_history:
                 conn.executemany("INSERT INTO history VALUES (?, ?, ?, ?)",
                                  [h for h in ops.change_history if h[0] not in lost]

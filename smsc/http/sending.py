@@ -24,7 +24,8 @@ import msgspec
 
 from config import GatewayConfig, OperatorConfig, TenantConfig
 from encoding.constants import CommandStatus
-from routing.admission import Admission
+from routing.admission import OPTED_OUT_STATUS, Admission
+from routing.consent import Consent
 from routing.links import LinkBook
 from routing.model import Message, external_id
 from routing.repository import KeptAnswer, MessageRecord
@@ -42,6 +43,7 @@ S = CommandStatus
 _CODE_OF_STATUS: Final[dict[int, str]] = {
     S.ESME_RINVDSTADR: "invalid_number", S.ESME_RINVSRCADR: "invalid_originator",
     S.ESME_RINVMSGLEN: "content_too_long", S.ESME_RINVEXPIRY: "invalid_validity",
+    OPTED_OUT_STATUS: "opted_out",
 }
 _encoder = msgspec.json.Encoder()
 
@@ -71,6 +73,7 @@ class SendService:
         # known once the HTTP port is bound); set by the composition root.
         self.links: LinkBook | None = None
         self.link_base: Callable[[], str] = lambda: ""
+        self.consent: Consent | None = None  # opt-outs (routing.consent); set by the app
         self.templates: TemplateBook | None = None  # stored templates; set by the app
 
     def reconfigure(self, config: GatewayConfig) -> None:
@@ -153,6 +156,8 @@ class SendService:
                            plan.problems)
         if plan.forbidden:
             raise ApiError(403, "sender_not_allowed", plan.forbidden[0].detail, plan.forbidden)
+        if self.consent is not None:
+            plan.entries = _refuse_opted_out(plan.entries, self.consent, tenant.system_id)
         planned = [e for e in plan.entries if isinstance(e, Planned)]
         if not planned:
             raise ApiError(400, "no_usable_recipient", "no recipient can be sent to",
@@ -224,3 +229,19 @@ def _shown(number: str) -> str:
     digits = number.strip()
     return digits if digits.startswith("+") or not digits.isdigit() else "+" + digits
 
+
+def _refuse_opted_out(entries: list[Planned | Refused], consent: Consent, tenant: str
+                      ) -> list[Planned | Refused]:
+    """Recipients that opted out of ``tenant`` refused alone (``opted_out``), like an
+    invalid number: the rest still go, and a request with none left is a 400. Admission
+    checks again (both doors); this makes the refusal count as "no usable recipient"."""
+    out: list[Planned | Refused] = []
+    for e in entries:
+        if isinstance(e, Planned) and consent.opted_out(tenant, e.submission.destination_addr):
+            out.append(Refused(e.index, "+" + e.submission.destination_addr, ErrorInfo(
+                code="opted_out", smpp_status=OPTED_OUT_STATUS,
+                detail="the recipient opted out of this account's messages"),
+                e.submission.reference or None))
+        else:
+            out.append(e)
+    return out

@@ -4,7 +4,9 @@
 ``message.failed`` at the final outcome, ``message.inbound`` for an MO message. Message data
 is the status object's fields the event knows (ids as the tenant sees them); inbound data is
 ``{id, from, to, content, received_at, parts}``; a click of a tracked link,
-``message.clicked`` with ``{message_id, url, clicked_at}``.
+``message.clicked`` with ``{message_id, url, clicked_at}``; a change of consent,
+``contact.opted_out`` / ``contact.opted_in`` with the consent record ``{number, state,
+source, detail, inbound_id, at}``.
 """
 
 from __future__ import annotations
@@ -18,11 +20,18 @@ from config import TenantConfig
 from encoding.constants import EsmClass
 from encoding.errors import SmppError
 from encoding.text import decode_text, parse_udh
-from routing.events import ClickEvent, MoEvent, ReceiptEvent, SentEvent, TenantEvent
+from routing.events import (
+    ClickEvent,
+    ConsentEvent,
+    MoEvent,
+    ReceiptEvent,
+    SentEvent,
+    TenantEvent,
+)
 from routing.model import Status, external_id, shown_number
 
 __all__ = ["render_webhook", "Envelope", "MessageData", "InboundData", "ClickData",
-           "event_type"]
+           "ConsentData", "event_type"]
 
 _STATUS = {s: s.value for s in Status} | {Status.SUBMITTED: "sent"}
 _ENC = {0x00: "gsm7", 0x08: "ucs2", 0x03: "latin1"}
@@ -64,11 +73,22 @@ class ClickData(msgspec.Struct, kw_only=True):
     clicked_at: datetime
 
 
+class ConsentData(msgspec.Struct, kw_only=True):
+    """A consent record (routing.consent), as ``GET /v1/opt-outs/{number}`` lists them."""
+
+    number: str
+    state: str
+    source: str
+    detail: str
+    inbound_id: str | None
+    at: datetime
+
+
 class Envelope(msgspec.Struct, kw_only=True):
     type: Literal["message.sent", "message.delivered", "message.failed", "message.inbound",
-                  "message.clicked"]
+                  "message.clicked", "contact.opted_out", "contact.opted_in"]
     timestamp: datetime
-    data: MessageData | InboundData | ClickData
+    data: MessageData | InboundData | ClickData | ConsentData
 
 
 _encoder = msgspec.json.Encoder()
@@ -85,6 +105,8 @@ def event_type(event: TenantEvent) -> str:
         return "message.delivered" if event.status is Status.DELIVERED else "message.failed"
     if isinstance(event, ClickEvent):
         return "message.clicked"
+    if isinstance(event, ConsentEvent):
+        return "contact." + event.state
     return "message.inbound"
 
 
@@ -99,7 +121,7 @@ def _inbound_text(e: MoEvent) -> str:
 def render_webhook(event: TenantEvent, event_id: str, tenant: TenantConfig, now: float
                    ) -> bytes | None:
     """The JSON body for ``event``, or None when it has no webhook form."""
-    data: MessageData | InboundData | ClickData
+    data: MessageData | InboundData | ClickData | ConsentData
     if isinstance(event, ReceiptEvent):
         failed = event.status is not Status.DELIVERED
         data = MessageData(
@@ -122,7 +144,7 @@ def render_webhook(event: TenantEvent, event_id: str, tenant: TenantConfig, now:
             operator=event.operator or None, created_at=_time(event.created_at),
             sent_at=_time(event.at))
     elif isinstance(event, MoEvent):
-        data = InboundData(id=event_id,
+        data = InboundData(id=event.inbound_id or event_id,
                            from_=shown_number(event.source_addr, event.source_addr_ton),
                            to=shown_number(event.destination_addr, event.dest_addr_ton),
                            content=_inbound_text(event),
@@ -132,6 +154,11 @@ def render_webhook(event: TenantEvent, event_id: str, tenant: TenantConfig, now:
         data = ClickData(message_id=external_id(tenant.id_format, event.message_id),
                          url=event.url,
                          clicked_at=_time(event.clicked_at) or datetime.now(UTC))
+    elif isinstance(event, ConsentEvent):
+        data = ConsentData(number=shown_number(event.number, 1), state=event.state,
+                           source=event.source, detail=event.detail,
+                           inbound_id=event.inbound_id or None,
+                           at=_time(event.at) or datetime.now(UTC))
     else:
         return None
     return _encoder.encode(Envelope(type=event_type(event),  # type: ignore[arg-type]
