@@ -2,11 +2,11 @@
 
 ``write_rollups`` runs inside ``Store.apply`` (the commit that carries the status changes it
 counts): one ``INSERT ... ON CONFLICT DO UPDATE`` per touched rollup row. ``SqliteAnalytics``
-reads rollup rows on the reader connection, summed per group with ``GROUP BY`` over the
-primary key (tenant, dim, hour, key): the cost of a report is the hours times the keys of
-the period, never the messages. Clicks (``clicks``, part E of issue 12) and opt-outs
-(``consent``) are counted from their own tables over their (tenant, at) indexes when those
-tables exist.
+reads rollup rows on the reader connection over the primary key's (tenant, hour) prefix,
+summed per group with ``GROUP BY``: the cost of a report is the rows of the period (hours
+times message shapes: operator, country, originator), never the messages. Clicks
+(``clicks``, part E of issue 12) and opt-outs (``consent``, part A) are counted from their
+own tables over their (tenant, at) indexes when those tables exist.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Final, Literal
 
-from ..analytics import FIELDS, N_FIELDS, RegionCache, RollupBatch, percentile
+from ..analytics import BUCKET0, FIELDS, N_FIELDS, RegionCache, RollupBatch, percentile
 
 __all__ = ["write_rollups", "SqliteAnalytics", "GroupFigures", "GroupBy"]
 
@@ -25,20 +25,21 @@ GroupBy = Literal["day", "hour", "operator", "country", "originator"]
 
 _COUNTS: Final = ", ".join(FIELDS)
 _UPSERT: Final = (
-    f"INSERT INTO rollups (tenant, dim, hour, key, {_COUNTS}) "
-    f"VALUES (?, ?, ?, ?, {', '.join('?' * N_FIELDS)}) "
-    "ON CONFLICT (tenant, dim, hour, key) DO UPDATE SET "
+    f"INSERT INTO rollups (tenant, hour, operator, country, originator, {_COUNTS}) "
+    f"VALUES (?, ?, ?, ?, ?, {', '.join('?' * N_FIELDS)}) "
+    "ON CONFLICT (tenant, hour, operator, country, originator) DO UPDATE SET "
     + ", ".join(f"{f} = {f} + excluded.{f}" for f in FIELDS))
 _UPSERT_ERROR: Final = (
-    "INSERT INTO rollup_errors (tenant, dim, hour, key, error, n) VALUES (?, ?, ?, ?, ?, ?) "
-    "ON CONFLICT (tenant, dim, hour, key, error) DO UPDATE SET n = n + excluded.n")
+    "INSERT INTO rollup_errors (tenant, hour, operator, country, originator, error, n) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tenant, hour, operator, country, originator, "
+    "error) DO UPDATE SET n = n + excluded.n")
 _SUMS: Final = ", ".join(f"sum({f})" for f in FIELDS)
 
 
 def write_rollups(conn: sqlite3.Connection, batch: RollupBatch) -> None:
     """Add one commit's deltas (inside the caller's transaction)."""
     if batch.rows:
-        conn.executemany(_UPSERT, [(*k, *v) for k, v in batch.rows.items()])
+        conn.executemany(_UPSERT, [(*k, *v) for k, v in batch.rows.items() if any(v)])
     if batch.errors:
         conn.executemany(_UPSERT_ERROR, [(*k, n) for k, n in batch.errors.items()])
 
@@ -53,6 +54,7 @@ class GroupFigures:
     failed: int = 0
     parts: int = 0
     inbound: int = 0
+    latency_ms: int = 0  # the sum of accept -> delivered times
     errors: dict[int, int] = field(default_factory=dict)
     buckets: list[int] = field(default_factory=list)
     clicks: int = 0
@@ -72,13 +74,9 @@ class GroupFigures:
         return percentile(self.buckets, q)
 
 
-def _group_expr(group_by: GroupBy) -> tuple[str, str]:
-    """(dimension, SQL expression of the group) for ``group_by``."""
-    if group_by == "hour":
-        return "all", "hour"
-    if group_by == "day":
-        return "all", "hour / 86400 * 86400"
-    return group_by, "key"
+def _group_expr(group_by: GroupBy) -> str:
+    """The SQL expression of the group for ``group_by``."""
+    return {"hour": "hour", "day": "hour / 86400 * 86400"}.get(group_by, group_by)
 
 
 def _label(group_by: GroupBy, value: object) -> str:
@@ -101,21 +99,23 @@ class SqliteAnalytics:
         """Groups of ``tenant``'s figures for hours starting in [hour of since, until), in
         key order."""
         conn = self._reader()
-        dim, expr = _group_expr(group_by)
+        expr = _group_expr(group_by)
         low = int(since // 3600) * 3600
-        params = (tenant, dim, low, until)
+        params = (tenant, low, until)
         groups: dict[str, GroupFigures] = {}
         for row in conn.execute(
-                f"SELECT {expr} AS g, {_SUMS} FROM rollups WHERE tenant = ? AND dim = ? "
+                f"SELECT {expr} AS g, {_SUMS} FROM rollups WHERE tenant = ? "
                 "AND hour >= ? AND hour < ? GROUP BY g ORDER BY g", params):
             label = _label(group_by, row[0])
-            counts = [int(v or 0) for v in row[1:]]
-            groups[label] = GroupFigures(
-                key=label, submitted=counts[0], delivered=counts[1], failed=counts[2],
-                parts=counts[3], inbound=counts[4], buckets=counts[5:])
+            c = [int(v or 0) for v in row[1:]]
+            fig = GroupFigures(
+                key=label, submitted=c[1] if group_by == "operator" else c[0], delivered=c[2],
+                failed=c[3], parts=c[4], inbound=c[5], latency_ms=c[6], buckets=c[BUCKET0:])
+            if fig.submitted or fig.delivered or fig.failed or fig.parts or fig.inbound:
+                groups[label] = fig  # by operator, "" holds accepts only until taken
         for g, error, n in conn.execute(
                 f"SELECT {expr} AS g, error, sum(n) FROM rollup_errors WHERE tenant = ? "
-                "AND dim = ? AND hour >= ? AND hour < ? GROUP BY g, error", params):
+                "AND hour >= ? AND hour < ? GROUP BY g, error", params):
             fig = groups.setdefault(_label(group_by, g), GroupFigures(key=_label(group_by, g)))
             fig.errors[int(error)] = int(n)
         tables = {r[0] for r in conn.execute(

@@ -194,32 +194,35 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     CREATE INDEX clicks_tenant_at ON clicks (tenant, at);
     CREATE INDEX clicks_message ON clicks (message_id);
     """,
-    # 10: analytics rollups per hour and dimension (routing.analytics): counts and a
-    # latency histogram (b0..b15: LATENCY_BOUNDS) per (tenant, dim, hour, key), and failures
-    # by error code; one upsert per touched row per group commit.
+    # 10: analytics rollups (routing.analytics): per tenant, hour and message shape
+    # (operator, recipient country, originator) the counts and a latency histogram (b0..b15:
+    # LATENCY_BOUNDS), and failures by error code; one upsert per touched row per commit.
     """
     CREATE TABLE rollups (
         tenant TEXT NOT NULL,
-        dim TEXT NOT NULL,
         hour INTEGER NOT NULL,
-        key TEXT NOT NULL,
-        submitted INTEGER NOT NULL, delivered INTEGER NOT NULL, failed INTEGER NOT NULL,
-        parts INTEGER NOT NULL, inbound INTEGER NOT NULL,
+        operator TEXT NOT NULL,
+        country TEXT NOT NULL,
+        originator TEXT NOT NULL,
+        submitted INTEGER NOT NULL, taken INTEGER NOT NULL, delivered INTEGER NOT NULL,
+        failed INTEGER NOT NULL, parts INTEGER NOT NULL, inbound INTEGER NOT NULL,
+        latency_ms INTEGER NOT NULL,
         b0 INTEGER NOT NULL, b1 INTEGER NOT NULL, b2 INTEGER NOT NULL, b3 INTEGER NOT NULL,
         b4 INTEGER NOT NULL, b5 INTEGER NOT NULL, b6 INTEGER NOT NULL, b7 INTEGER NOT NULL,
         b8 INTEGER NOT NULL, b9 INTEGER NOT NULL, b10 INTEGER NOT NULL, b11 INTEGER NOT NULL,
         b12 INTEGER NOT NULL, b13 INTEGER NOT NULL, b14 INTEGER NOT NULL,
         b15 INTEGER NOT NULL,
-        PRIMARY KEY (tenant, dim, hour, key)
+        PRIMARY KEY (tenant, hour, operator, country, originator)
     ) WITHOUT ROWID;
     CREATE TABLE rollup_errors (
         tenant TEXT NOT NULL,
-        dim TEXT NOT NULL,
         hour INTEGER NOT NULL,
-        key TEXT NOT NULL,
+        operator TEXT NOT NULL,
+        country TEXT NOT NULL,
+        originator TEXT NOT NULL,
         error INTEGER NOT NULL,
         n INTEGER NOT NULL,
-        PRIMARY KEY (tenant, dim, hour, key, error)
+        PRIMARY KEY (tenant, hour, operator, country, originator, error)
     ) WITHOUT ROWID;
     """,
 )

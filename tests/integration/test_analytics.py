@@ -166,8 +166,10 @@ def test_metrics_show_the_counters(stack: Stack) -> None:
 
     wait_until(scraped, 10.0, "delivered counter at /metrics", interval=0.1)
     assert 'smsc_messages_total{operator="",status="accepted",tenant="demo"} 5.0' in text
-    assert 'smsc_messages_total{operator="opa",status="submitted",tenant="demo"} 5.0' in text
-    assert 'smsc_messages_total{operator="opa",status="undeliverable",tenant="demo"} 1.0' in text
-    assert 'smsc_delivery_latency_seconds_count{tenant="demo"} 4.0' in text
-    assert 'smsc_messages_failed_total{error_class=' in text
+    assert 'smsc_messages_total{operator="opa",status="failed",tenant="demo"} 1.0' in text
+    assert 'smsc_message_parts_billed_total{operator="opa",tenant="demo"} 5.0' in text
+    assert 'smsc_delivery_latency_seconds_count{operator="opa",tenant="demo"} 4.0' in text
+    assert 'smsc_delivery_latency_seconds_bucket{le="+Inf",operator="opa",tenant="demo"} 4.0' \
+        in text
+    assert text.count("smsc_messages_failed_total{") == 1
     assert "447700" not in text  # no number in any label

@@ -11,6 +11,7 @@ import pytest
 
 from routing import Message, Ops, Status, Store
 from routing.analytics import (
+    FIELDS,
     LATENCY_BOUNDS,
     N_FIELDS,
     Analytics,
@@ -95,9 +96,16 @@ def test_region_cache_by_prefix() -> None:
 
 
 def test_error_class_is_bounded() -> None:
-    assert error_class(R, 0x45) == "failover"
-    assert error_class(R, 0x0B) == "permanent"
-    assert error_class(Status.EXPIRED, 0) == "expired"
+    assert error_class(0x45) == "failover"
+    assert error_class(0x0B) == "permanent"
+    assert error_class(0) == "unspecified"
+
+
+def _row(**counts: int) -> list[int]:
+    row = [0] * N_FIELDS
+    for name, n in counts.items():
+        row[FIELDS.index(name)] = n
+    return row
 
 
 def test_one_commit_one_entry_per_touched_row() -> None:
@@ -114,18 +122,12 @@ def test_one_commit_one_entry_per_touched_row() -> None:
         else:
             life.move(m, U, T0 + 12, error=0x45)
     batch = batches.commit()
-    # all, country GB, originator ACME, operator op1 (operator '' never touched: op known)
-    assert set(batch.rows) == {("acme", "all", T0, ""), ("acme", "country", T0, "GB"),
-                               ("acme", "originator", T0, "ACME"),
-                               ("acme", "operator", T0, "op1")}
-    row = batch.rows["acme", "all", T0, ""]
-    assert row[:5] == [50, 40, 10, 100, 0]
-    assert row[5 + 3] == 40 and sum(row[5:]) == 40
-    assert batch.rows["acme", "operator", T0, "op1"][:5] == [50, 40, 10, 100, 0]
-    assert batch.errors == {(*k, 0x45): 10 for k in batch.rows}
-    assert a.by_status[("acme", "op1", "delivered")] == 40
-    assert a.failures[("acme", "op1", "failover")] == 10
-    assert a.latency["acme"][3] == 40
+    # one row while the operator is unknown, one once op1 took them: 50 messages, 2 rows
+    assert batch.rows == {
+        ("acme", T0, "", "GB", "ACME"): _row(submitted=50),
+        ("acme", T0, "op1", "GB", "ACME"): _row(taken=50, delivered=40, failed=10,
+                                                parts=100, latency_ms=40 * 1500, b3=40)}
+    assert batch.errors == {("acme", T0, "op1", "GB", "ACME", 0x45): 10}
 
 
 def test_events_go_to_the_hour_they_happen_in() -> None:
@@ -136,10 +138,11 @@ def test_events_go_to_the_hour_they_happen_in() -> None:
     a.accepted([m], T0 + 3599.5)
     life.move(m, S, T0 + 3599.9, operator="op1", parts=1)
     life.move(m, D, T0 + 3600.2)
-    batch = batches.commit()
-    assert batch.rows["acme", "all", T0, ""][:3] == [1, 0, 0]
-    assert batch.rows["acme", "all", T0 + 3600, ""][:3] == [0, 1, 0]
-    assert batch.rows["acme", "all", T0 + 3600, ""][5 + 2] == 1  # 0.7 s: (0.5, 1]
+    rows = batches.commit().rows
+    assert rows["acme", T0, "", "GB", "ACME"] == _row(submitted=1)
+    assert rows["acme", T0, "op1", "GB", "ACME"] == _row(taken=1, parts=1)
+    assert rows["acme", T0 + 3600, "op1", "GB", "ACME"] == _row(
+        delivered=1, latency_ms=700, b2=1)  # 0.7 s: (0.5, 1]
 
 
 def test_unknown_then_final_counts_once_and_cancel_is_not_a_failure() -> None:
@@ -152,18 +155,35 @@ def test_unknown_then_final_counts_once_and_cancel_is_not_a_failure() -> None:
     life.move(m1, Status.UNKNOWN, T0 + 2)
     life.move(m1, D, T0 + 3)
     life.move(m2, Status.CANCELLED, T0 + 1)
-    row = batches.commit().rows["acme", "all", T0, ""]
-    assert row[:5] == [2, 1, 0, 1, 0]
+    rows = batches.commit().rows
+    assert rows["acme", T0, "", "GB", "ACME"] == _row(submitted=2, taken=1)  # m2 cancelled
+    assert rows["acme", T0, "op1", "GB", "ACME"] == _row(taken=1, delivered=1, parts=1,
+                                                         latency_ms=3000, b4=1)
 
 
 def test_inbound_counts() -> None:
     batches = Batches()
     a = Analytics(batches)
     a.inbound("acme", "op1", "447700900123", "4915112345", T0 + 5)
-    batch = batches.commit()
-    assert {k[1:]: v[4] for k, v in batch.rows.items()} == {
-        ("all", T0, ""): 1, ("operator", T0, "op1"): 1, ("country", T0, "GB"): 1,
-        ("originator", T0, "4915112345"): 1}
+    assert batches.commit().rows == {("acme", T0, "op1", "GB", "4915112345"): _row(inbound=1)}
+
+
+def test_prometheus_totals_fold_each_batch_once() -> None:
+    batches = Batches()
+    a = Analytics(batches)
+    life = lifecycle(a)
+    for commit in range(3):
+        m = msg(str(commit), created_at=T0)
+        a.accepted([m], T0)
+        life.move(m, S, T0 + 1, operator="op1", parts=1)
+        life.move(m, U if commit == 2 else D, T0 + 2, error=0x45 if commit == 2 else 0)
+        totals, errors = a.cumulative()  # the batch being filled is counted, not consumed
+        assert totals["acme", "op1"][FIELDS.index("taken")] == commit + 1
+        batches.commit()
+    totals, errors = a.cumulative()
+    assert totals["acme", ""][FIELDS.index("submitted")] == 3
+    assert totals["acme", "op1"][FIELDS.index("delivered")] == 2
+    assert errors == {("acme", "op1", 0x45): 1}
 
 
 # --- store: upserts and the report ------------------------------------------------------
@@ -252,12 +272,9 @@ def test_clicks_and_opt_outs_count_from_their_tables_when_they_exist(store: Stor
         assert {g.key: g.clicks for g in by_op} == {"ACME": 1}
 
 
-def test_batch_len_and_fields() -> None:
+def test_batch_len() -> None:
     b = RollupBatch()
     assert not b
-    b.add(("t", "all", 0, ""), 0)
-    b.add_error(("t", "all", 0, ""), 8)
-    assert len(b) == 2 and len(b.rows["t", "all", 0, ""]) == N_FIELDS
-    with_ops = Ops()
-    with_ops.rollups = b
-    assert len(with_ops) >= 2
+    b.add(("t", 0, "", "ZZ", "x"), 0)
+    b.add_error(("t", 0, "", "ZZ", "x"), 8)
+    assert len(b) == 2 and len(b.rows["t", 0, "", "ZZ", "x"]) == N_FIELDS
