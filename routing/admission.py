@@ -22,7 +22,7 @@ from encoding.constants import CommandStatus
 from encoding.smpptime import parse_smpp_time
 
 from .analytics import Analytics
-from .consent import Consent
+from .consent import OPTED_OUT_STATUS, Consent
 from .model import Message, Status
 from .quiet import quiet_until
 from .repository import Durable, MessageRecord
@@ -34,10 +34,6 @@ from .validate import check_message, sender_allowed
 __all__ = ["Admission", "MessageSink", "OPTED_OUT_STATUS"]
 
 S = CommandStatus
-# A message to a number that opted out of the tenant's messages (routing.consent): SMPP 3.4
-# section 5.1.3's ESME_RX_R_APPN, "ESME receiver reject message error": the recipient
-# refuses it, do not retry. Over HTTP the recipient's error code is ``opted_out``.
-OPTED_OUT_STATUS: int = S.ESME_RX_R_APPN
 
 
 class MessageSink(Protocol):

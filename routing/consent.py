@@ -24,16 +24,22 @@ from typing import Any, Final, Literal, Protocol
 
 import msgspec
 
+from encoding.constants import CommandStatus
+
 from .repository import Durable
 
 __all__ = ["Consent", "ConsentRecord", "ConsentStore", "State", "Source", "normalise",
-           "OPTED_OUT", "OPTED_IN"]
+           "OPTED_OUT", "OPTED_IN", "OPTED_OUT_STATUS"]
 
 State = Literal["opted_out", "opted_in"]
 Source = Literal["keyword", "api"]
 OPTED_OUT: Final = "opted_out"
 OPTED_IN: Final = "opted_in"
 _EMPTY: Final[frozenset[str]] = frozenset()
+# A message to a number that opted out of the tenant's messages: SMPP 3.4 section 5.1.3's
+# ESME_RX_R_APPN, "ESME receiver reject message error": the recipient refuses it, do not
+# retry. Over HTTP the recipient's error code is ``opted_out``.
+OPTED_OUT_STATUS: Final[int] = CommandStatus.ESME_RX_R_APPN
 
 
 class ConsentRecord(msgspec.Struct, frozen=True, gc=False, kw_only=True):

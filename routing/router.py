@@ -19,6 +19,7 @@ from encoding.constants import CommandStatus
 from encoding.receipt import Receipt
 
 from .channels import Channels
+from .consent import OPTED_OUT_STATUS, Consent
 from .events import SentEvent, TenantEvent
 from .jobs import Job, PartState
 from .lifecycle import Lifecycle
@@ -56,6 +57,9 @@ class Router:
         self.outcomes = Outcomes(record, self, self.tenants, self.operators)
         self._up: set[str] = set()
         self._reference = 0
+        # Opt-outs (routing.consent): a message that was decided before its number opted
+        # out (scheduled, or recovered after a restart) is refused here, before any operator.
+        self.consent: Consent | None = None
 
     def reconfigure(self, config: GatewayConfig) -> None:
         """A reloaded config (``smsc reload``): tenants, operators and routes take effect for
@@ -112,7 +116,12 @@ class Router:
     def accepted(self, messages: Iterable[Message]) -> None:
         touched: set[str] = set()
         now = self.wall()
+        consent = self.consent
         for m in messages:
+            if consent is not None and consent.opted_out(m.tenant, m.destination_addr):
+                self.finish(m, Status.REJECTED, now, error=OPTED_OUT_STATUS,
+                            detail="the recipient opted out")
+                continue
             operators = self.routes.lookup(m.destination_addr, m.tenant)
             if not operators:
                 self.finish(m, Status.REJECTED, now, error=CommandStatus.ESME_RINVDSTADR,
@@ -128,10 +137,13 @@ class Router:
         """The gateway's own answer to an inbound message (a keyword's reply), once stored:
         queued on the operator the inbound came from, whatever the routes say (the route
         table when a reload took that operator away)."""
-        if operator not in self.operators:
-            self.accepted([m])
+        operators = ((operator,) if operator in self.operators
+                     else self.routes.lookup(m.destination_addr, m.tenant))
+        if not operators:
+            self.finish(m, Status.REJECTED, self.wall(), error=CommandStatus.ESME_RINVDSTADR,
+                        detail="no route")
             return
-        job = Job(m, (operator,))
+        job = Job(m, operators)
         self.jobs[m.id] = job
         self.work.notify(self.enqueue(job))
 

@@ -270,7 +270,7 @@ class Gateway:
         """Opt-outs (routing.consent): the index loaded from the store, asked by admission
         for every submission of both doors (and by preview: ``gateway.consent``)."""
         self.consent = Consent(SqliteConsent(self.store, self.committer))
-        self.admission.consent = self.consent
+        self.admission.consent = self.router.consent = self.consent
         self.metrics.gauge("smsc_opted_out_numbers", "Numbers opted out, per tenant",
                            "tenant", lambda: {k: float(v)
                                               for k, v in self.consent.count().items()})

@@ -311,4 +311,6 @@ def _type_of(event: object) -> str:
     status = getattr(event, "status", None)
     if kind == "receipt" and status is not Status.DELIVERED:
         return "message.failed"
+    if kind == "consent":
+        return "contact." + str(getattr(event, "state", ""))
     return _EVENT_TYPE.get(kind, kind)

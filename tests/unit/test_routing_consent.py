@@ -171,3 +171,22 @@ def test_admission_refuses_an_opted_out_number(rig: Rig) -> None:
     assert isinstance(admission.decide(other, ACME, 1.0), Message)
     beta = next(t for t in rig.config.tenants if t.system_id == "beta")
     assert isinstance(admission.decide(sub, beta, 1.0), Message)  # per tenant
+
+
+def test_router_refuses_a_message_decided_before_the_opt_out(rig: Rig) -> None:
+    """A message scheduled (or recovered after a restart) before its number opted out is
+    refused where it would go to an operator: REJECTED with 0x66, nothing queued."""
+    rig.router.consent = rig.consent
+    m = Message(id=rig.record.new_message_id(), tenant="acme", source_addr="447700",
+                destination_addr="447911123456", body=b"later", created_at=1.0)
+    rig.record.accept([m], 1.0)
+    rig.commit()
+    rig.consent.change("acme", "447911123456", "opted_out", "api", 2.0)
+    rig.router.accepted([m])
+    rig.commit()
+    assert rig.queued("op1") == [] and rig.queued("op2") == []
+    stored = rig.store.get_message(m.id)
+    assert stored is not None
+    assert (stored.status.value, stored.error) == ("rejected", OPTED_OUT_STATUS)
+    rig.mo("STOP")  # a keyword's reply still reaches the opted-out number
+    assert len(rig.queued("op1")) == 1
