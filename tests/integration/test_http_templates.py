@@ -199,6 +199,18 @@ def test_preview_says_quiet_hours_would_hold_a_recipient(stack: Stack) -> None:
         assert (one["deferred"], one["deferred_until"]) == (False, None)  # no quiet hours
 
 
+def test_preview_says_an_opted_out_number_is_opted_out(stack: Stack) -> None:
+    sim = stack.sim()
+    gw = stack.gateway([operator("A", sim.port)], tenants=tenants())
+    with api_client(gw.gateway.http_port, TOKEN) as c:
+        r = c.put("/v1/opt-outs/+447700900001")
+        assert r.status_code in (200, 201), r.text
+        r = post_json(c, {"content": "x", "recipients": ["+447700900001", "+447700900002"]},
+                      "/v1/messages/preview")
+        assert r.status_code == 200, r.text
+        assert [p["opted_out"] for p in r.json()["recipients"]] == [True, False]
+
+
 def test_preview_counts_tracked_links_as_sending_does(stack: Stack) -> None:
     sim = stack.sim()
     gw = stack.gateway([operator("A", sim.port)], tenants=tenants())
