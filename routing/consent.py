@@ -86,6 +86,7 @@ class Consent:
     def __init__(self, store: ConsentStore) -> None:
         self.store = store
         self._out: dict[str, set[str]] = {}
+        self._leaving: set[tuple[str, str]] = set()  # opt-ins written, not yet durable
         self.changes = 0  # records written since start (metrics)
         for tenant, number in store.opted_out_now():
             self._out.setdefault(tenant, set()).add(number)
@@ -105,22 +106,27 @@ class Consent:
         """Record that ``number`` is now ``state`` for ``tenant``: the new record and its
         Durable, or (None, None) when the number already is in that state (nothing is
         written: history holds changes, not repeats)."""
-        numbers = self._out.get(tenant, _EMPTY)
-        if (number in numbers) == (state == OPTED_OUT):
+        out = number in self._out.get(tenant, _EMPTY) and (tenant, number) not in self._leaving
+        if out == (state == OPTED_OUT):
             return None, None
         record = ConsentRecord(tenant=tenant, number=number, state=state, source=source,
                                detail=detail, inbound_id=inbound_id, at=now)
         durable = self.store.add(record)
         self.changes += 1
         if state == OPTED_OUT:
+            self._leaving.discard((tenant, number))
             self._out.setdefault(tenant, set()).add(number)
+        else:
+            self._leaving.add((tenant, number))
 
         def done(fut: Any) -> None:
             ok = fut.exception() is None
             if state == OPTED_OUT and not ok:
                 self._out.get(tenant, set()).discard(number)  # it was never stored
-            elif state == OPTED_IN and ok:
-                self._out.get(tenant, set()).discard(number)
+            elif state == OPTED_IN and (tenant, number) in self._leaving:
+                self._leaving.discard((tenant, number))
+                if ok:  # and no opt-out came meanwhile (that one cleared _leaving)
+                    self._out.get(tenant, set()).discard(number)
             if on_durable is not None:
                 on_durable(ok)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -12,7 +13,7 @@ from config import GatewayConfig, OperatorConfig, RouteConfig, TenantConfig
 from encoding.pdu import DeliverSm
 from encoding.text import decode_text, encode_text
 from routing.admission import OPTED_OUT_STATUS, Admission
-from routing.consent import Consent
+from routing.consent import Consent, ConsentRecord
 from routing.events import ConsentEvent, MoEvent
 from routing.keywords import Keywords, match_keyword, reply_text
 from routing.model import Message
@@ -190,3 +191,40 @@ def test_router_refuses_a_message_decided_before_the_opt_out(rig: Rig) -> None:
     assert (stored.status.value, stored.error) == ("rejected", OPTED_OUT_STATUS)
     rig.mo("STOP")  # a keyword's reply still reaches the opted-out number
     assert len(rig.queued("op1")) == 1
+
+
+def test_an_opt_in_waiting_for_its_commit_is_not_written_twice() -> None:
+    class Pending:
+        """A commit that has not completed yet: callbacks wait for ``done()``."""
+
+        def __init__(self) -> None:
+            self.callbacks: list[Any] = []
+            self.added: list[ConsentRecord] = []
+
+        def add(self, record: ConsentRecord) -> Pending:
+            self.added.append(record)
+            return self
+
+        def add_done_callback(self, fn: Any) -> None:
+            self.callbacks.append(fn)
+
+        def exception(self) -> None:
+            return None
+
+        def done(self) -> None:
+            for fn in self.callbacks:
+                fn(self)
+            self.callbacks.clear()
+
+        def opted_out_now(self) -> list[tuple[str, str]]:
+            return [("acme", "1")]
+
+    store = Pending()
+    book = Consent(store)  # type: ignore[arg-type]
+    assert book.change("acme", "1", "opted_in", "api", 1.0)[0] is not None
+    assert book.opted_out("acme", "1")  # refused until the opt-in is durable
+    assert book.change("acme", "1", "opted_in", "api", 1.5) == (None, None)
+    assert book.change("acme", "1", "opted_out", "api", 2.0)[0] is not None  # again
+    store.done()
+    assert book.opted_out("acme", "1")  # the later opt-out wins
+    assert [r.state for r in store.added] == ["opted_in", "opted_out"]
