@@ -31,7 +31,7 @@ from yarl import URL
 from config import HttpConfig, TenantConfig
 from esme.tls import TlsSetupError, verifying_context
 from routing.channels import tenant_of_queue, webhook_queue
-from routing.events import Claim, MoEvent
+from routing.events import Claim, ConsentEvent, MoEvent
 from routing.repository import EventQueue
 
 from .render import render_webhook
@@ -86,7 +86,10 @@ class _Endpoint:
 
 
 def _key(claim: Claim) -> str:
+    """What an event is ordered with: its message's events, a number's consent changes."""
     event = claim.event
+    if isinstance(event, ConsentEvent):
+        return f"consent:{event.number}"
     return f"mo:{claim.id}" if isinstance(event, MoEvent) else getattr(event, "message_id", "")
 
 
