@@ -36,7 +36,7 @@ from .rows import (
     segment_of,
 )
 from .schema import MIGRATIONS, SCHEMA_VERSION
-from .templates import apply_templates
+from .template_rows import apply_templates
 
 __all__ = ["Store", "Ops", "StoreError"]
 

@@ -2,36 +2,18 @@
 
 ``routing.templates.TemplateBook`` keeps every template in memory (they are few); this module
 is its storage: ``SqliteTemplates`` appends puts and deletes to the pending group commit
-(``Ops.templates``) and reads the whole table once, on the reader connection.
+(``Ops.templates``, written by ``template_rows``) and reads the whole table once, on the
+reader connection.
 """
 
 from __future__ import annotations
 
-import sqlite3
-from typing import TYPE_CHECKING
-
 from ..repository import Durable
 from ..templates import StoredTemplate
+from .committer import GroupCommitter
+from .store import Store
 
-if TYPE_CHECKING:  # store.py imports apply_templates from here
-    from .committer import GroupCommitter
-    from .store import Store
-
-__all__ = ["SqliteTemplates", "apply_templates"]
-
-# The whole row: the book says created_at (kept on a replace, new after a delete).
-_UPSERT = "INSERT OR REPLACE INTO templates VALUES (?, ?, ?, ?, ?)"
-
-
-def apply_templates(conn: sqlite3.Connection,
-                    writes: dict[tuple[str, str], tuple[object, ...] | None]) -> None:
-    """Inside ``Store.apply``'s transaction: the batch's template puts and deletes."""
-    drops = [key for key, row in writes.items() if row is None]
-    puts = [row for row in writes.values() if row is not None]
-    if drops:
-        conn.executemany("DELETE FROM templates WHERE tenant = ? AND name = ?", drops)
-    if puts:
-        conn.executemany(_UPSERT, puts)
+__all__ = ["SqliteTemplates"]
 
 
 class SqliteTemplates:
