@@ -222,3 +222,41 @@ def test_preview_missing_variable_points_at_the_recipient() -> None:
             {"to": "+447700900001", "vars": {"name": "A"}}, "+447700900002"]))
     assert [(e.pointer, e.code) for e in err.value.errors] == [
         ("/recipients/1", "missing_variable")]
+
+
+# --- sending with a template (translate.plan_request) ----------------------------------------
+
+
+def plan_with_templates(body: dict[str, Any]) -> Any:
+    from encoding.text import decode_text
+    from smsc.http.models import SendRequest
+    from smsc.http.translate import Planned, plan_request
+
+    stored = {"hi": "Hi {{name}}, €5 off"}
+    p = plan_request(msgspec.convert(body, SendRequest), TENANT, 1000.0,
+                     operator_for=lambda to: None, templates=stored.get)
+    texts = [decode_text(e.submission.body, e.submission.data_coding)
+             for e in p.entries if isinstance(e, Planned)]
+    return [(f.pointer, f.code) for f in p.problems], texts
+
+
+def test_a_template_is_rendered_per_recipient_like_content() -> None:
+    problems, texts = plan_with_templates({"messages": [{"template": "hi", "recipients": [
+        {"to": "+447700900001", "vars": {"name": "Ann"}},
+        {"to": "+447700900002", "vars": {"name": "Bo"}}]}]})
+    assert (problems, texts) == ([], ["Hi Ann, €5 off", "Hi Bo, €5 off"])
+
+
+def test_template_problems_point_at_the_field_or_the_recipient() -> None:
+    assert plan_with_templates({"messages": [
+        {"template": "nope", "recipients": ["+447700900001"]}]})[0] == [
+        ("/messages/0/template", "unknown_template")]
+    assert plan_with_templates({"messages": [{"recipients": ["+447700900001"]}],
+                                "message_globals": {"template": "nope"}})[0] == [
+        ("/message_globals/template", "unknown_template")]
+    assert plan_with_templates({"messages": [
+        {"template": "hi", "content": "x", "recipients": ["+447700900001"]}]})[0] == [
+        ("/messages/0/template", "conflicting_fields")]
+    assert plan_with_templates({"messages": [
+        {"template": "hi", "recipients": ["+447700900001"]}]})[0] == [
+        ("/messages/0/recipients/0", "missing_variable")]
