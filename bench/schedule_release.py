@@ -36,7 +36,9 @@ from routing.sqlite import Ops, Store
 _BATCH = 20_000
 
 
-def _prepare(path: Path, due: float, count: int, later: int) -> None:
+def prefill_scheduled(path: Path, due: float, count: int, later: int = 0) -> None:
+    """Write ``count`` messages scheduled at ``due`` and ``later`` more a day after it into
+    the store at ``path`` (made if missing), as a restart would find them."""
     store = Store(path, synchronous="OFF")
     store.open()
     try:
@@ -65,7 +67,7 @@ async def _run(args: argparse.Namespace) -> None:
         path = Path(tmp) / "smsc.db"
         t0 = time.perf_counter()
         due = time.time() + args.lead + 30.0  # moved below, once the gateway is up
-        _prepare(path, due, args.count, args.later)
+        prefill_scheduled(path, due, args.count, args.later)
         print(f"prepared {args.count} due + {args.later} later in "
               f"{time.perf_counter() - t0:.1f} s")
         gw = Gateway(GatewayConfig(

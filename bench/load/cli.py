@@ -80,6 +80,8 @@ def _parser() -> argparse.ArgumentParser:
     add("--plot", metavar="FILE", help="write a PNG of throughput and latency over time")
     add("--quiet", "-q", action="store_true", help="no progress line")
     add("--keep-dir", action="store_true", help="keep the temporary directory (logs, store)")
+    add("--scheduled", type=int, default=0, metavar="N",
+        help="write N messages scheduled a day ahead into the store first (default 0)")
     add_http_arguments(p)
     add_tls_arguments(p)
     return p
@@ -144,7 +146,8 @@ def _gateway_options(args: argparse.Namespace) -> GatewayOptions:
                           deliver_window=args.deliver_window,
                           max_binds=max(2_000, args.idle_binds + pairs + 10),
                           log_level=args.gateway_log_level, synchronous=args.synchronous,
-                          commit_interval_ms=args.commit_interval_ms, tls=args.tls)
+                          commit_interval_ms=args.commit_interval_ms, tls=args.tls,
+                          prefill_scheduled=args.scheduled)
 
 
 def _run_phase(args: argparse.Namespace, phase: Phase, want_idle: bool

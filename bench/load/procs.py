@@ -64,6 +64,9 @@ class GatewayOptions(msgspec.Struct, frozen=True, kw_only=True):
     webhook_concurrency: int = 0  # [http] webhook_concurrency; 0 = the default
     # smsc-bench --tls: tenants bind over [listen_tls], the gateway to the simulator over TLS
     tls: bool = False
+    # smsc-bench --scheduled N: N messages scheduled a day ahead are written into the store
+    # before the gateway starts (issue 12: the load's cost beside a million scheduled)
+    prefill_scheduled: int = 0
 
 
 def _env() -> dict[str, str]:
@@ -287,6 +290,10 @@ class Stack:
             return
         gw_cfg = self.dir / "gateway.toml"
         gw_cfg.write_text(gateway_toml(self.dir, self.sim_port, self.opts, self.tls))
+        if self.opts.prefill_scheduled:
+            from bench.schedule_release import prefill_scheduled
+            prefill_scheduled(self.dir / "smsc.db", time.time() + 86_400, 0,
+                              self.opts.prefill_scheduled)
         load_gateway_config(gw_cfg)  # a bad generated config fails here, with its reason
         self.gateway = ManagedProcess(
             "gateway", [sys.executable, "-m", "smsc", "serve", "--config", str(gw_cfg),
