@@ -48,6 +48,7 @@ __all__ = [
     "INBOUND",
     "LATENCY_MS",
     "PARTS",
+    "RECEIPT_ERROR",
     "SUBMITTED",
     "TAKEN",
     "error_class",
@@ -70,6 +71,10 @@ N_FIELDS: Final = len(FIELDS)
 SUBMITTED, TAKEN, DELIVERED, FAILED, PARTS, INBOUND, LATENCY_MS = range(7)
 BUCKET0: Final = 7
 _FAILED: Final = frozenset({Status.UNDELIVERABLE, Status.EXPIRED, Status.REJECTED})
+# Error codes of failures an operator's receipt reported (its ``err:`` field, SMPP 3.4
+# Appendix B: network-specific) are kept as RECEIPT_ERROR + err, apart from command_status
+# values (32 bits).
+RECEIPT_ERROR: Final = 1 << 32
 _UNKNOWN_REGION: Final = "ZZ"
 _CACHE_MAX: Final = 50_000
 _PREFIX: Final = 6  # digits of a number that decide its region (NANP: 1 + area code + 2)
@@ -169,9 +174,11 @@ class RollupBatch:
 
 def error_class(error: int) -> str:
     """A bounded label for why a message failed (Prometheus): the retry classification of
-    its command_status, "unspecified" without one."""
+    its command_status, "receipt" for an operator's receipt, "unspecified" without a code."""
     if not error:
         return "unspecified"
+    if error >= RECEIPT_ERROR:
+        return "receipt"
     outcome = classify(error)
     return "other" if outcome is Outcome.OK else outcome.value
 
@@ -236,7 +243,7 @@ class Analytics:
             self._row(batch, hour, m)[0][SUBMITTED] += 1
 
     def moved(self, m: Message, old: Status, new: Status, now: float, *, error: int = 0,
-              parts: int = 0) -> None:
+              parts: int = 0, detail: str = "") -> None:
         """``m`` moved from ``old`` to ``new`` at ``now`` (``m`` already carries ``new``
         and its operator)."""
         first_out = old is Status.ACCEPTED
@@ -263,7 +270,8 @@ class Analytics:
                 row[LATENCY_MS] += int(latency * 1000)
         elif failed:
             row[FAILED] += 1
-            batch.add_error(key, error)
+            # a receipt's err: is the operator's own code, not a command_status
+            batch.add_error(key, RECEIPT_ERROR + error if detail == "receipt" else error)
         elif parts and new is Status.SUBMITTED:
             row[PARTS] += parts
 

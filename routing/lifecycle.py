@@ -21,7 +21,7 @@ __all__ = ["Lifecycle", "IllegalTransition", "MoveObserver"]
 
 class MoveObserver(Protocol):
     def moved(self, m: Message, old: Status, new: Status, now: float, *, error: int = 0,
-              parts: int = 0) -> None: ...
+              parts: int = 0, detail: str = "") -> None: ...
 
 
 class IllegalTransition(Exception):
@@ -60,5 +60,5 @@ class Lifecycle:
         self._record.record_change(m.id, old, new, now, error=error, operator=operator,
                                    detail=detail)
         if self.observer is not None:
-            self.observer.moved(m, old, new, now, error=error, parts=parts)
+            self.observer.moved(m, old, new, now, error=error, parts=parts, detail=detail)
         return True

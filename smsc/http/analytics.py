@@ -19,6 +19,7 @@ from litestar.params import FromQuery
 
 from config import TenantConfig
 from encoding.constants import CommandStatus
+from routing.analytics import RECEIPT_ERROR
 from routing.sqlite.rollups import GroupFigures, SqliteAnalytics
 
 from .errors import documented_errors
@@ -47,8 +48,9 @@ class AnalyticsGroup(msgspec.Struct, kw_only=True):
     delivered: int
     failed: Annotated[int, msgspec.Meta(description="Undeliverable, expired or rejected")]
     errors: Annotated[dict[str, int], msgspec.Meta(description=(
-        "Failed messages by error: the SMPP command_status name, 0xXXXXXXXX when it has "
-        "none, 'unspecified' when there was no code"))]
+        "Failed messages by error: the SMPP command_status name (0xXXXXXXXX for one "
+        "without a name), 'receipt err:NNN' for the error an operator's receipt gave, "
+        "'unspecified' when there was no code"))]
     delivery_rate: Annotated[float | None, msgspec.Meta(description=(
         "delivered / (delivered + failed); null when neither happened"))]
     latency_p50_ms: Annotated[float | None, msgspec.Meta(description=(
@@ -85,8 +87,12 @@ class AnalyticsHost(Protocol):
 
 
 def error_name(code: int) -> str:
+    """How ``errors`` names a code: the command_status name (0xXXXXXXXX for one without),
+    ``receipt err:NNN`` for an operator receipt's error, ``unspecified`` for none."""
     if not code:
         return "unspecified"
+    if code >= RECEIPT_ERROR:
+        return f"receipt err:{code - RECEIPT_ERROR:03d}"
     try:
         return CommandStatus(code).name
     except ValueError:

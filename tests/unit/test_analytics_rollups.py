@@ -14,6 +14,7 @@ from routing.analytics import (
     FIELDS,
     LATENCY_BOUNDS,
     N_FIELDS,
+    RECEIPT_ERROR,
     Analytics,
     RegionCache,
     RollupBatch,
@@ -23,7 +24,7 @@ from routing.analytics import (
 )
 from routing.lifecycle import IllegalTransition, Lifecycle
 from routing.sqlite.rollups import SqliteAnalytics
-from smsc.http.analytics import merged
+from smsc.http.analytics import error_name, merged
 
 A, S, D, U, R = (Status.ACCEPTED, Status.SUBMITTED, Status.DELIVERED, Status.UNDELIVERABLE,
                  Status.REJECTED)
@@ -278,3 +279,21 @@ def test_batch_len() -> None:
     b.add(("t", 0, "", "ZZ", "x"), 0)
     b.add_error(("t", 0, "", "ZZ", "x"), 8)
     assert len(b) == 2 and len(b.rows["t", 0, "", "ZZ", "x"]) == N_FIELDS
+
+
+def test_a_receipt_error_is_kept_apart_from_command_status() -> None:
+    batches = Batches()
+    a = Analytics(batches)
+    life = lifecycle(a)
+    m1, m2 = msg("1", created_at=T0), msg("2", created_at=T0)
+    a.accepted([m1, m2], T0)
+    for m in (m1, m2):
+        life.move(m, S, T0 + 1, operator="op1", parts=1)
+    life.move(m1, U, T0 + 2, error=1, detail="receipt")  # err:001 in the receipt
+    life.move(m2, U, T0 + 2, error=1, detail="too many attempts")  # ESME_RINVMSGLEN
+    errors = batches.commit().errors
+    assert errors == {("acme", T0, "op1", "GB", "ACME", RECEIPT_ERROR + 1): 1,
+                      ("acme", T0, "op1", "GB", "ACME", 1): 1}
+    assert error_class(RECEIPT_ERROR + 1) == "receipt"
+    assert (error_name(RECEIPT_ERROR + 1), error_name(1), error_name(0x4321), error_name(0)) == (
+        "receipt err:001", "ESME_RINVMSGLEN", "0x00004321", "unspecified")
