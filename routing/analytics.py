@@ -246,7 +246,9 @@ class Analytics:
               parts: int = 0, detail: str = "") -> None:
         """``m`` moved from ``old`` to ``new`` at ``now`` (``m`` already carries ``new``
         and its operator)."""
-        first_out = old is Status.ACCEPTED
+        # out of the gateway's hands for the first time (a scheduled message released goes
+        # back to accepted first; one cancelled or expired while held leaves from there)
+        first_out = old is Status.ACCEPTED or (old == "scheduled" and new is not Status.ACCEPTED)
         delivered = new is Status.DELIVERED
         failed = new in _FAILED
         if not (first_out or delivered or failed):

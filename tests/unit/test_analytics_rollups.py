@@ -297,3 +297,18 @@ def test_a_receipt_error_is_kept_apart_from_command_status() -> None:
     assert error_class(RECEIPT_ERROR + 1) == "receipt"
     assert (error_name(RECEIPT_ERROR + 1), error_name(1), error_name(0x4321), error_name(0)) == (
         "receipt err:001", "ESME_RINVMSGLEN", "0x00004321", "unspecified")
+
+
+def test_a_scheduled_message_is_taken_once() -> None:
+    batches = Batches()
+    a = Analytics(batches)
+    life = lifecycle(a)
+    m1, m2 = msg("1", created_at=T0), msg("2", created_at=T0)
+    m1.status = m2.status = Status.SCHEDULED
+    a.accepted([m1, m2], T0)
+    life.move(m1, A, T0 + 60)  # released when due
+    life.move(m1, S, T0 + 61, operator="op1", parts=1)
+    life.move(m2, Status.EXPIRED, T0 + 90)  # its validity ended while held
+    rows = batches.commit().rows
+    assert rows["acme", T0, "", "GB", "ACME"] == _row(submitted=2, taken=1, failed=1)
+    assert rows["acme", T0, "op1", "GB", "ACME"] == _row(taken=1, parts=1)
