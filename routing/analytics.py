@@ -248,7 +248,8 @@ class Analytics:
         and its operator)."""
         # out of the gateway's hands for the first time (a scheduled message released goes
         # back to accepted first; one cancelled or expired while held leaves from there)
-        first_out = old is Status.ACCEPTED or (old == "scheduled" and new is not Status.ACCEPTED)
+        first_out = old is Status.ACCEPTED or (old is Status.SCHEDULED
+                                               and new is not Status.ACCEPTED)
         delivered = new is Status.DELIVERED
         failed = new in _FAILED
         if not (first_out or delivered or failed):
