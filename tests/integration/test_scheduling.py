@@ -9,7 +9,9 @@
   message: nothing is sent;
 * replace_sm of a scheduled message, and a submit_sm with replace_if_present_flag: the new
   text is what the operator gets, once;
-* a validity that ends before the message is due: ``expired`` and an EXPIRED receipt.
+* a validity that ends before the message is due: ``expired`` and an EXPIRED receipt (SMPP),
+  a ``message.failed`` webhook (HTTP);
+* query_sm of a scheduled message: ENROUTE to a 3.4 bind, SCHEDULED to a v5.0 one.
 
 The gateway runs in-process (``stack``); SMPP tenants are ``tests.rawclient`` clients.
 """
@@ -28,6 +30,7 @@ import pytest
 
 from encoding.constants import CommandStatus, MessageState
 from encoding.pdu import (
+    BindTransceiver,
     CancelSm,
     DeliverSm,
     QuerySm,
@@ -38,7 +41,7 @@ from encoding.pdu import (
 )
 from encoding.receipt import parse_receipt
 from tests.conftest import GatewayThread
-from tests.httpkit import api_client, api_tenant, message_body, post_json
+from tests.httpkit import SECRET, api_client, api_tenant, hook_receiver, message_body, post_json
 from tests.integration.e2e_support import Stack, operator, operator_bound, sent_texts
 from tests.rawclient import RawClient
 from tests.waiting import wait_until
@@ -235,3 +238,45 @@ def test_validity_ending_before_release_is_an_expired_receipt(stack: Stack) -> N
         assert isinstance(q, QuerySmResp) and q.message_state == MessageState.EXPIRED
         assert q.command_status == CommandStatus.ESME_ROK
     assert sent_texts(sim.received()) == []
+
+
+def test_http_validity_ending_first_is_expired_with_a_failed_webhook(stack: Stack) -> None:
+    sim = stack.sim()
+    with hook_receiver() as hooks:
+        gw = stack.gateway([operator("sim", sim.port)], tenants=(api_tenant(
+            "demo", TOKEN, password="demo", webhook_url=hooks.url("/tenant"),
+            webhook_secret=SECRET),))
+
+        def hold_an_hour() -> None:
+            gw.gateway.admission.hold_until = (  # type: ignore[method-assign]
+                lambda message, tenant: time.time() + 3600)
+
+        gw.run(hold_an_hour)
+        with api_client(gw.gateway.http_port, TOKEN) as client:
+            r = post_json(client, message_body([f"+{DEST}"], "too late", originator="ACME",
+                                               validity_s=1))
+            assert r.status_code == 200, r.text
+            mid = r.json()["messages"][0]["id"]
+            assert client.get(f"/v1/messages/{mid}").json()["status"] == "scheduled"
+            wait_until(lambda: hooks.received("/tenant"), 10.0, "the webhook")
+            [event] = [h.json() for h in hooks.received("/tenant")]
+            assert event["type"] == "message.failed" and event["data"]["id"] == mid
+            shown = client.get(f"/v1/messages/{mid}").json()
+            assert shown["status"] == "expired" and shown["error"]["code"] == "expired"
+    assert sent_texts(sim.received()) == []
+
+
+def test_query_sm_of_a_scheduled_message_for_a_v50_bind(stack: Stack) -> None:
+    _, gw = _start(stack)
+    c = RawClient(gw.port)
+    try:
+        resp = c.request(BindTransceiver(system_id="demo", password="demo",
+                                         interface_version=0x50))
+        assert resp.command_status == 0, resp
+        mid = _submit(c, b"later", schedule_delivery_time="000000000100000R")
+        q = c.request(QuerySm(message_id=mid, source_addr_ton=1, source_addr_npi=1,
+                              source_addr="447700900999"))
+        # SMPP 5.0 section 4.7.15: SCHEDULED (a 3.4 bind gets ENROUTE)
+        assert isinstance(q, QuerySmResp) and q.message_state == MessageState.SCHEDULED
+    finally:
+        c.close()
