@@ -81,6 +81,10 @@ def test_figures_equal_what_happened_on_both_doors(stack: Stack) -> None:
 
         day = _figures(client, "day")
         assert day["group_by"] == "day"
+        since, until = (datetime.fromisoformat(day[k].replace("Z", "+00:00"))
+                        for k in ("since", "until"))
+        assert until - since == timedelta(days=7)  # the default period: the last 7 days
+        assert started <= until <= datetime.now(UTC)
         totals = day["totals"]
         assert totals["key"] == "total"
         assert totals["parts"] == 48 - 7  # the 7 refused at submit_sm_resp were not billed
@@ -126,6 +130,11 @@ def test_figures_equal_what_happened_on_both_doors(stack: Stack) -> None:
                                                 "until": past})
         assert r.status_code == 400 and r.json()["code"] == "invalid_period"
         assert client.get("/v1/analytics", params={"group_by": "week"}).status_code == 400
+
+        doc = client.get("/openapi.json").json()  # the answer is documented there
+        assert "get" in doc["paths"]["/v1/analytics"]
+        group = doc["components"]["schemas"]["AnalyticsGroup"]["properties"]
+        assert "delivered + failed" in group["delivery_rate"]["description"]
 
     with api_client(gw.gateway.http_port, OTHER) as other:  # another tenant sees nothing
         assert _figures(other, "operator")["groups"] == []
