@@ -7,9 +7,11 @@ one submission (``validate.check_message``) and mints its id: a ``Message``, or 
 command_status to refuse it with. ``accept`` stores a batch of decided messages and, once
 they are durable, hands them to the router; the door answers from its ``on_durable``
 callback, which runs first. A number that opted out of the tenant (``consent``) is refused
-with ``OPTED_OUT_STATUS`` on every door, before anything is stored. A message due inside
-quiet hours in the recipient's time zone (``routing.quiet``) is held as scheduled until
-they end.
+with ``OPTED_OUT_STATUS`` on every door, before anything is stored. A message whose send
+time is in the future (SMPP schedule_delivery_time, HTTP ``send_at``), or that
+``hold_until`` (the hook of holding rules) or quiet hours in the recipient's time zone
+(``routing.quiet``) put later, is stored SCHEDULED and not given to the router; the
+``routing.schedule.Scheduler`` releases it when due (``held`` wakes it).
 """
 
 from __future__ import annotations
