@@ -265,6 +265,12 @@ class Gateway:
                            "result", lambda: {k: float(v) for k, v in self.reloads.items()})
         self.metrics.gauge("smsc_illegal_transitions", "Status changes the lifecycle refused",
                            "kind", lambda: {"total": float(self.illegal_count)})
+        sched = self.scheduler
+        self.metrics.counter("smsc_scheduled_messages", "Scheduled messages released when "
+                             "due, expired before that, or cancelled", "outcome",
+                             lambda: {"released": float(sched.released),
+                                      "expired": float(sched.expired),
+                                      "cancelled": float(sched.cancelled)})
 
     def _wire_consent(self) -> None:
         """Opt-outs (routing.consent): the index loaded from the store, asked by admission

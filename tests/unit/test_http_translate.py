@@ -349,18 +349,8 @@ def test_an_alphanumeric_originator_over_11_characters_is_a_problem() -> None:
     assert codes(p.problems) == [("/messages/0/originator", "invalid_originator")]
 
 
-# --- features for later --------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(("fields", "where"), [
-    ({"send_at": "2027-01-15T09:00:00Z"}, "/messages/0/send_at"),  # an hour ahead
-    ({"send_at": "2027-01-15T10:00:00+01:00"}, "/messages/0/send_at"),  # 09:00 UTC
-])
-def test_features_for_later_are_refused_as_not_supported(fields: dict[str, Any],
-                                                         where: str) -> None:
-    p = plan(one("x", **fields))
-    assert codes(p.problems) == [(where, "not_supported")]
-    assert p.entries != []  # planned, but the request is a 400
+# quiet_hours: tests/unit/test_http_quiet_hours.py; a future send_at:
+# tests/unit/test_schedule.py
 
 
 def test_an_unknown_template_is_named_and_its_recipients_keep_their_places() -> None:
