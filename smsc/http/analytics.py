@@ -142,7 +142,8 @@ def analytics_handlers(api: AnalyticsHost) -> list[HTTPRouteHandler]:
          description="The tenant's figures over [since, until) (RFC 3339; default: the last "
                      "7 days up to now; at most 400 days), grouped by UTC day, hour, "
                      "operator, recipient country or originator. Read from hourly rollups: "
-                     "since is taken from the start of its hour.")
+                     "the hours that start from the start of since's hour and before until "
+                     "are counted.")
     async def analytics(
             request: Request[Any, Any, Any],
             since: FromQuery[datetime | None] = None, until: FromQuery[datetime | None] = None,
