@@ -46,6 +46,7 @@ from .bans import Bans
 from .delivery import Delivery
 from .fdlimit import log_ceiling, plan_connection_ceiling
 from .flood import FloodCollector, FloodStats
+from .gauges import register_gauges
 from .http import HttpApi, HttpServer, SendService, counted
 from .http.links import LinkDesk
 from .http.optouts import optout_handlers
@@ -56,11 +57,11 @@ from .listeners import ListenError
 from .metrics import GatewayCollector, Metrics
 from .metrics_http import MetricsEndpoint
 from .registry import Registry
-from .reload import ReloadError, changes, fixed_keys, keep_fixed
+from .reload import ReloadError, apply_config
 from .server import TenantListener
 from .teardown import Teardown
 from .tenant import TenantHandler
-from .tls import ServerTls, TlsListener, check_tls, http_tls, listen_tls
+from .tls import ServerTls, TlsListener, http_tls, listen_tls
 from .webhooks import WebhookSender
 
 __all__ = ["Gateway", "ListenError"]
@@ -235,42 +236,7 @@ class Gateway:
                                cfg.http.host, cfg.http.port,
                                self.http_tls.context if self.http_tls is not None else None)
         self.webhooks = WebhookSender(self.events, list(cfg.tenants), cfg.http, wall=self.wall)
-        self.metrics.gauge("smsc_webhook_events", "Webhook deliveries by outcome", "outcome",
-                           lambda: {"delivered": float(self.webhooks.sent),
-                                    "failed_attempt": float(self.webhooks.failed_attempts),
-                                    "gave_up": float(self.webhooks.gave_up)})
-        self.metrics.gauge("smsc_http_accepted", "Messages accepted over HTTP", "kind",
-                           lambda: {"messages": float(self.sending.accepted),
-                                    "requests": float(self.sending.requests)})
-        self.metrics.counter("smsc_auth_failures", "Failed binds and bad tokens", "door",
-                             lambda: dict(self.bans.failures))
-        self.metrics.counter("smsc_auth_bans", "Addresses banned for failed authentications",
-                             "door", lambda: dict(self.bans.bans_given))
-        self.metrics.gauge("smsc_auth_banned", "Addresses banned now (by the door of the "
-                           "failure that banned them)", "door",
-                           lambda: self.bans.current(self.wall()))
-        self.metrics.gauge("smsc_binds", "Tenant binds", "tenant",
-                           lambda: {k: float(v) for k, v in self.registry.counts().items()})
-        self.metrics.gauge("smsc_outbox_depth", "Events (receipts, MO) waiting for tenants",
-                           "tenant",
-                           lambda: {k: float(v) for k, v in self.events.depths().items()})
-        self.metrics.gauge("smsc_operator_queue", "Messages waiting for an operator",
-                           "operator", lambda: {op: float(self.router.pending(op))
-                                                for op in self.work.operators})
-        self.metrics.gauge("smsc_operator_claimed",
-                           "Messages claimed by an operator's binds and not yet sent in full",
-                           "operator", lambda: {op: float(self.work.claimed(op))
-                                                for op in self.work.operators})
-        self.metrics.gauge("smsc_config_reloads", "Config reloads (SIGHUP) by result",
-                           "result", lambda: {k: float(v) for k, v in self.reloads.items()})
-        self.metrics.gauge("smsc_illegal_transitions", "Status changes the lifecycle refused",
-                           "kind", lambda: {"total": float(self.illegal_count)})
-        sched = self.scheduler
-        self.metrics.counter("smsc_scheduled_messages", "Scheduled messages released when "
-                             "due, expired before that, or cancelled", "outcome",
-                             lambda: {"released": float(sched.released),
-                                      "expired": float(sched.expired),
-                                      "cancelled": float(sched.cancelled)})
+        register_gauges(self)
 
     def _wire_consent(self) -> None:
         """Opt-outs (routing.consent): the index loaded from the store, asked by admission
@@ -384,56 +350,19 @@ class Gateway:
             self._reloading = asyncio.Lock()
         async with self._reloading:
             try:
-                return await self._reload(new)
+                return await apply_config(self, new)
             except ReloadError:
                 self.reloads["refused"] += 1
                 raise
 
-    async def _reload(self, new: GatewayConfig) -> list[str]:
-        old = self.config
-        problems = self._tls_problems(new)
-        if problems:
-            raise ReloadError(problems)
-        notes = [f"{key}: changed in the file; takes effect at the next start"
-                 for key in fixed_keys(old, new)]
-        cfg = keep_fixed(old, new)
-        notes += changes(old, cfg)
-        self._reload_tls(cfg)
-        self.config = cfg
-        self.admission.reconfigure(cfg)
-        self.router.reconfigure(cfg)
-        if self.pool is not None:
-            self.inbound.reconfigure(cfg.tenants)
-            # Certificates replaced under the same file names: the next handshakes read them.
-            self.pool.tls.refresh(cfg.operators)
-            notes += self.pool.reconfigure(cfg)
-        elif cfg.operators:
-            self.pool = pool = self._make_pool()
-            assert self._steps is not None and pool is not None
-            self._steps.push("ESME pool", pool.stop)
-            await pool.start()
-            self._receipt_sweep = self.loop.call_soon(self._sweep_receipt_timeouts)
-        notes += self.handler.reconfigure(cfg)
-        self.bans.reconfigure(cfg.auth)
-        self.delivery.reconfigure({t.system_id: t for t in cfg.tenants})
-        self.sending.reconfigure(cfg)
-        self.http_api.reconfigure(cfg)
-        self.webhooks.reconfigure(list(cfg.tenants), cfg.http)
-        self.reloads["applied"] += 1
-        return notes
-
-    @staticmethod
-    def _tls_problems(cfg: GatewayConfig) -> list[str]:
-        """Every certificate, key and CA of ``cfg`` that does not load, one line each."""
-        return check_tls(cfg)  # the operators' files included
-
-    def _reload_tls(self, cfg: GatewayConfig) -> None:
-        """New handshakes use ``cfg``'s certificates; open sessions keep theirs (the
-        material was checked by ``_tls_problems`` just before)."""
-        if self.smpp_tls is not None and cfg.listen_tls is not None:
-            self.smpp_tls.reload_from(cfg.listen_tls)
-        if self.http_tls is not None and cfg.http.cert:
-            self.http_tls.reload_from(cfg.http)
+    async def start_pool(self) -> None:
+        """The first operator came with a reload: the pool starts now (stopped with the
+        rest by ``stop``)."""
+        self.pool = pool = self._make_pool()
+        assert self._steps is not None and pool is not None
+        self._steps.push("ESME pool", pool.stop)
+        await pool.start()
+        self._receipt_sweep = self.loop.call_soon(self._sweep_receipt_timeouts)
 
     async def put_event(self, tenant: str, event: TenantEvent) -> None:
         """Publish one event for ``tenant`` and wait until it is durable (tests, tooling)."""

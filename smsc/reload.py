@@ -16,12 +16,25 @@ import logging
 import os
 import signal
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol
 
 import msgspec
 
 from config import ConfigError, GatewayConfig, load_gateway_config
+from esme import Pool
+from routing.admission import Admission
+from routing.inbound import Inbound
+from routing.router import Router
 
-__all__ = ["ReloadError", "changes", "fixed_keys", "keep_fixed", "reload_from", "signal_gateway"]
+from .bans import Bans
+from .delivery import Delivery
+from .http import HttpApi, SendService
+from .tenant import TenantHandler
+from .tls import ServerTls, check_tls
+from .webhooks import WebhookSender
+
+__all__ = ["ReloadError", "apply_config", "changes", "fixed_keys", "keep_fixed", "reload_from",
+           "signal_gateway"]
 
 log = logging.getLogger("smsc.reload")
 
@@ -91,6 +104,79 @@ def changes(old: GatewayConfig, new: GatewayConfig) -> list[str]:
         if getattr(old, table) != getattr(new, table):
             out.append(f"[{table}] changed")
     return sorted(out)
+
+
+class Reloadable(Protocol):
+    """What a reload changes in the running gateway (``smsc.app.Gateway``)."""
+
+    config: GatewayConfig
+    reloads: dict[str, int]
+
+    @property
+    def smpp_tls(self) -> ServerTls | None: ...
+    @property
+    def http_tls(self) -> ServerTls | None: ...
+    @property
+    def admission(self) -> Admission: ...
+    @property
+    def router(self) -> Router: ...
+    @property
+    def pool(self) -> Pool | None: ...
+    @property
+    def inbound(self) -> Inbound: ...
+    @property
+    def handler(self) -> TenantHandler: ...
+    @property
+    def bans(self) -> Bans: ...
+    @property
+    def delivery(self) -> Delivery: ...
+    @property
+    def sending(self) -> SendService: ...
+    @property
+    def http_api(self) -> HttpApi: ...
+    @property
+    def webhooks(self) -> WebhookSender: ...
+
+    async def start_pool(self) -> None:
+        """Start the ESME pool (the first operators came with this reload)."""
+        ...
+
+
+async def apply_config(gw: Reloadable, new: GatewayConfig) -> list[str]:
+    """Apply ``new`` to the running gateway ``gw`` (``Gateway.reload`` serialises calls);
+    returns what changed. ``ReloadError`` (certificates, keys or CAs that do not load, one
+    line each, ``smsc.tls.check_tls``) before anything changed."""
+    old = gw.config
+    problems = check_tls(new)  # the operators' files included
+    if problems:
+        raise ReloadError(problems)
+    notes = [f"{key}: changed in the file; takes effect at the next start"
+             for key in fixed_keys(old, new)]
+    cfg = keep_fixed(old, new)
+    notes += changes(old, cfg)
+    # New handshakes use the new certificates (checked just above); open sessions keep theirs.
+    if gw.smpp_tls is not None and cfg.listen_tls is not None:
+        gw.smpp_tls.reload_from(cfg.listen_tls)
+    if gw.http_tls is not None and cfg.http.cert:
+        gw.http_tls.reload_from(cfg.http)
+    gw.config = cfg
+    gw.admission.reconfigure(cfg)
+    gw.router.reconfigure(cfg)
+    if gw.pool is not None:
+        gw.inbound.reconfigure(cfg.tenants)
+        # Certificates replaced under the same file names: the next handshakes read them.
+        gw.pool.tls.refresh(cfg.operators)
+        notes += gw.pool.reconfigure(cfg)
+    elif cfg.operators:
+        await gw.start_pool()
+    notes += gw.handler.reconfigure(cfg)
+    gw.bans.reconfigure(cfg.auth)
+    gw.delivery.reconfigure({t.system_id: t for t in cfg.tenants})
+    gw.sending.reconfigure(cfg)
+    gw.http_api.reconfigure(cfg)
+    gw.webhooks.reconfigure(list(cfg.tenants), cfg.http)
+    gw.reloads["applied"] += 1
+    return notes
 
 
 async def reload_from(path: str, apply: Callable[[GatewayConfig], Awaitable[list[str]]]
