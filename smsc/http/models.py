@@ -3,9 +3,7 @@
 The same types decode and validate requests (unknown fields are errors, constraints are
 ``Meta`` on the fields) and describe them in the generated ``/openapi.json``. Optional fields
 the caller leaves out are ``None`` here, so ``message_globals`` can fill what a message
-lacks. Fields the API names for later features (``template``, ``quiet_hours``,
-``track_links``, a future ``send_at``) are accepted by name and refused with a clear error
-until those features exist, never silently ignored.
+lacks.
 """
 
 from __future__ import annotations
@@ -110,7 +108,10 @@ class RecipientResult(msgspec.Struct, kw_only=True):
 
     id: str | None
     recipient: str
-    status: Literal["accepted", "rejected"]
+    # "scheduled": accepted and held in the store until ``send_at`` (the asked-for time, or
+    # the end of the recipient's quiet hours).
+    status: Literal["accepted", "scheduled", "rejected"]
+    send_at: datetime | None = None
     parts: int | None = None
     encoding: Literal["gsm7", "ucs2"] | None = None
     client_ref: str | None = None

@@ -27,7 +27,7 @@ from encoding.constants import CommandStatus
 from routing.admission import OPTED_OUT_STATUS, Admission
 from routing.consent import Consent
 from routing.links import LinkBook
-from routing.model import Message, external_id
+from routing.model import Message, Status, external_id
 from routing.repository import KeptAnswer, MessageRecord
 from routing.routes import RouteTable
 from routing.templates import TemplateBook
@@ -187,9 +187,12 @@ class SendService:
             if entry.links and self.links is not None:
                 self.links.remember(tenant.system_id, decided.id, entry.links, now)
             messages.append(decided)
+            held = decided.status is Status.SCHEDULED
             results.append(RecipientResult(
                 id=external_id(tenant.id_format, decided.id),
-                recipient="+" + decided.destination_addr, status="accepted",
+                recipient="+" + decided.destination_addr,
+                status="scheduled" if held else "accepted",
+                send_at=timestamp(decided.send_at) if held else None,
                 parts=entry.parts, encoding=entry.encoding,  # type: ignore[arg-type]
                 client_ref=sub.reference or None))
         body = _encoder.encode(SendResponse(request_id=request_id, status="accepted",

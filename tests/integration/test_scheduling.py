@@ -108,7 +108,10 @@ def test_two_seconds_ahead_over_smpp_and_http_arrive_on_time(stack: Stack) -> No
         r = post_json(client, message_body([f"+{DEST}"], "http later", originator="ACME",
                                            send_at=_rfc3339(due)))
         assert r.status_code == 200, r.text
-        hid = r.json()["messages"][0]["id"]
+        answered = r.json()["messages"][0]
+        # The answer says it is held, and until when.
+        assert answered["status"] == "scheduled" and answered["send_at"] is not None
+        hid = answered["id"]
         shown = client.get(f"/v1/messages/{hid}").json()
         assert shown["status"] == "scheduled" and shown["send_at"] is not None
         assert client.get(f"/v1/messages/{mid}").json()["status"] == "scheduled"
