@@ -19,6 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.prefill import prefill_scheduled
 from config import (
     GatewayConfig,
     HttpConfig,
@@ -30,31 +31,6 @@ from config import (
     StoreConfig,
     TenantConfig,
 )
-from routing import Message, Status
-from routing.sqlite import Ops, Store
-
-_BATCH = 20_000
-
-
-def prefill_scheduled(path: Path, due: float, count: int, later: int = 0) -> None:
-    """Write ``count`` messages scheduled at ``due`` and ``later`` more a day after it into
-    the store at ``path`` (made if missing), as a restart would find them."""
-    store = Store(path, synchronous="OFF")
-    store.open()
-    try:
-        for n, at in ((count, due), (later, due + 86_400)):
-            for start in range(0, n, _BATCH):
-                ops = Ops()
-                for i in range(start, min(n, start + _BATCH)):
-                    ops.insert_message(Message(
-                        id=str(store.new_message_number()), tenant="bench",
-                        source_addr="BENCH", source_addr_ton=5,
-                        destination_addr=f"4477{i % 10_000_000:08d}", dest_addr_ton=1,
-                        body=b"scheduled", status=Status.SCHEDULED, send_at=at,
-                        created_at=due - 60), due - 60)
-                store.apply(ops)
-    finally:
-        store.close()
 
 
 async def _run(args: argparse.Namespace) -> None:

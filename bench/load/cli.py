@@ -82,6 +82,9 @@ def _parser() -> argparse.ArgumentParser:
     add("--keep-dir", action="store_true", help="keep the temporary directory (logs, store)")
     add("--scheduled", type=int, default=0, metavar="N",
         help="write N messages scheduled a day ahead into the store first (default 0)")
+    add("--opted-out", type=int, default=0, metavar="N",
+        help="write N opted-out numbers of the bench tenant into the store first (default 0;"
+             " none is a number the load sends to)")
     add_http_arguments(p)
     add_tls_arguments(p)
     return p
@@ -147,7 +150,8 @@ def _gateway_options(args: argparse.Namespace) -> GatewayOptions:
                           max_binds=max(2_000, args.idle_binds + pairs + 10),
                           log_level=args.gateway_log_level, synchronous=args.synchronous,
                           commit_interval_ms=args.commit_interval_ms, tls=args.tls,
-                          prefill_scheduled=args.scheduled)
+                          prefill_scheduled=args.scheduled,
+                          prefill_opted_out=args.opted_out)
 
 
 def _run_phase(args: argparse.Namespace, phase: Phase, want_idle: bool

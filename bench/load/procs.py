@@ -27,6 +27,7 @@ from types import TracebackType
 
 import msgspec
 
+from bench.prefill import prefill_opted_out, prefill_scheduled
 from config import load_gateway_config
 
 from .certs import TlsFiles, make_tls_files
@@ -67,6 +68,9 @@ class GatewayOptions(msgspec.Struct, frozen=True, kw_only=True):
     # smsc-bench --scheduled N: N messages scheduled a day ahead are written into the store
     # before the gateway starts (issue 12: the load's cost beside a million scheduled)
     prefill_scheduled: int = 0
+    # smsc-bench --opted-out N: N numbers opted out of the bench tenant (none of them a
+    # number the load sends to), loaded into the consent index at start.
+    prefill_opted_out: int = 0
 
 
 def _env() -> dict[str, str]:
@@ -291,9 +295,11 @@ class Stack:
         gw_cfg = self.dir / "gateway.toml"
         gw_cfg.write_text(gateway_toml(self.dir, self.sim_port, self.opts, self.tls))
         if self.opts.prefill_scheduled:
-            from bench.schedule_release import prefill_scheduled
             prefill_scheduled(self.dir / "smsc.db", time.time() + 86_400, 0,
                               self.opts.prefill_scheduled)
+        if self.opts.prefill_opted_out:
+            prefill_opted_out(self.dir / "smsc.db", TENANT_ID, self.opts.prefill_opted_out,
+                              time.time())
         load_gateway_config(gw_cfg)  # a bad generated config fails here, with its reason
         self.gateway = ManagedProcess(
             "gateway", [sys.executable, "-m", "smsc", "serve", "--config", str(gw_cfg),
