@@ -56,18 +56,14 @@ class AnalyticsCollector(Collector):
         for labels, n in sorted(classes.items()):
             c.add_metric(list(labels), n)
         yield c
-        c = CounterMetricFamily("smsc_message_parts_billed",
-                                "SMS parts operators acknowledged", labels=["tenant", "operator"])
-        for (tenant, operator), row in rows:
-            if row[PARTS]:
-                c.add_metric([tenant, operator], row[PARTS])
-        yield c
-        c = CounterMetricFamily("smsc_inbound_messages", "MO messages received for tenants",
-                                labels=["tenant", "operator"])
-        for (tenant, operator), row in rows:
-            if row[INBOUND]:
-                c.add_metric([tenant, operator], row[INBOUND])
-        yield c
+        for name, text, column in (
+                ("smsc_message_parts_billed", "SMS parts operators acknowledged", PARTS),
+                ("smsc_inbound_messages", "MO messages received for tenants", INBOUND)):
+            c = CounterMetricFamily(name, text, labels=["tenant", "operator"])
+            for (tenant, operator), row in rows:
+                if row[column]:
+                    c.add_metric([tenant, operator], row[column])
+            yield c
         h = HistogramMetricFamily("smsc_delivery_latency_seconds", "Accept to delivered",
                                   labels=["tenant", "operator"])
         for (tenant, operator), row in rows:
