@@ -4,11 +4,17 @@ By default it starts the simulator and a gateway in a temporary directory (free 
 127.0.0.1) and runs one load against the gateway. ``--baseline`` first runs the same load
 generator against the simulator alone, so the gateway's figures come with a ratio to that
 ceiling. ``--target HOST:PORT`` drives a running gateway instead. ``--standard`` is the
-scenario of ``make bench`` (under two minutes on two cores). ``--http`` measures the HTTP
-door and the webhook channel instead (``http_mode``). ``--tls`` runs the tenant binds and
-the gateway's operator binds over TLS; ``--tls-compare`` measures what that costs, plain
-and TLS phases in pairs (``tls_mode``). Progress goes to stderr, the
-table to stdout. Exit code 2 when something could not start or bind.
+scenario of ``make bench``: the bench windows (operator 2 binds of window 100,
+deliver_window 100) and then the production-like ones (issue 15: operator window 10 with 2
+binds, deliver_window 10, the config defaults), each closed loop and open loop, each gateway
+phase after its simulator-alone baseline (about two minutes on two cores). ``--syscalls``
+adds, per gateway phase, a twin under ``strace -f -c`` (or ``perf stat`` on the syscall
+tracepoints, ``--syscall-tools``) that counts the gateway's system calls per message by
+kind. ``--http`` measures the HTTP door and the webhook channel instead (``http_mode``).
+``--tls`` runs the tenant binds and the gateway's operator binds over TLS;
+``--tls-compare`` measures what that costs, plain and TLS phases in pairs (``tls_mode``).
+Progress goes to stderr, the table to stdout. Exit code 2 when something could not start
+or bind.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import argparse
 import sys
 import time
 from collections.abc import Sequence
+from contextlib import nullcontext
 from typing import Any
 
 import msgspec
@@ -26,9 +33,11 @@ from .http_mode import add_http_arguments, check_http_arguments, run_http_mode
 from .idle import measure_idle_binds
 from .mix import DEFAULT_MIX, parse_mix
 from .procs import TENANT_ID, TENANT_PASSWORD, GatewayOptions, Stack, StartError
-from .report import machine, ratios, table, write_json, write_plot
+from .report import cpu_ratios, machine, ratios, syscall_table, table, write_json, write_plot
 from .runner import run_load
+from .sampler import host_counters, steal
 from .stats import summarize
+from .syscalls import PerfTally, SyscallTally, by_kind, perf_available, strace_available
 from .tls_mode import add_tls_arguments, check_tls_arguments, run_tls_compare
 
 __all__ = ["main"]
@@ -57,6 +66,19 @@ def _parser() -> argparse.ArgumentParser:
         help="open loop at this many msg/s (default 0: closed loop, as fast as allowed)")
     add("--open-rate", type=float, default=2000.0, help="--standard: open-loop rate (2000)")
     add("--open-messages", type=int, default=20_000, help="--standard: open-loop count (20000)")
+    add("--dw-messages", type=int, default=None,
+        help="--standard: closed-loop count of the default-window phases (as -m)")
+    add("--dw-open-messages", type=int, default=None,
+        help="--standard: open-loop count of the default-window phases (as --open-messages)")
+    add("--syscalls", action="store_true",
+        help="also run each gateway phase again, counting the gateway's system calls per "
+             "message by kind (--syscall-tools; counts only)")
+    add("--syscall-messages", type=int, default=5_000,
+        help="--syscalls: messages of each traced phase (5000)")
+    add("--syscall-tools", default=None,
+        help="--syscalls: strace (strace -f -c, slows the gateway), perf (perf stat on the "
+             "syscall tracepoints, no slow-down), or strace,perf: a phase each (default: "
+             "those of the two that are installed)")
     add("--mix", default=DEFAULT_MIX, help=f"message mix, KIND=WEIGHT (default {DEFAULT_MIX})")
     add("--long-chars", type=int, default=300, help="GSM-7 characters of a long text (300)")
     add("--procs", "-k", type=int, default=1, help="load-generator worker processes (1)")
@@ -95,25 +117,53 @@ class Phase(msgspec.Struct, frozen=True):
     kind: str  # "simulator" | "gateway" | "target"
     rate: float
     messages: int
+    windows: str = "bench"  # "bench": the options' windows; "defaults": issue 15's
+    baseline: str = ""  # the label of this phase's simulator-alone baseline
+    trace: str = ""  # --syscalls: "strace" (strace -f -c) or "perf" (perf stat): counts only
+
+
+# Issue 15's production-like windows: the config defaults of the operator (window 10, with
+# 2 binds) and of the tenant's deliver_window (10); the tenant's own submit window stays
+# wide, as a bulk client's would.
+DEFAULT_WINDOWS = {"op_binds": 2, "op_window": 10, "deliver_window": 10}
+DW = "-dw"  # the label suffix of the default-window phases
 
 
 def _phases(args: argparse.Namespace) -> list[Phase]:
     main_kind = "target" if args.target else "gateway"
+    out: list[Phase] = []
     if args.standard:
-        out = [Phase("baseline", "simulator", 0.0, args.messages),
-               Phase(main_kind, main_kind, 0.0, args.messages),
-               Phase(f"baseline@{args.open_rate:g}/s", "simulator", args.open_rate,
-                     args.open_messages),
-               Phase(f"{main_kind}@{args.open_rate:g}/s", main_kind, args.open_rate,
-                     args.open_messages)]
-        return out
-    out = []
-    suffix = f"@{args.rate:g}/s" if args.rate else ""
-    if args.baseline:
-        out.append(Phase("baseline" if not suffix else f"baseline{suffix}", "simulator",
-                         args.rate, args.messages))
-    out.append(Phase(main_kind + suffix, main_kind, args.rate, args.messages))
+        at = f"@{args.open_rate:g}/s"
+        for suffix, windows, closed_n, open_n in (
+                ("", "bench", args.messages, args.open_messages),
+                (DW, "defaults", args.dw_messages, args.dw_open_messages)):
+            if windows == "defaults" and main_kind == "target":
+                continue  # a running gateway's windows are its own
+            for rate, n, tail in ((0.0, closed_n, ""), (args.open_rate, open_n, at)):
+                base = f"baseline{suffix}{tail}"
+                out += [Phase(base, "simulator", rate, n),
+                        Phase(f"{main_kind}{suffix}{tail}", main_kind, rate, n, windows,
+                              base)]
+    else:
+        suffix = f"@{args.rate:g}/s" if args.rate else ""
+        base = ""
+        if args.baseline:
+            base = "baseline" + suffix
+            out.append(Phase(base, "simulator", args.rate, args.messages))
+        out.append(Phase(main_kind + suffix, main_kind, args.rate, args.messages,
+                         baseline=base))
+    if args.syscalls:
+        out += [msgspec.structs.replace(p, label=f"{tool} {p.label}", baseline="",
+                                        messages=args.syscall_messages, trace=tool)
+                for tool in _tools(args) for p in list(out) if p.kind == "gateway"]
     return out
+
+
+def _tools(args: argparse.Namespace) -> list[str]:
+    if args.syscall_tools is None:
+        return [t for t, ok in (("strace", strace_available()), ("perf", perf_available()))
+                if ok] or ["strace"]
+    return [t.strip() for t in args.syscall_tools.split(",") if t.strip()]
 
 
 def _check(args: argparse.Namespace) -> str | None:
@@ -126,6 +176,17 @@ def _check(args: argparse.Namespace) -> str | None:
             return f"--{name} must be at least 1"
     if args.messages < 1 or args.rate < 0:
         return "--messages must be positive and --rate not negative"
+    if min(args.dw_messages, args.dw_open_messages, args.syscall_messages) < 1:
+        return "--dw-messages, --dw-open-messages and --syscall-messages must be positive"
+    if args.syscalls and args.target:
+        return "--syscalls traces a gateway it starts (no --target)"
+    tools = _tools(args)
+    if args.syscalls and (not tools or not set(tools) <= {"strace", "perf"}):
+        return "--syscall-tools is strace, perf or strace,perf"
+    if args.syscalls and "strace" in tools and not strace_available():
+        return "--syscalls needs strace (apt-get install strace)"
+    if args.syscalls and "perf" in tools and not perf_available():
+        return "--syscall-tools perf needs perf (apt-get install linux-perf)"
     try:
         parse_mix(args.mix, args.long_chars)
     except ValueError as exc:
@@ -154,6 +215,18 @@ def _gateway_options(args: argparse.Namespace) -> GatewayOptions:
                           prefill_opted_out=args.opted_out)
 
 
+def _phase_options(args: argparse.Namespace, phase: Phase) -> GatewayOptions:
+    opts = _gateway_options(args)
+    if phase.windows == "defaults":
+        opts = msgspec.structs.replace(opts, **DEFAULT_WINDOWS)
+    return opts
+
+
+def _windows(opts: GatewayOptions) -> dict[str, int]:
+    return {"op_binds": opts.op_binds, "op_window": opts.op_window,
+            "deliver_window": opts.deliver_window, "tenant_window": opts.tenant_window}
+
+
 def _run_phase(args: argparse.Namespace, phase: Phase, want_idle: bool
                ) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """One phase on a fresh stack (or the target); returns its summary and idle figures.
@@ -170,7 +243,8 @@ def _run_phase(args: argparse.Namespace, phase: Phase, want_idle: bool
         if want_idle:
             idle = measure_idle_binds(spec, args.idle_binds, args.target_pid)
         return summarize(records), idle
-    with Stack(gateway=phase.kind == "gateway", opts=_gateway_options(args),
+    opts = _phase_options(args, phase)
+    with Stack(gateway=phase.kind == "gateway", opts=opts,
                sim_window=args.sim_window, keep_dir=args.keep_dir) as stack:
         watch = {"simulator": stack.sim.pid} if stack.sim and stack.sim.pid else {}
         if stack.gateway is not None and stack.gateway.pid:
@@ -181,11 +255,22 @@ def _run_phase(args: argparse.Namespace, phase: Phase, want_idle: bool
         spec = msgspec.structs.replace(spec, tls_ca=stack.tls_ca)
         if gw and want_idle:
             idle = measure_idle_binds(spec, args.idle_binds, watch.get("gateway"))
-        records = run_load(spec, args.procs)
+        tally: SyscallTally | PerfTally | None = None
+        if phase.trace and stack.gateway is not None and stack.gateway.pid:
+            tally = (SyscallTally(stack.gateway.pid, stack.dir / "strace-c.txt")
+                     if phase.trace == "strace"
+                     else PerfTally(stack.gateway.pid, stack.dir / "perf-stat.txt"))
+        with tally or nullcontext():
+            records = run_load(spec, args.procs)
+        calls = tally.calls() if tally is not None else None  # before the files go
         sim_tls = stack.simulator_tls
         if args.keep_dir:
             print(f"{_PROG}: {phase.label}: files kept in {stack.dir}", file=sys.stderr)
-    return {**summarize(records), "simulator_tls": sim_tls}, idle
+    summary = summarize(records, with_timeline=not phase.trace)
+    if calls is not None:
+        summary["syscalls"] = {"tool": phase.trace, **by_kind(calls, summary["accepted"])}
+    extra = {"windows": _windows(opts)} if phase.kind == "gateway" else {}
+    return {**summary, "simulator_tls": sim_tls, **extra}, idle
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -194,6 +279,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.messages = 50_000 if args.standard else 20_000
     if args.idle_binds is None:
         args.idle_binds = 1_000 if args.standard else 0
+    if args.dw_messages is None:
+        args.dw_messages = args.messages
+    if args.dw_open_messages is None:
+        args.dw_open_messages = args.open_messages
     problem = (_check(args) or (check_http_arguments(args) if args.http else None)
                or check_tls_arguments(args))
     if problem:
@@ -218,19 +307,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{_PROG}: {exc}", file=sys.stderr)
             return 2
     runs: dict[str, dict[str, Any]] = {}
+    traced: dict[str, dict[str, Any]] = {}
     result: dict[str, Any] = {"machine": machine(),
                               "command": [_PROG, *(sys.argv[1:] if argv is None else argv)],
                               "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "runs": runs}
+    if args.syscalls:
+        result["syscalls"] = traced
+    host0 = host_counters()
     t_start = time.monotonic()
     try:
         for phase in _phases(args):
             want_idle = (bool(args.idle_binds) and phase.kind != "simulator"
-                         and "idle_binds" not in result)
+                         and not phase.trace and "idle_binds" not in result)
             summary, idle = _run_phase(args, phase, want_idle)
             if idle is not None:
                 result["idle_binds"] = idle
-            runs[phase.label] = {
-                "label": phase.label, "target": phase.kind, "binds": args.binds,
+            (traced if phase.trace else runs)[phase.label] = {
+                "label": phase.label, "target": phase.kind, "baseline": phase.baseline,
+                "windows_name": phase.windows, "binds": args.binds,
                 "tx_rx": args.tx_rx, "window": args.window, "messages": phase.messages,
                 "rate": phase.rate, "procs": args.procs, "mix": args.mix,
                 "long_chars": args.long_chars, **summary}
@@ -239,7 +333,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     finally:
         result["wall_s"] = round(time.monotonic() - t_start, 1)
+        result["host"] = steal(host0, host_counters())
     result["ratios"] = ratios(runs)
+    result["cpu_ratios"] = cpu_ratios(runs)
     extra: dict[str, Any] = {}
     idle = result.get("idle_binds")
     if idle and "gateway_rss_delta_mb" in idle:
@@ -247,7 +343,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"gateway RSS {idle['gateway_rss_before_mb']} -> {idle['gateway_rss_after_mb']} MB"
             f" (+{idle['gateway_rss_delta_mb']} MB, {idle['kb_per_bind']} KB/bind)")
     extra["wall time"] = f"{result['wall_s']} s"
+    host = result["host"]
+    extra["host over the run"] = (f"steal {host['steal_pct']} %, busy {host['busy_pct']} %"
+                                  f" of {machine()['nproc']} CPUs")
     print(table(runs, extra))
+    if traced:
+        print(syscall_table(traced))
     if args.out:
         write_json(args.out, result)
         print(f"result: {args.out}")

@@ -14,7 +14,10 @@ from typing import Any
 
 import msgspec
 
-__all__ = ["machine", "ratios", "table", "write_json", "write_plot"]
+from .syscalls import KINDS
+
+__all__ = ["cpu_ratios", "machine", "ratios", "syscall_table", "table", "write_json",
+           "write_plot"]
 
 
 def machine() -> dict[str, Any]:
@@ -46,20 +49,98 @@ def machine() -> dict[str, Any]:
 
 
 def ratios(runs: dict[str, dict[str, Any]]) -> dict[str, float]:
-    """Gateway runs against the simulator-alone baseline of the same invocation."""
-    base = runs.get("baseline")
+    """Closed-loop gateway runs against their simulator-alone baseline of the same
+    invocation (the run's ``baseline`` label, else the run labelled "baseline")."""
     out: dict[str, float] = {}
-    if not base:
-        return out
-    b = base["throughput"]
     for label, run in runs.items():
-        if label == "baseline" or run.get("rate"):
+        base = runs.get(run.get("baseline") or "baseline")
+        if run.get("target") == "simulator" or run.get("rate") or not base:
             continue
+        b = base["throughput"]
         for key in ("end_to_end_per_s", "submit_per_s"):
             mine = run["throughput"].get(key)
             if mine and b.get(key):
                 out[f"{label}.{key}/baseline"] = round(mine / b[key], 3)
     return out
+
+
+def _div(a: float | None, b: float | None) -> float | None:
+    return round(a / b, 3) if a is not None and b else None
+
+
+def cpu_ratios(runs: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per gateway run: its CPU µs per message ÷ the simulator's in the same phase (the
+    simulator there is the gateway's operator) and ÷ the simulator alone (the run's
+    ``baseline`` phase); and, per window configuration, the open loop ÷ the closed loop."""
+    out: dict[str, dict[str, Any]] = {}
+    closed: dict[str, float | None] = {}
+    for label, r in runs.items():
+        if r.get("target") != "gateway":
+            continue
+        gw = r.get("gateway", {}).get("cpu_us_per_msg")
+        sim = r.get("simulator", {}).get("cpu_us_per_msg")
+        base = runs.get(r.get("baseline") or "", {})
+        alone = base.get("simulator", {}).get("cpu_us_per_msg")
+        out[label] = {"windows": r.get("windows_name", "bench"), "rate": r.get("rate", 0.0),
+                      "gw_us_per_msg": gw, "sim_us_per_msg": sim,
+                      "sim_alone_us_per_msg": alone, "baseline": r.get("baseline") or None,
+                      "gw_per_sim": _div(gw, sim), "gw_per_sim_alone": _div(gw, alone)}
+        if not r.get("rate"):
+            closed.setdefault(out[label]["windows"], gw)
+    for row in out.values():
+        if row["rate"]:
+            row["gw_open_per_closed"] = _div(row["gw_us_per_msg"], closed.get(row["windows"]))
+    return out
+
+
+def _windows_text(r: dict[str, Any]) -> str:
+    w = r.get("windows")
+    if not w:
+        return str(r.get("windows_name", ""))
+    return (f"operator {w['op_binds']}x{w['op_window']}, deliver_window {w['deliver_window']}"
+            f", tenant window {w['tenant_window']}")
+
+
+def _cpu_lines(runs: dict[str, dict[str, Any]]) -> list[str]:
+    rows = cpu_ratios(runs)
+    if not rows:
+        return []
+    lines = ["gateway CPU µs/msg ÷ simulator µs/msg (as operator in the same phase | alone, "
+             "in its baseline phase):"]
+    width = max(len(k) for k in rows)
+    for label, c in rows.items():
+        line = (f"  {label:<{width}}  {_fmt(c['gw_us_per_msg'])} ÷ {_fmt(c['sim_us_per_msg'])}"
+                f" = {_fmt(c['gw_per_sim'], 2)}")
+        if c["sim_alone_us_per_msg"] is not None:
+            line += (f" | ÷ {_fmt(c['sim_alone_us_per_msg'])} = "
+                     f"{_fmt(c['gw_per_sim_alone'], 2)}")
+        if c.get("gw_open_per_closed") is not None:
+            line += f"; open ÷ closed loop {c['gw_open_per_closed']:.2f}"
+        lines.append(f"{line}  ({_windows_text(runs[label])})")
+    return lines
+
+
+def syscall_table(traced: dict[str, dict[str, Any]]) -> str:
+    """The gateway's system calls per accepted message by kind, one row per traced phase."""
+    kinds = [*KINDS, "other", "total"]
+    head = ("traced phase", "load", "msgs", "e2e/s", *kinds)
+    rows: list[tuple[str, ...]] = [head]
+    for label, r in traced.items():
+        per = r.get("syscalls", {}).get("per_msg", {})
+        load = f"{r['rate']:g}/s" if r.get("rate") else f"closed w{r['window']}"
+        rows.append((label, load, _fmt(r["accepted"]),
+                     _fmt(r["throughput"]["end_to_end_per_s"], 0),
+                     *(_fmt(per.get(k), 3) for k in kinds)))
+    widths = [max(len(str(row[i])) for row in rows) for i in range(len(head))]
+    lines = ["  ".join(str(c).rjust(w) if i else str(c).ljust(w)
+                       for i, (c, w) in enumerate(zip(row, widths, strict=True)))
+             for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    lines.append("gateway system calls per accepted message over the whole load (binds "
+                 "included); strace = strace -f -c, which slows the gateway (fewer calls per "
+                 "message where it batches more), perf = perf stat on the syscall "
+                 "tracepoints, at full speed")
+    return "\n".join(lines)
 
 
 def _fmt(value: Any, digits: int = 1) -> str:
@@ -96,6 +177,7 @@ def table(runs: dict[str, dict[str, Any]], extra: dict[str, Any] | None = None) 
                  "µs/msg = process CPU time per accepted message")
     for key, value in ratios(runs).items():
         lines.append(f"ratio {key}: {value:.2f}")
+    lines += _cpu_lines(runs)
     for key, value in (extra or {}).items():
         lines.append(f"{key}: {value}")
     return "\n".join(lines)

@@ -18,7 +18,7 @@ import time
 
 from .resources import cpu_seconds
 
-__all__ = ["Sampler", "host_counters"]
+__all__ = ["Sampler", "host_counters", "steal"]
 
 _TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
@@ -32,6 +32,15 @@ def host_counters() -> tuple[int, int, int]:
         return 0, 0, 0
     fields += [0] * (8 - len(fields))
     return sum(fields), fields[3] + fields[4], fields[7]
+
+
+def steal(a: tuple[int, int, int], b: tuple[int, int, int]) -> dict[str, float | None]:
+    """Steal and busy shares (%) of all CPUs between two ``host_counters()`` readings."""
+    dt = b[0] - a[0]
+    if dt <= 0:
+        return {"steal_pct": None, "busy_pct": None}
+    ds, di = b[2] - a[2], b[1] - a[1]
+    return {"steal_pct": round(ds / dt * 100, 2), "busy_pct": round((dt - di - ds) / dt * 100, 1)}
 
 
 class Sampler:

@@ -12,6 +12,14 @@ HTTP and metrics ports). ``counts()`` then gives calls and bytes per side and di
 strace slows the traced process down many times over: a traced phase says how the gateway
 batches its I/O, never how fast or how much CPU it uses. It needs ptrace rights over the
 gateway (root, or ``kernel.yama.ptrace_scope = 0``) and the ``strace`` binary.
+
+``SyscallTally(pid, out)`` (``smsc-bench --syscalls``) is the cheaper count of every kind of
+call: ``strace -f -c`` keeps only a table of calls per syscall, which ``by_kind`` turns into
+calls per message (writes, reads, ``epoll_wait``, ``futex``, ``fdatasync``, ``pwrite64``...).
+``PerfTally(pid, out)`` counts the same kinds with ``perf stat`` on the kernel's syscall
+tracepoints (``syscalls:sys_enter_*``, and ``raw_syscalls:sys_enter`` for the total): no
+ptrace stop, so the gateway runs at its own speed and batches as it would untraced; it sees
+the threads that exist when it attaches.
 """
 
 from __future__ import annotations
@@ -28,7 +36,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-__all__ = ["SyscallCounter", "per_message", "strace_available"]
+__all__ = ["KINDS", "PerfTally", "SyscallCounter", "SyscallTally", "by_kind",
+           "parse_perf_csv", "parse_strace_summary", "per_message", "perf_available",
+           "strace_available"]
 
 _WRITES = frozenset({"write", "writev", "sendto", "sendmsg"})
 _READS = frozenset({"read", "readv", "recvfrom", "recvmsg"})
@@ -40,6 +50,10 @@ _RESUMED = re.compile(r"^(\d+)\s+<\.\.\. (\w+) resumed>.*=\s+(-?\d+)")
 
 def strace_available() -> bool:
     return shutil.which("strace") is not None
+
+
+def perf_available() -> bool:
+    return shutil.which("perf") is not None
 
 
 def _socket_inodes(pid: int) -> dict[int, int]:
@@ -190,3 +204,171 @@ def per_message(counts: dict[str, dict[str, int]], messages: int) -> dict[str, A
             "bytes_per_write": round(c["write_bytes"] / c["writes"]) if c["writes"] else None,
         }
     return out
+
+
+# --- every kind of call, counted by strace itself (-c): smsc-bench --syscalls --------------
+
+# The kinds the report shows, in this order; any other call is counted under "other".
+KINDS: dict[str, tuple[str, ...]] = {
+    "write/sendmsg": ("write", "writev", "sendto", "sendmsg", "sendmmsg"),
+    "read/recvmsg": ("read", "readv", "recvfrom", "recvmsg", "recvmmsg"),
+    "epoll_wait": ("epoll_wait", "epoll_pwait", "epoll_pwait2"),
+    "epoll_ctl": ("epoll_ctl",),
+    "futex": ("futex",),
+    "fsync/fdatasync": ("fsync", "fdatasync"),
+    "pwrite64": ("pwrite64",),
+    "pread64": ("pread64",),
+    "fcntl": ("fcntl",),  # SQLite's file locks
+}
+
+
+def parse_strace_summary(text: str) -> dict[str, tuple[int, int]]:
+    """{syscall: (calls, errors)} from the table ``strace -c`` writes (the total row left
+    out). Rows are ``% time, seconds, usecs/call, calls, [errors], syscall``."""
+    out: dict[str, tuple[int, int]] = {}
+    for line in text.splitlines():
+        cols = line.split()
+        if len(cols) not in (5, 6) or cols[-1] == "total" or cols[0].startswith(("%", "-")):
+            continue
+        try:
+            calls = int(cols[3])
+            errors = int(cols[4]) if len(cols) == 6 else 0
+            float(cols[0])
+        except ValueError:
+            continue
+        out[cols[-1]] = (calls, errors)
+    return out
+
+
+def by_kind(calls: dict[str, tuple[int, int]], messages: int) -> dict[str, Any]:
+    """Calls per message of each of ``KINDS``, of the rest ("other") and in all ("total");
+    ``calls`` keeps every syscall's own count (calls, errors)."""
+    kinds = {name: sum(calls.get(c, (0, 0))[0] for c in members)
+             for name, members in KINDS.items()}
+    known = {c for members in KINDS.values() for c in members}
+    if "*total" in calls:  # perf: the total is counted, the rest is what KINDS leave out
+        known_calls = sum(kinds.values())
+        kinds["other"] = calls["*total"][0] - known_calls
+        kinds["total"] = calls["*total"][0]
+        calls = {c: v for c, v in calls.items() if c != "*total"}
+    else:
+        kinds["other"] = sum(n for c, (n, _) in calls.items() if c not in known)
+        kinds["total"] = sum(n for n, _ in calls.values())
+    per = {k: round(v / messages, 3) if messages else None for k, v in kinds.items()}
+    return {"messages": messages, "per_msg": per, "counts": kinds,
+            "calls": {c: {"calls": n, "errors": e} for c, (n, e) in sorted(calls.items())}}
+
+
+class SyscallTally:
+    """``strace -f -c`` on every thread of ``pid`` for a ``with`` block: how many calls of
+    each kind (and how many failed), no per-call log. Like ``SyscallCounter`` it slows the
+    traced process: read its counts, never its speed."""
+
+    def __init__(self, pid: int, out: Path, attach_timeout_s: float = 10.0) -> None:
+        self.pid = pid
+        self.out = out
+        self.attach_timeout_s = attach_timeout_s
+        self._proc: subprocess.Popen[str] | None = None
+
+    def __enter__(self) -> SyscallTally:
+        self._proc = subprocess.Popen(
+            ["strace", "-f", "-c", "-o", str(self.out), "-p", str(self.pid)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            text=True)
+        attached = threading.Event()
+        err: list[str] = []
+
+        def read_stderr() -> None:
+            assert self._proc is not None and self._proc.stderr is not None
+            for line in self._proc.stderr:
+                err.append(line)
+                if "attached" in line:
+                    attached.set()
+
+        threading.Thread(target=read_stderr, daemon=True, name="strace-stderr").start()
+        if not attached.wait(self.attach_timeout_s):
+            self._end()
+            raise RuntimeError(f"strace did not attach to PID {self.pid}: "
+                               f"{''.join(err[-12:]).strip() or 'no output'}")
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self._end()
+
+    def _end(self) -> None:
+        proc = self._proc
+        if proc is None or proc.poll() is not None:
+            return
+        os.kill(proc.pid, signal.SIGINT)  # strace detaches and writes its table
+        try:
+            proc.wait(timeout=20.0)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=5.0)
+
+    def calls(self) -> dict[str, tuple[int, int]]:
+        try:
+            return parse_strace_summary(self.out.read_text(errors="replace"))
+        except OSError:
+            return {}
+
+
+def parse_perf_csv(text: str) -> dict[str, tuple[int, int]]:
+    """{syscall: (calls, 0)} from ``perf stat -x,`` output; the total is ``"*total"``."""
+    out: dict[str, tuple[int, int]] = {}
+    for line in text.splitlines():
+        cols = line.split(",")
+        if len(cols) < 3 or not cols[0].strip().isdigit():
+            continue
+        event = cols[2]
+        if event == "raw_syscalls:sys_enter":
+            out["*total"] = (int(cols[0]), 0)
+        elif event.startswith("syscalls:sys_enter_"):
+            out[event.removeprefix("syscalls:sys_enter_")] = (int(cols[0]), 0)
+    return out
+
+
+class PerfTally:
+    """``perf stat`` of the syscall tracepoints of ``KINDS`` (and of every syscall, for
+    the total) on ``pid`` for a ``with`` block."""
+
+    def __init__(self, pid: int, out: Path, settle_s: float = 0.5) -> None:
+        self.pid = pid
+        self.out = out
+        self.settle_s = settle_s
+        self._proc: subprocess.Popen[str] | None = None
+
+    def __enter__(self) -> PerfTally:
+        events = ["-e", "raw_syscalls:sys_enter"]
+        for members in KINDS.values():
+            for name in members:
+                events += ["-e", f"syscalls:sys_enter_{name}"]
+        self._proc = subprocess.Popen(
+            ["perf", "stat", "-x,", "-o", str(self.out), *events, "-p", str(self.pid)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            text=True)
+        time.sleep(self.settle_s)  # perf prints nothing once it counts: give it time
+        if self._proc.poll() is not None:
+            err = self._proc.stderr.read() if self._proc.stderr is not None else ""
+            raise RuntimeError(f"perf stat did not attach to PID {self.pid}: "
+                               f"{err.strip()[-800:] or 'no output'}")
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        proc = self._proc
+        if proc is None or proc.poll() is not None:
+            return
+        os.kill(proc.pid, signal.SIGINT)  # perf writes its counts and exits
+        try:
+            proc.wait(timeout=20.0)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=5.0)
+
+    def calls(self) -> dict[str, tuple[int, int]]:
+        try:
+            return parse_perf_csv(self.out.read_text(errors="replace"))
+        except OSError:
+            return {}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -128,3 +129,40 @@ def test_tls_with_target_is_refused_in_one_line(tmp_path: Path) -> None:
                           env={**os.environ, "PYTHONPATH": str(REPO)})
     assert proc.returncode == 2
     assert proc.stderr.startswith("smsc-bench: --tls and --tls-compare start their own stacks")
+
+
+def test_standard_has_the_default_window_phases_and_syscall_counts(tmp_path: Path) -> None:
+    # A shrunk --standard (issue 15): the bench-window phases, then the production-like ones
+    # (operator window 10 with 2 binds, deliver_window 10), each after its baseline; and one
+    # traced twin per gateway phase when a counting tool is there.
+    tool = next((t for t in ("perf", "strace") if shutil.which(t)), "")
+    args = ["--standard", "-m", "300", "--open-messages", "200", "--open-rate", "400",
+            "--idle-binds", "0", "-n", "2", "-w", "20"]
+    if tool:
+        args += ["--syscalls", "--syscall-tools", tool, "--syscall-messages", "200"]
+    result, stdout = _bench(tmp_path, *args)
+    gateways = ["gateway", "gateway@400/s", "gateway-dw", "gateway-dw@400/s"]
+    assert list(result["runs"]) == ["baseline", "gateway", "baseline@400/s", "gateway@400/s",
+                                    "baseline-dw", "gateway-dw", "baseline-dw@400/s",
+                                    "gateway-dw@400/s"]
+    for run in result["runs"].values():
+        _check_run(run, 300 if run["rate"] == 0 else 200)
+    for label in gateways:
+        run = result["runs"][label]
+        wide = not label.startswith("gateway-dw")
+        assert run["windows"] == {"op_binds": 2, "op_window": 100 if wide else 10,
+                                  "deliver_window": 100 if wide else 10,
+                                  "tenant_window": 65_535}
+        assert run["baseline"] == label.replace("gateway", "baseline")
+        ratio = result["cpu_ratios"][label]
+        assert ratio["gw_us_per_msg"] > 0 and ratio["baseline"] == run["baseline"]
+        assert ("gw_open_per_closed" in ratio) is (run["rate"] > 0)
+    assert "gateway CPU µs/msg ÷ simulator µs/msg" in stdout
+    assert result["host"]["steal_pct"] is not None
+    if tool:
+        assert list(result["syscalls"]) == [f"{tool} {g}" for g in gateways]
+        for traced in result["syscalls"].values():
+            counts = traced["syscalls"]
+            assert counts["tool"] == tool and counts["messages"] == traced["accepted"] == 200
+            assert counts["per_msg"]["total"] > 0 and counts["counts"]["write/sendmsg"] > 0
+        assert "traced phase" in stdout
