@@ -50,7 +50,9 @@ def _parser() -> argparse.ArgumentParser:
     add = p.add_argument
     add("--standard", action="store_true",
         help="standard scenario (make bench): baseline + gateway, 4 binds, window 100, 50000 "
-             "messages closed loop, 20000 at 2000/s open loop, 1000 idle binds; short table")
+             "messages closed loop, 20000 at 2000/s open loop, 1000 idle binds; then both "
+             "loads again with the default windows (operator 2 binds of window 10, "
+             "deliver_window 10), each after its baseline; short table")
     add("--baseline", action="store_true",
         help="also run the same load against the simulator alone (the ceiling)")
     add("--target", metavar="HOST:PORT", help="drive a running gateway instead of starting one")
