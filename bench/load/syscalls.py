@@ -56,6 +56,43 @@ def perf_available() -> bool:
     return shutil.which("perf") is not None
 
 
+def _attach(options: list[str], pid: int, timeout_s: float) -> subprocess.Popen[str]:
+    """``strace -f OPTIONS -p PID``, once it traces every thread. With -f, strace says
+    "Process N attached (with M threads)" on stderr once it does; that line is awaited
+    (bounded), else strace is stopped and RuntimeError names what it said."""
+    proc = subprocess.Popen(["strace", "-f", *options, "-p", str(pid)],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    attached = threading.Event()
+    err: list[str] = []
+
+    def read_stderr() -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            err.append(line)
+            if "attached" in line:
+                attached.set()
+
+    threading.Thread(target=read_stderr, daemon=True, name="strace-stderr").start()
+    if not attached.wait(timeout_s):
+        _detach(proc, 10.0)
+        raise RuntimeError(f"strace did not attach to PID {pid}: "
+                           f"{''.join(err[-12:]).strip() or 'no output'}")
+    return proc
+
+
+def _detach(proc: subprocess.Popen[str] | None, timeout_s: float) -> None:
+    """Stop strace with SIGINT (it detaches and writes what it has), SIGKILL if it lingers."""
+    if proc is None or proc.poll() is not None:
+        return
+    os.kill(proc.pid, signal.SIGINT)
+    try:
+        proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=5.0)
+
+
 def _socket_inodes(pid: int) -> dict[int, int]:
     """fd -> inode of every socket the process holds now."""
     out: dict[int, int] = {}
@@ -101,27 +138,8 @@ class SyscallCounter:
         self._mapper = threading.Thread(target=self._map_loop, daemon=True, name="fd-mapper")
 
     def __enter__(self) -> SyscallCounter:
-        self._proc = subprocess.Popen(
-            ["strace", "-f", "-s", "0", "-e", f"trace={_TRACE}", "-o", str(self.out),
-             "-p", str(self.pid)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE, text=True)
-        # With -f, strace attaches every thread of the process and says "Process N attached
-        # (with M threads)" on stderr once it traces them; wait (bounded) for that line.
-        attached = threading.Event()
-        err: list[str] = []
-
-        def read_stderr() -> None:
-            assert self._proc is not None and self._proc.stderr is not None
-            for line in self._proc.stderr:
-                err.append(line)
-                if "attached" in line:
-                    attached.set()
-
-        threading.Thread(target=read_stderr, daemon=True, name="strace-stderr").start()
-        if not attached.wait(self.attach_timeout_s):
-            self._end()
-            raise RuntimeError(f"strace did not attach to PID {self.pid}: "
-                               f"{''.join(err[-12:]).strip() or 'no output'}")
+        self._proc = _attach(["-s", "0", "-e", f"trace={_TRACE}", "-o", str(self.out)],
+                             self.pid, self.attach_timeout_s)
         self._mapper.start()
         return self
 
@@ -132,15 +150,7 @@ class SyscallCounter:
         self._end()
 
     def _end(self) -> None:
-        proc = self._proc
-        if proc is None or proc.poll() is not None:
-            return
-        os.kill(proc.pid, signal.SIGINT)  # strace detaches and writes what it has
-        try:
-            proc.wait(timeout=10.0)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=5.0)
+        _detach(self._proc, 10.0)
 
     def _map_loop(self) -> None:
         end = time.monotonic() + 3600.0  # bounded, whatever happens to the phase
@@ -271,25 +281,7 @@ class SyscallTally:
         self._proc: subprocess.Popen[str] | None = None
 
     def __enter__(self) -> SyscallTally:
-        self._proc = subprocess.Popen(
-            ["strace", "-f", "-c", "-o", str(self.out), "-p", str(self.pid)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            text=True)
-        attached = threading.Event()
-        err: list[str] = []
-
-        def read_stderr() -> None:
-            assert self._proc is not None and self._proc.stderr is not None
-            for line in self._proc.stderr:
-                err.append(line)
-                if "attached" in line:
-                    attached.set()
-
-        threading.Thread(target=read_stderr, daemon=True, name="strace-stderr").start()
-        if not attached.wait(self.attach_timeout_s):
-            self._end()
-            raise RuntimeError(f"strace did not attach to PID {self.pid}: "
-                               f"{''.join(err[-12:]).strip() or 'no output'}")
+        self._proc = _attach(["-c", "-o", str(self.out)], self.pid, self.attach_timeout_s)
         return self
 
     def __exit__(self, et: type[BaseException] | None, exc: BaseException | None,
@@ -297,15 +289,7 @@ class SyscallTally:
         self._end()
 
     def _end(self) -> None:
-        proc = self._proc
-        if proc is None or proc.poll() is not None:
-            return
-        os.kill(proc.pid, signal.SIGINT)  # strace detaches and writes its table
-        try:
-            proc.wait(timeout=20.0)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=5.0)
+        _detach(self._proc, 20.0)
 
     def calls(self) -> dict[str, tuple[int, int]]:
         try:
