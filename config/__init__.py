@@ -8,24 +8,22 @@ everything else receives its Struct by constructor. Errors are ``ConfigError``, 
 from __future__ import annotations
 
 from .errors import ConfigError
+from .fields import BindType, TlsVersion
 from .gateway import (
     AuthConfig,
-    BindType,
     GatewayConfig,
     HttpConfig,
     IncludeFile,
     ListenConfig,
     MetricsConfig,
     OperatorConfig,
-    QuietHoursConfig,
     RouteConfig,
     StoreConfig,
-    TenantConfig,
     TlsListenConfig,
-    TlsVersion,
 )
 from .loader import default_config_path, load_gateway_config
 from .simulator import SimulatorConfig, load_simulator_config
+from .tenant import QuietHoursConfig, TenantConfig
 
 __all__ = [
     "AuthConfig",

@@ -1,4 +1,5 @@
-"""The gateway's configuration as frozen, strict msgspec Structs (one per TOML table).
+"""The gateway's configuration as frozen, strict msgspec Structs (one per TOML table;
+``[[tenants]]`` is ``config.tenant``, the shared field types ``config.fields``).
 
 Every Struct is ``frozen`` (assignment raises), ``forbid_unknown_fields`` (a misspelt key is
 an error, never silently ignored) and ``kw_only``. Ranges and patterns live on the fields as
@@ -11,56 +12,37 @@ Times are in seconds (``*_s``) unless the name says otherwise.
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Annotated, Literal
 
-import msgspec
 from msgspec import Meta
 
+from .fields import (
+    FilePath,
+    Host,
+    Name,
+    NonNegative,
+    Port,
+    Positive,
+    Strict,
+    SystemId,
+    TlsVersion,
+)
+from .tenant import TenantConfig
+
 __all__ = [
-    "BindType",
+    "AuthConfig",
     "GatewayConfig",
     "HttpConfig",
     "IncludeFile",
     "ListenConfig",
     "MetricsConfig",
     "OperatorConfig",
-    "QuietHoursConfig",
     "RouteConfig",
-    "AuthConfig",
     "StoreConfig",
-    "TenantConfig",
     "TlsListenConfig",
-    "TlsVersion",
 ]
 
-BindType = Literal["transmitter", "receiver", "transceiver"]
-
-Port = Annotated[int, Meta(ge=0, le=65535)]
-NonNegative = Annotated[float, Meta(ge=0)]
-Positive = Annotated[float, Meta(gt=0)]
-Host = Annotated[str, Meta(min_length=1, max_length=255)]
-SystemId = Annotated[str, Meta(min_length=1, max_length=15)]
-Password = Annotated[str, Meta(max_length=64)]
-Digits = Annotated[str, Meta(pattern=r"^[0-9]+$")]
-# Operator names become metric labels and log fields: keep them short and plain.
-Name = Annotated[str, Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")]
-# An inbound keyword (routing.keywords): letters and digits, matched case-insensitively.
-Keyword = Annotated[str, Meta(pattern=r"^[A-Za-z0-9]{1,20}$")]
-# A keyword's reply: one SMS part or a few ("" = the default, which names the tenant).
-ReplyText = Annotated[str, Meta(max_length=459)]
-# TLS 1.2 is the floor everywhere (RFC 8996 deprecates 1.0 and 1.1).
-TlsVersion = Literal["1.2", "1.3"]
-# A file path; a relative one is relative to the config file's directory (the loader makes
-# it absolute and checks that it can be read). "" = not set.
-FilePath = str
-
-
-class _Strict(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    """Common options; subclasses repeat ``frozen``/``kw_only`` (msgspec and mypy need it)."""
-
-
-class ListenConfig(_Strict, frozen=True, kw_only=True):
+class ListenConfig(Strict, frozen=True, kw_only=True):
     """``[listen]``: the tenant-facing SMPP listener (plain TCP). Its session settings and
     ``max_connections`` apply to ``[listen_tls]`` too (``max_connections`` counts both)."""
 
@@ -81,7 +63,7 @@ def _check_cert_pair(cert: str, key: str, prefix: str = "") -> None:
                          f"{prefix}{'cert' if cert else 'key'}")
 
 
-class TlsListenConfig(_Strict, frozen=True, kw_only=True):
+class TlsListenConfig(Strict, frozen=True, kw_only=True):
     """``[listen_tls]``: the tenant-facing SMPP listener over TLS (3550 is the usual port).
 
     ``cert`` (PEM chain, server certificate first) and ``key`` are required; with
@@ -103,7 +85,7 @@ class TlsListenConfig(_Strict, frozen=True, kw_only=True):
         _check_cert_pair(self.cert, self.key)
 
 
-class AuthConfig(_Strict, frozen=True, kw_only=True):
+class AuthConfig(Strict, frozen=True, kw_only=True):
     """``[auth]``: protection against credential guessing, for binds and HTTP tokens.
 
     A source address with ``max_auth_failures`` failed authentications within
@@ -116,7 +98,7 @@ class AuthConfig(_Strict, frozen=True, kw_only=True):
     auth_ban_s: Positive = 300.0
 
 
-class StoreConfig(_Strict, frozen=True, kw_only=True):
+class StoreConfig(Strict, frozen=True, kw_only=True):
     """``[store]``: the SQLite store and its group-commit writer.
 
     A relative ``path`` is relative to the directory of the config file (the loader makes
@@ -137,7 +119,7 @@ class StoreConfig(_Strict, frozen=True, kw_only=True):
     commit_interval_ms: Annotated[float, Meta(ge=0, le=100)] = 1.0
 
 
-class MetricsConfig(_Strict, frozen=True, kw_only=True):
+class MetricsConfig(Strict, frozen=True, kw_only=True):
     """``[metrics]``: the Prometheus endpoint."""
 
     enabled: bool = True
@@ -145,7 +127,7 @@ class MetricsConfig(_Strict, frozen=True, kw_only=True):
     port: Port = 9100
 
 
-class HttpConfig(_Strict, frozen=True, kw_only=True):
+class HttpConfig(Strict, frozen=True, kw_only=True):
     """``[http]``: the HTTP API (``docs: http-api.md``), beside the SMPP listener."""
 
     enabled: bool = True
@@ -174,124 +156,7 @@ class HttpConfig(_Strict, frozen=True, kw_only=True):
         _check_cert_pair(self.cert, self.key)
 
 
-ApiKey = Annotated[str, Meta(pattern=r"^sha256:[0-9a-f]{64}$")]
-# ``smsc hash-password``: scrypt$<log2 N>$<r>$<p>$<salt b64>$<hash b64>
-PasswordHash = Annotated[str, Meta(
-    pattern=r"^scrypt\$[0-9]{1,2}\$[0-9]{1,2}\$[0-9]{1,2}\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+$")]
-WebhookSecret = Annotated[str, Meta(pattern=r"^whsec_[A-Za-z0-9+/]{32,}={0,2}$")]
-Sender = Annotated[str, Meta(min_length=1, max_length=21)]
-
-
-# A wall-clock time of day, 00:00 to 23:59.
-ClockTime = Annotated[str, Meta(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
-
-
-class QuietHoursConfig(_Strict, frozen=True, kw_only=True):
-    """A tenant's ``quiet_hours = {start = "21:00", end = "08:00"}``: in the recipient's
-    local time (routing.quiet), a message due inside ``[start, end)`` is held until ``end``;
-    ``start`` later than ``end`` crosses midnight. An HTTP message's own ``quiet_hours``
-    replaces it (http-api.md "Sending"); SMPP submissions get this one."""
-
-    start: ClockTime
-    end: ClockTime
-
-    def __post_init__(self) -> None:
-        if self.start == self.end:
-            raise ValueError("end: must differ from start (the window would be empty)")
-
-
-class TenantConfig(_Strict, frozen=True, kw_only=True):
-    """``[[tenants]]``: one client account of the gateway, over SMPP, HTTP or both."""
-
-    system_id: SystemId
-    # SMPP 3.4 says 8 characters at most; real clients send more. Absent: no SMPP bind (an
-    # HTTP-only tenant); "" binds with an empty password.
-    password: Password | None = None
-    # The same, hashed (``smsc hash-password``); use it instead of ``password``.
-    password_hash: PasswordHash | None = None
-    tls_only: bool = False  # binds only over [listen_tls]; a plain bind gets ESME_RBINDFAIL
-    # HTTP: SHA-256 of each accepted bearer token (``smsc api-key new`` makes one).
-    api_keys: tuple[ApiKey, ...] = ()
-    # Events (receipts, inbound messages) as signed POSTs (Standard Webhooks); "" = none.
-    webhook_url: str = ""
-    # The secret, or two while rotating (each event is signed with both).
-    webhook_secret: WebhookSecret | tuple[WebhookSecret, ...] = ()
-    # Originators the tenant may send from (HTTP and SMPP); empty = any.
-    senders: tuple[Sender, ...] = ()
-    bind_types: Annotated[tuple[BindType, ...], Meta(min_length=1)] = (
-        "transmitter",
-        "receiver",
-        "transceiver",
-    )
-    max_binds: Annotated[int, Meta(ge=1)] = 10
-    window: Annotated[int, Meta(ge=1)] = 100  # outstanding submits per bind (ESME_RTHROTTLED)
-    tps: NonNegative = 0.0  # 0 = unlimited
-    allowed_ips: tuple[str, ...] = ()  # CIDR networks or addresses; empty = any
-    numbers: tuple[Digits, ...] = ()  # MO numbers (or prefixes) this tenant owns
-    id_format: Literal["decimal", "hex"] = "decimal"
-    dcs0: Literal["gsm7", "latin1", "ascii"] = "gsm7"
-    multipart_receipt: Literal["aggregate", "first", "last"] = "aggregate"
-    mo_reassemble: bool = True
-    deliver_window: Annotated[int, Meta(ge=1)] = 10  # deliver_sm outstanding per bind
-    deliver_timeout_s: Positive = 30.0
-    # Quiet hours in the recipient's time zone (routing.quiet); absent = none.
-    quiet_hours: QuietHoursConfig | None = None
-    # Consent (http-api.md "Two-way, consent and opt-out"): an inbound message whose whole
-    # text is one of these opts its sender out of / back into this tenant's messages, or
-    # asks for help; each gets the reply text back through the operator it came from.
-    stop_keywords: tuple[Keyword, ...] = ("STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END",
-                                          "QUIT", "OPTOUT", "REVOKE")
-    start_keywords: tuple[Keyword, ...] = ("START", "UNSTOP", "YES", "OPTIN")
-    help_keywords: tuple[Keyword, ...] = ("HELP", "INFO")
-    stop_reply: ReplyText = ""
-    start_reply: ReplyText = ""
-    help_reply: ReplyText = ""
-
-    def __post_init__(self) -> None:
-        for i, text in enumerate(self.allowed_ips):
-            try:
-                ipaddress.ip_network(text, strict=False)
-            except ValueError as exc:
-                raise ValueError(f"allowed_ips[{i}]: not an IP network ({exc})") from None
-        if self.password is not None and self.password_hash is not None:
-            raise ValueError("password_hash: give password or password_hash, not both")
-        if len(set(self.bind_types)) != len(self.bind_types):
-            raise ValueError("bind_types: values repeat")
-        if self.webhook_url and not self.webhook_url.startswith(("http://", "https://")):
-            raise ValueError("webhook_url: must start with http:// or https://")
-        if self.webhook_url and not self.secrets:
-            raise ValueError("webhook_secret: required with webhook_url (whsec_...)")
-        if len(self.secrets) > 2:
-            raise ValueError("webhook_secret: at most two (the old and the new while rotating)")
-
-    @property
-    def binds(self) -> bool:
-        """Whether this tenant can bind over SMPP at all (it has a password or a hash)."""
-        return self.password is not None or self.password_hash is not None
-
-    @property
-    def secrets(self) -> tuple[str, ...]:
-        """``webhook_secret`` as a tuple (one, or two while rotating)."""
-        s = self.webhook_secret
-        return (s,) if isinstance(s, str) else s
-
-    @property
-    def networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
-        """``allowed_ips`` parsed (host bits allowed, e.g. ``10.0.0.1/8``)."""
-        return tuple(ipaddress.ip_network(text, strict=False) for text in self.allowed_ips)
-
-    def allows(self, peer_ip: str) -> bool:
-        """Whether a connection from ``peer_ip`` may use this account (``allowed_ips``)."""
-        if not self.allowed_ips:
-            return True
-        try:
-            addr = ipaddress.ip_address(peer_ip)
-        except ValueError:
-            return False
-        return any(addr in net for net in self.networks)
-
-
-class OperatorConfig(_Strict, frozen=True, kw_only=True):
+class OperatorConfig(Strict, frozen=True, kw_only=True):
     """``[[operators]]``: one upstream SMSC the gateway binds to as an ESME."""
 
     name: Name
@@ -344,7 +209,7 @@ class OperatorConfig(_Strict, frozen=True, kw_only=True):
             )
 
 
-class RouteConfig(_Strict, frozen=True, kw_only=True):
+class RouteConfig(Strict, frozen=True, kw_only=True):
     """``[[routes]]``: destinations starting with ``prefix`` go to ``operators`` in order."""
 
     prefix: Annotated[str, Meta(pattern=r"^[0-9]*$")] = ""  # "" = default route
@@ -352,7 +217,7 @@ class RouteConfig(_Strict, frozen=True, kw_only=True):
     tenants: tuple[str, ...] = ()  # tenant system_ids; empty = all tenants
 
 
-class IncludeFile(_Strict, frozen=True, kw_only=True):
+class IncludeFile(Strict, frozen=True, kw_only=True):
     """What a file named by ``include`` may hold."""
 
     tenants: tuple[TenantConfig, ...] = ()
@@ -360,7 +225,7 @@ class IncludeFile(_Strict, frozen=True, kw_only=True):
     routes: tuple[RouteConfig, ...] = ()
 
 
-class GatewayConfig(_Strict, frozen=True, kw_only=True):
+class GatewayConfig(Strict, frozen=True, kw_only=True):
     """The whole gateway config; ``config.load_gateway_config`` builds it from TOML.
 
     ``include`` lists glob patterns (relative to the main file) of files holding more

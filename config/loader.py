@@ -23,7 +23,8 @@ from typing import Any, TypeVar
 import msgspec
 
 from .errors import ConfigError, from_validation_error
-from .gateway import GatewayConfig, IncludeFile, OperatorConfig, RouteConfig, TenantConfig
+from .gateway import GatewayConfig, IncludeFile, OperatorConfig, RouteConfig
+from .tenant import TenantConfig
 
 __all__ = ["default_config_path", "load_gateway_config"]
 

@@ -19,6 +19,7 @@ import msgspec
 from msgspec import Meta
 
 from .errors import ConfigError, from_validation_error
+from .fields import Port, Strict
 
 __all__ = [
     "DelayRange",
@@ -31,7 +32,6 @@ __all__ = [
     "load_simulator_config",
 ]
 
-Port = Annotated[int, Meta(ge=0, le=65535)]
 Every = Annotated[int, Meta(ge=0)]  # 0 = off; N = every Nth submit
 Millis = Annotated[float, Meta(ge=0)]
 Digits = Annotated[str, Meta(pattern=r"^[0-9]*$")]
@@ -48,18 +48,14 @@ STAT_WORDS: Final = frozenset(
 )
 
 
-class _Strict(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    """Common options; subclasses repeat ``frozen``/``kw_only`` (msgspec and mypy need it)."""
-
-
-class SimAccount(_Strict, frozen=True, kw_only=True):
+class SimAccount(Strict, frozen=True, kw_only=True):
     """``[[accounts]]``: credentials the simulator accepts (none listed = accept any)."""
 
     system_id: Annotated[str, Meta(min_length=1, max_length=15)]
     password: Annotated[str, Meta(max_length=64)] = ""
 
 
-class DelayRange(_Strict, frozen=True, kw_only=True):
+class DelayRange(Strict, frozen=True, kw_only=True):
     """``receipt_delay_ms = {min = 0, max = 0}``: uniform delay before the final state."""
 
     min: Millis = 0.0
@@ -70,7 +66,7 @@ class DelayRange(_Strict, frozen=True, kw_only=True):
             raise ValueError(f"max: must be >= min ({self.min}), got {self.max}")
 
 
-class FaultsConfig(_Strict, frozen=True, kw_only=True):
+class FaultsConfig(Strict, frozen=True, kw_only=True):
     """``[faults]``: global fault injection; counters run over all submits (0 = off)."""
 
     throttle_tps: Annotated[float, Meta(ge=0)] = 0.0  # per system_id; above it ESME_RTHROTTLED
@@ -84,7 +80,7 @@ class FaultsConfig(_Strict, frozen=True, kw_only=True):
     garbage_every: Every = 0  # answered with random bytes (breaks the peer's framing)
 
 
-class FaultRule(_Strict, frozen=True, kw_only=True):
+class FaultRule(Strict, frozen=True, kw_only=True):
     """``[[rules]]``: a fault for destinations starting with ``prefix`` (longest wins)."""
 
     prefix: Digits
@@ -95,7 +91,7 @@ class FaultRule(_Strict, frozen=True, kw_only=True):
     err: Annotated[int, Meta(ge=0, le=999)] = 1  # "undeliverable": receipt err
 
 
-class MoConfig(_Strict, frozen=True, kw_only=True):
+class MoConfig(Strict, frozen=True, kw_only=True):
     """``[mo]``: generated mobile-originated messages (off while ``rate_per_s`` is 0)."""
 
     to: tuple[Address, ...] = ("447900000001",)  # the short codes/numbers MO is sent to
@@ -114,7 +110,7 @@ class MoConfig(_Strict, frozen=True, kw_only=True):
             raise ValueError("to: at least one number is needed when rate_per_s > 0")
 
 
-class SimulatorConfig(_Strict, frozen=True, kw_only=True):
+class SimulatorConfig(Strict, frozen=True, kw_only=True):
     """The whole simulator config (top level of its TOML file)."""
 
     host: Annotated[str, Meta(min_length=1, max_length=255)] = "127.0.0.1"
