@@ -3,8 +3,8 @@
 The only module that wires the tenant side (``smsc``) to the operator side (``esme``) and
 chooses the storage engine: the SQLite store and group commit behind the repository
 interfaces (record, work queue, event queue), the lifecycle, the admission service, the
-router, the ESME pool, the SMPP door (tenant listener, delivery), the HTTP door and the
-webhook channel, metrics. ``Gateway`` is what the CLI runs and what integration tests start
+router, the scheduler, consent, templates, tracked links and analytics, the ESME pool, the
+SMPP door (tenant listener, delivery), the HTTP door and the webhook channel, metrics. ``Gateway`` is what the CLI runs and what integration tests start
 in-process.
 
 ``start`` is a list of steps (store, listeners, pool last), each registering its undo in a
@@ -243,9 +243,6 @@ class Gateway:
         for every submission of both doors (and by preview: ``gateway.consent``)."""
         self.consent = Consent(SqliteConsent(self.store, self.committer))
         self.admission.consent = self.router.consent = self.consent
-        self.metrics.gauge("smsc_opted_out_numbers", "Numbers opted out, per tenant",
-                           "tenant", lambda: {k: float(v)
-                                              for k, v in self.consent.count().items()})
 
     def _wire_templates(self) -> list[HTTPRouteHandler]:
         """Stored templates (all in memory, loaded once; writes ride the group commit) for
@@ -266,15 +263,10 @@ class Gateway:
         links = SqliteLinks(self.store, self.committer)
         self.sending.links = links
         self.sending.link_base = lambda: public_url(self.config.http, self.http_port or None)
-        desk = LinkDesk(links, self.record,
-                        lambda tenant, events, now: self.router.channels.publish(
-                            tenant, events, now), wall=self.wall)
-        self.metrics.counter("smsc_link_fetches", "Tracked link fetches (people's clicks, "
-                             "and bots or HEAD requests apart)", "kind",
-                             lambda: {"click": float(desk.clicks),
-                                      "bot": float(desk.bot_fetches),
-                                      "lost": float(desk.lost)})
-        return desk
+        self.link_desk = LinkDesk(links, self.record,
+                                  lambda tenant, events, now: self.router.channels.publish(
+                                      tenant, events, now), wall=self.wall)
+        return self.link_desk
 
     def _illegal(self, exc: IllegalTransition) -> None:
         """Production: a refused status change is a bug or an unrecognised duplicate; log

@@ -1,5 +1,6 @@
 """The gateway's own gauges and counters read at scrape time: webhooks, HTTP intake, bans,
-binds, queues, reloads, lifecycle refusals and the scheduler (``smsc.metrics`` renders them).
+binds, queues, reloads, lifecycle refusals, the scheduler, opt-outs and tracked links
+(``smsc.metrics`` renders them).
 
 Registered once by ``Gateway._wire`` over the parts it has built; each is a callable that
 reads plain counters, so a scrape costs no work on the hot path.
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from routing.consent import Consent
 from routing.router import Router
 from routing.schedule import Scheduler
 from routing.sqlite import SqliteEventQueue
@@ -16,6 +18,7 @@ from routing.workqueue import MemoryWorkQueue
 
 from .bans import Bans
 from .http import SendService
+from .http.links import LinkDesk
 from .metrics import Metrics
 from .registry import Registry
 from .webhooks import WebhookSender
@@ -47,6 +50,10 @@ class Measured(Protocol):
     def work(self) -> MemoryWorkQueue: ...
     @property
     def scheduler(self) -> Scheduler: ...
+    @property
+    def consent(self) -> Consent: ...
+    @property
+    def link_desk(self) -> LinkDesk: ...
 
     def wall(self) -> float: ...
 
@@ -89,3 +96,10 @@ def register_gauges(gw: Measured) -> None:
                        lambda: {"released": float(sched.released),
                                 "expired": float(sched.expired),
                                 "cancelled": float(sched.cancelled)})
+    gw.metrics.gauge("smsc_opted_out_numbers", "Numbers opted out, per tenant", "tenant",
+                     lambda: {k: float(v) for k, v in gw.consent.count().items()})
+    desk = gw.link_desk
+    gw.metrics.counter("smsc_link_fetches", "Tracked link fetches (people's clicks, and "
+                       "bots or HEAD requests apart)", "kind",
+                       lambda: {"click": float(desk.clicks), "bot": float(desk.bot_fetches),
+                                "lost": float(desk.lost)})
