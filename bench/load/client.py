@@ -14,7 +14,6 @@ ready, done per worker): it is written every 100 ms, never per message.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import sys
 import time
 from collections.abc import Callable, MutableSequence
@@ -40,7 +39,7 @@ from .mix import MessageFactory, Mix
 from .resources import usage
 from .stats import Recorder, WorkerRecord
 
-__all__ = ["SLOTS", "Driver", "WorkerSpec", "run_worker"]
+__all__ = ["SLOTS", "Driver", "WorkerSpec"]
 
 SENT, ANSWERED, ACCEPTED, RECEIPTS, READY, DONE = range(6)
 SLOTS = 6
@@ -370,39 +369,3 @@ class Driver:
         for handle in self._handles:
             handle.cancel()
         self._handles.clear()
-
-
-async def run_worker(spec: WorkerSpec, shared: MutableSequence[int]) -> WorkerRecord:
-    """Bind, wait for every worker to be bound, run the load, unbind; return the records."""
-    loop = asyncio.get_running_loop()
-    driver = Driver(spec, shared, loop)
-    cpu0 = time.process_time()
-    base = spec.worker * SLOTS
-    try:
-        try:
-            await driver.open_binds()
-        except (OSError, RuntimeError, TimeoutError) as exc:
-            shared[base + READY] = -1
-            raise RuntimeError(f"worker {spec.worker}: cannot bind to "
-                               f"{spec.host}:{spec.port}: {exc}") from exc
-        shared[base + READY] = 1
-        deadline = time.monotonic() + 60.0
-        while True:
-            ready = [shared[w * SLOTS + READY] for w in range(spec.workers)]
-            if -1 in ready:
-                raise RuntimeError("another worker could not bind")
-            if all(r == 1 for r in ready):
-                break
-            if time.monotonic() > deadline:
-                raise RuntimeError("workers did not all bind within 60 s")
-            await asyncio.sleep(0.005)
-        driver.start()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(driver.finished), spec.max_time_s + 60.0)
-        driver._publish()
-    finally:
-        driver.cancel_timers()
-        await driver.close_binds()
-    record = driver.record()
-    record.cpu_s = time.process_time() - cpu0
-    return record

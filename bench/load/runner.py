@@ -1,6 +1,7 @@
 """Run the load generator in this process or split across K worker processes, then merge.
 
-One worker runs in this process on uvloop. With ``procs > 1`` the binds, messages and rate
+``run_worker`` is one worker: bind, wait until every worker is bound, run, unbind. One worker
+runs in this process on uvloop. With ``procs > 1`` the binds, messages and rate
 are divided among K ``multiprocessing`` processes (spawn), which share a small counter array;
 each sends its records back through a queue; the parent waits with a deadline and kills any
 worker still alive by its PID. Worker 0 prints the progress line and samples /proc.
@@ -9,6 +10,7 @@ worker still alive by its PID. Worker 0 prints the progress line and samples /pr
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import multiprocessing as mp
 import os
 import queue
@@ -21,10 +23,10 @@ from typing import Any
 
 import msgspec
 
-from .client import SLOTS, WorkerSpec, run_worker
+from .client import READY, SLOTS, Driver, WorkerSpec
 from .stats import WorkerRecord
 
-__all__ = ["loop_factory", "run_load", "split"]
+__all__ = ["loop_factory", "run_load", "run_worker", "split"]
 
 
 def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
@@ -34,6 +36,42 @@ def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
         return None
     factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
     return factory
+
+
+async def run_worker(spec: WorkerSpec, shared: MutableSequence[int]) -> WorkerRecord:
+    """Bind, wait for every worker to be bound, run the load, unbind; return the records."""
+    loop = asyncio.get_running_loop()
+    driver = Driver(spec, shared, loop)
+    cpu0 = time.process_time()
+    base = spec.worker * SLOTS
+    try:
+        try:
+            await driver.open_binds()
+        except (OSError, RuntimeError, TimeoutError) as exc:
+            shared[base + READY] = -1
+            raise RuntimeError(f"worker {spec.worker}: cannot bind to "
+                               f"{spec.host}:{spec.port}: {exc}") from exc
+        shared[base + READY] = 1
+        deadline = time.monotonic() + 60.0
+        while True:
+            ready = [shared[w * SLOTS + READY] for w in range(spec.workers)]
+            if -1 in ready:
+                raise RuntimeError("another worker could not bind")
+            if all(r == 1 for r in ready):
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError("workers did not all bind within 60 s")
+            await asyncio.sleep(0.005)
+        driver.start()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(driver.finished), spec.max_time_s + 60.0)
+        driver._publish()
+    finally:
+        driver.cancel_timers()
+        await driver.close_binds()
+    record = driver.record()
+    record.cpu_s = time.process_time() - cpu0
+    return record
 
 
 def _run_here(spec: WorkerSpec, shared: MutableSequence[int]) -> WorkerRecord:
