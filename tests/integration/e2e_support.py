@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import re
 import socket
+import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
 from pathlib import Path
@@ -315,8 +316,13 @@ class SmpplibTenant:
     """A blocking smpplib client bound to the gateway; collects responses and deliver_sm."""
 
     def __init__(self, port: int, system_id: str = "demo", password: str = "demo",
-                 how: str = "transceiver") -> None:
-        self.client = smpplib.client.Client("127.0.0.1", port, timeout=0.2,
+                 how: str = "transceiver", *, ssl_context: ssl.SSLContext | None = None
+                 ) -> None:
+        # Over TLS (smpplib's ``ssl_context``) the handshake happens in connect: 5 s for it,
+        # then reads get 0.2 s like a plain client's.
+        self.client = smpplib.client.Client("127.0.0.1", port,
+                                            timeout=5.0 if ssl_context else 0.2,
+                                            ssl_context=ssl_context,
                                             allow_unknown_opt_params=False)
         self.resps: dict[int, Any] = {}
         self.delivered: list[Any] = []
@@ -330,6 +336,8 @@ class SmpplibTenant:
         except BaseException:
             self.client.disconnect()
             raise
+        if ssl_context is not None:
+            self.client._socket.settimeout(0.2)
 
     def _resp(self, pdu: Any) -> None:
         self.resps[pdu.sequence] = pdu

@@ -30,7 +30,6 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import msgspec
 import pytest
-import smpplib.client
 import uvloop
 
 from config import GatewayConfig, HttpConfig, TenantConfig, TlsListenConfig
@@ -52,7 +51,6 @@ from tests.integration.e2e_support import (
     sent_texts,
     wait_until,
 )
-from tests.integration.e2e_support import _longer_timeout as longer_timeout
 from tests.ports import taken_port
 from tests.rawclient import RawClient
 from tests.tlskit import Pki, client_context, old_tls_client
@@ -103,26 +101,11 @@ def start(stack: Stack, cfg: GatewayConfig) -> GatewayThread:
 
 class TlsTenant(SmpplibTenant):
     """``SmpplibTenant`` over TLS: python-smpplib's ``ssl_context`` (no SNI; the chain is
-    verified). Connect and bind (the handshake included) get 5 s, reads 0.2 s."""
+    verified)."""
 
     def __init__(self, port: int, context: ssl.SSLContext, system_id: str = "demo",
                  password: str = "demo") -> None:
-        self.client = smpplib.client.Client("127.0.0.1", port, timeout=5.0,
-                                            ssl_context=context,
-                                            allow_unknown_opt_params=False)
-        self.resps: dict[int, Any] = {}
-        self.delivered: list[Any] = []
-        self.client.set_message_sent_handler(lambda pdu, **kw: self._resp(pdu))
-        self.client.set_message_received_handler(lambda pdu, **kw: self.delivered.append(pdu))
-        self.client.set_error_pdu_handler(lambda pdu: self._resp(pdu))
-        self.client.connect()
-        try:
-            with longer_timeout(self.client):
-                self.client.bind_transceiver(system_id=system_id, password=password)
-        except BaseException:
-            self.client.disconnect()
-            raise
-        self.client._socket.settimeout(0.2)
+        super().__init__(port, system_id, password, ssl_context=context)
 
     def server_ca(self) -> str:
         """Organization of the CA that issued the certificate this connection verified."""
