@@ -17,20 +17,19 @@ from litestar import Request, Response, get
 from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromQuery
 
-from config import TenantConfig
 from encoding.constants import CommandStatus
 from routing.analytics import RECEIPT_ERROR
 from routing.sqlite.rollups import GroupFigures, SqliteAnalytics
 
 from .errors import documented_errors
 from .problems import ApiError
+from .replies import BEARER, json_response, tenant_of
 
 __all__ = ["analytics_handlers", "AnalyticsGroup", "AnalyticsReport", "error_name", "merged",
            "shown"]
 
 _DEFAULT_SPAN_S = 7 * 86400
 _MAX_SPAN_S = 400 * 86400
-_encoder = msgspec.json.Encoder()
 
 GroupByName = Literal["day", "hour", "operator", "country", "originator"]
 
@@ -137,7 +136,7 @@ def merged(groups: list[GroupFigures], key: str = "total") -> GroupFigures:
 
 def analytics_handlers(api: AnalyticsHost) -> list[HTTPRouteHandler]:
     @get("/v1/analytics", tags=["analytics"], summary="Traffic figures per group",
-         security=[{"bearer": []}], responses=documented_errors(400, 503),
+         security=BEARER, responses=documented_errors(400, 503),
          operation_id="get_analytics",
          description="The tenant's figures over [since, until) (RFC 3339; default: the last "
                      "7 days up to now; at most 400 days), grouped by UTC day, hour, "
@@ -149,7 +148,7 @@ def analytics_handlers(api: AnalyticsHost) -> list[HTTPRouteHandler]:
             since: FromQuery[datetime | None] = None, until: FromQuery[datetime | None] = None,
             group_by: FromQuery[GroupByName] = "day",
     ) -> Response[AnalyticsReport]:
-        tenant: TenantConfig = request.scope["user"]
+        tenant = tenant_of(request)
         source = api.analytics
         if source is None:
             raise ApiError(503, "unavailable", "analytics are not available on this gateway")
@@ -166,13 +165,11 @@ def analytics_handlers(api: AnalyticsHost) -> list[HTTPRouteHandler]:
             since=datetime.fromtimestamp(start, UTC), until=datetime.fromtimestamp(end, UTC),
             group_by=group_by, groups=[shown(g) for g in groups],
             totals=shown(merged(by_time)))
-        return _json(report)
+        return json_response(report)
 
     return [analytics]
 
 
-def _json(value: object) -> Response[Any]:
-    return Response(_encoder.encode(value), media_type="application/json")
 
 
 def _epoch(t: datetime) -> float:

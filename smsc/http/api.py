@@ -35,7 +35,7 @@ from ..bans import Bans
 from . import models
 from .analytics import analytics_handlers
 from .dashboard import dashboard_handlers
-from .errors import EXCEPTION_HANDLERS, documented_errors, is_json
+from .errors import EXCEPTION_HANDLERS, documented_errors
 from .links import LinkDesk, link_route, link_stats
 from .middleware import BearerAuth
 from .models import (
@@ -51,27 +51,16 @@ from .models import (
     StatusName,
 )
 from .problems import ApiError
+from .replies import BEARER, JSON, json_response, raw_json, require_json, tenant_of
 from .sending import SendService
 from .status import STATUS_NAME, STATUS_OF_NAME, status_of, timestamp
 from .tokens import Tokens
 
 __all__ = ["HttpApi"]
 
-_JSON = "application/json"
 _encoder = msgspec.json.Encoder()
-_BEARER: list[dict[str, list[str]]] = [{"bearer": []}]  # every route but /health and docs
 _EVENT_TYPE = {"receipt": "message.delivered", "mo": "message.inbound", "sent": "message.sent",
                "clicked": "message.clicked"}
-
-
-def _json(value: object, status: int = 200, headers: dict[str, str] | None = None
-          ) -> Response[Any]:
-    return Response(_encoder.encode(value), status_code=status, media_type=_JSON,
-                    headers=headers)
-
-
-def _raw(body: bytes, status: int, headers: dict[str, str] | None) -> Response[Any]:
-    return Response(body, status_code=status, media_type=_JSON, headers=headers)
 
 
 class HttpApi:
@@ -103,11 +92,6 @@ class HttpApi:
         self.config = config
         self.tokens.reconfigure(config.tenants)
 
-    @staticmethod
-    def _tenant(request: Request[Any, Any, Any]) -> TenantConfig:
-        tenant: TenantConfig = request.scope["user"]  # set by BearerAuth
-        return tenant
-
     def _own(self, tenant: TenantConfig, message_id: str) -> str:
         """Our id of a tenant's message, or 404 (never 403: another tenant's ids do not
         exist for this one)."""
@@ -121,7 +105,7 @@ class HttpApi:
         api = self
 
         @post(["/v1/messages", "/messages/v1/send"], status_code=200, tags=["messages"],
-              summary="Send messages", security=_BEARER,
+              summary="Send messages", security=BEARER,
               responses=documented_errors(400, 403, 409, 413, 415, 429, 503),
               description="One request, 1 to max_recipients recipients. 200 only once every "
                           "accepted message is durably stored; per-recipient results in "
@@ -131,30 +115,28 @@ class HttpApi:
                        idempotency_key: Annotated[str | None, HeaderParameter(
                            name="Idempotency-Key", max_length=255)] = None,
                        ) -> Response[SendResponse]:
-            tenant = api._tenant(request)
-            if not is_json(request):
-                raise ApiError(415, "unsupported_media_type",
-                               "send Content-Type: application/json")
+            tenant = tenant_of(request)
+            require_json(request)
             body = await request.body()
             answer = await api.sending.send(tenant, data, body, idempotency_key)
             headers = {"Idempotency-Replayed": "true"} if answer.replayed else None
-            return _raw(answer.body, answer.status, headers)
+            return raw_json(answer.body, answer.status, headers)
 
         @get("/v1/messages/{message_id:str}", tags=["messages"], summary="One message",
-             security=_BEARER, responses=documented_errors(404), operation_id="get_message")
+             security=BEARER, responses=documented_errors(404), operation_id="get_message")
         async def one(request: Request[Any, Any, Any], message_id: FromPath[str]
                       ) -> Response[MessageStatus]:
-            tenant = api._tenant(request)
+            tenant = tenant_of(request)
             mid = api._own(tenant, message_id)
             m = api.record.get(mid)
             assert m is not None
             shown = status_of(m, api.record.history_of(mid), tenant)
             if api.links is not None:
                 shown.links = link_stats(api.links.links.clicks_of(mid)) or None
-            return _json(shown)
+            return json_response(shown)
 
         @get("/v1/messages", tags=["messages"], summary="List messages, newest first",
-             security=_BEARER, responses=documented_errors(400), operation_id="list_messages")
+             security=BEARER, responses=documented_errors(400), operation_id="list_messages")
         async def listing(
                 request: Request[Any, Any, Any], request_id: FromQuery[str | None] = None,
                 status: FromQuery[StatusName | None] = None,
@@ -164,7 +146,7 @@ class HttpApi:
                 limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
                 cursor: Annotated[str | None, QueryParameter(max_length=64)] = None,
         ) -> Response[MessagePage]:
-            tenant = api._tenant(request)
+            tenant = tenant_of(request)
             before = ""
             if cursor:
                 before = internal_id(tenant.id_format, cursor) or ""
@@ -178,29 +160,29 @@ class HttpApi:
             found = api.record.find(tenant.system_id, f)
             data = [status_of(m, api.record.history_of(m.id), tenant) for m in found]
             nxt = data[-1].id if len(found) == limit else None
-            return _json(MessagePage(data=data, next_cursor=nxt))
+            return json_response(MessagePage(data=data, next_cursor=nxt))
 
         @get("/v1/requests/{request_id:str}", tags=["messages"],
-             summary="Counts by status of one send request", security=_BEARER,
+             summary="Counts by status of one send request", security=BEARER,
              responses=documented_errors(404),
              operation_id="get_request")
         async def counts(request: Request[Any, Any, Any], request_id: FromPath[str]
                          ) -> Response[RequestCounts]:
-            tenant = api._tenant(request)
+            tenant = tenant_of(request)
             got = api.record.request_counts(tenant.system_id, request_id)
             if not got:
                 raise ApiError(404, "not_found", f"no request {request_id!r}")
             named = {STATUS_NAME[s]: n for s, n in got.items()}
-            return _json(RequestCounts(request_id=request_id, total=sum(got.values()),
+            return json_response(RequestCounts(request_id=request_id, total=sum(got.values()),
                                        counts=named))
 
         @delete("/v1/messages/{message_id:str}", status_code=200, tags=["messages"],
                 summary="Cancel a message not yet handed to an operator",
-                security=_BEARER, responses=documented_errors(404, 409),
+                security=BEARER, responses=documented_errors(404, 409),
                 operation_id="cancel_message")
         async def cancel(request: Request[Any, Any, Any], message_id: FromPath[str]
                          ) -> Response[CancelResponse]:
-            tenant = api._tenant(request)
+            tenant = tenant_of(request)
             mid = api._own(tenant, message_id)
             if not api.cancel(mid, api.wall()):
                 m = api.record.get(mid)
@@ -209,17 +191,17 @@ class HttpApi:
                                f"the message is {shown}; only scheduled or queued "
                                "messages can be cancelled")
             await api.record.sync()  # type: ignore[misc]
-            return _json(CancelResponse(id=message_id, status="cancelled"))
+            return json_response(CancelResponse(id=message_id, status="cancelled"))
 
         @get("/v1/events", tags=["events"], summary="Webhook events that failed",
-             security=_BEARER, responses=documented_errors(400), operation_id="list_events")
+             security=BEARER, responses=documented_errors(400), operation_id="list_events")
         async def events(request: Request[Any, Any, Any],
                          event_state: Annotated[Literal["failed"], QueryParameter(
                              name="state")] = "failed",
                          limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
                          cursor: Annotated[str | None, QueryParameter(max_length=64)] = None,
                          ) -> Response[EventPage]:
-            tenant = api._tenant(request)
+            tenant = tenant_of(request)
             after = 0
             if cursor:
                 try:
@@ -233,30 +215,30 @@ class HttpApi:
                               message_id=_message_of(c.event, tenant))
                     for c in claims]
             nxt = data[-1].id if len(claims) == limit else None
-            return _json(EventPage(data=data, next_cursor=nxt))
+            return json_response(EventPage(data=data, next_cursor=nxt))
 
         @post("/v1/events/{event_id:str}/retry", status_code=200, tags=["events"],
-              summary="Send a failed event again", security=_BEARER,
+              summary="Send a failed event again", security=BEARER,
               responses=documented_errors(404), operation_id="retry_event")
         async def retry(request: Request[Any, Any, Any], event_id: FromPath[str]
                         ) -> Response[EventInfo]:
-            tenant = api._tenant(request)
+            tenant = tenant_of(request)
             number = _event_number(event_id)
             if not api.events.revive(webhook_queue(tenant.system_id), number):
                 raise ApiError(404, "not_found", f"no failed event {event_id!r}")
-            return _json(EventInfo(id=event_id, type="", state="pending", attempts=0,
+            return json_response(EventInfo(id=event_id, type="", state="pending", attempts=0,
                                    created_at=timestamp(api.wall()), message_id=None))
 
         @get("/health", tags=["gateway"], summary="Liveness", operation_id="health",
              security=[], opt={"public": True})
         async def health() -> Response[Health]:
-            return _json(Health(status="ok" if api.accepting() else "stopping"))
+            return json_response(Health(status="ok" if api.accepting() else "stopping"))
 
         @get("/openapi.json", include_in_schema=False, opt={"public": True})
         async def openapi(request: Request[Any, Any, Any]) -> Response[Any]:
             if api._openapi is None:
                 api._openapi = _encoder.encode(_strict(request.app.openapi_schema.to_schema()))
-            return Response(api._openapi, media_type=_JSON)
+            return Response(api._openapi, media_type=JSON)
 
         return Litestar(
             route_handlers=[send, one, listing, counts, cancel, events, retry, health, openapi,

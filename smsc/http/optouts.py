@@ -16,7 +16,6 @@ record and no event; a change is answered once durable and emits ``contact.opted
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -27,21 +26,18 @@ from litestar import Request, Response, delete, get, put
 from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath, QueryParameter
 
-from config import TenantConfig
 from routing.consent import OPTED_IN, OPTED_OUT, Consent, ConsentRecord, State
 from routing.events import ConsentEvent, TenantEvent
 from routing.repository import Durable
 
 from .errors import documented_errors
 from .problems import ApiError
+from .replies import BEARER, await_durable, json_response, tenant_of
 from .status import timestamp
 from .translate import normalise_number
 
 __all__ = ["OptOut", "OptOutPage", "OptOutState", "optout_handlers"]
 
-_JSON = "application/json"
-_BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
-_encoder = msgspec.json.Encoder()
 Publish = Callable[[str, list[TenantEvent], float], Durable]
 
 
@@ -87,17 +83,11 @@ def _caller(request: Request[Any, Any, Any]) -> str:
     return "api key sha256:" + digest[:12]
 
 
-def _json(value: object) -> Response[Any]:
-    return Response(_encoder.encode(value), status_code=200, media_type=_JSON)
 
 
 def optout_handlers(consent: Consent, publish: Publish, *,
                     wall: Callable[[], float]) -> list[HTTPRouteHandler]:
     """The four routes over ``consent``; changes publish their event with ``publish``."""
-
-    def tenant_of(request: Request[Any, Any, Any]) -> TenantConfig:
-        tenant: TenantConfig = request.scope["user"]  # set by BearerAuth
-        return tenant
 
     def state_of(tenant: str, number: str) -> OptOutState:
         state, history = consent.current(tenant, number)
@@ -114,15 +104,11 @@ def optout_handlers(consent: Consent, publish: Publish, *,
         if record is not None and durable is not None:
             publish(tenant, [ConsentEvent(number=digits, state=state, source="api",
                                           detail=record.detail, at=now)], now)
-            try:
-                await asyncio.shield(durable)  # type: ignore[arg-type]
-            except Exception as exc:
-                raise ApiError(503, "store_unavailable", f"the store failed: {exc}",
-                               headers={"Retry-After": "1"}) from None
-        return _json(state_of(tenant, digits))
+            await await_durable(durable)
+        return json_response(state_of(tenant, digits))
 
     @get("/v1/opt-outs", tags=["consent"], summary="Numbers opted out now, by number",
-         security=_BEARER, responses=documented_errors(400), operation_id="list_opt_outs")
+         security=BEARER, responses=documented_errors(400), operation_id="list_opt_outs")
     async def listing(request: Request[Any, Any, Any],
                       limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
                       cursor: Annotated[str | None, QueryParameter(max_length=20)] = None,
@@ -134,24 +120,24 @@ def optout_handlers(consent: Consent, publish: Publish, *,
         found: Sequence[ConsentRecord] = consent.page(tenant, after, limit)
         data = [_shown(r) for r in found]
         nxt = found[-1].number if len(found) == limit else None
-        return _json(OptOutPage(data=data, next_cursor=nxt))
+        return json_response(OptOutPage(data=data, next_cursor=nxt))
 
     @get("/v1/opt-outs/{number:str}", tags=["consent"],
-         summary="A number's consent and its history", security=_BEARER,
+         summary="A number's consent and its history", security=BEARER,
          responses=documented_errors(400), operation_id="get_opt_out")
     async def one(request: Request[Any, Any, Any], number: FromPath[str]
                   ) -> Response[OptOutState]:
-        return _json(state_of(tenant_of(request).system_id, _number(number)))
+        return json_response(state_of(tenant_of(request).system_id, _number(number)))
 
     @put("/v1/opt-outs/{number:str}", tags=["consent"], status_code=200,
-         summary="Opt a number out of this account's messages", security=_BEARER,
+         summary="Opt a number out of this account's messages", security=BEARER,
          responses=documented_errors(400, 503), operation_id="put_opt_out")
     async def opt_out(request: Request[Any, Any, Any], number: FromPath[str]
                       ) -> Response[OptOutState]:
         return await change(request, number, OPTED_OUT)
 
     @delete("/v1/opt-outs/{number:str}", tags=["consent"], status_code=200,
-            summary="Opt a number back in", security=_BEARER,
+            summary="Opt a number back in", security=BEARER,
             responses=documented_errors(400, 503), operation_id="delete_opt_out")
     async def opt_in(request: Request[Any, Any, Any], number: FromPath[str]
                      ) -> Response[OptOutState]:

@@ -18,7 +18,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import msgspec
 from litestar import Request, Response, post
 from litestar.handlers import HTTPRouteHandler
 from litestar.params import JSONBody
@@ -28,7 +27,7 @@ from routing.cost import cost_of, ucs2_forcing
 from routing.links import rewrite
 from routing.templates import TemplateBook
 
-from .errors import documented_errors, is_json
+from .errors import documented_errors
 from .models import (
     ErrorInfo,
     FieldProblem,
@@ -40,6 +39,7 @@ from .models import (
     Ucs2Character,
 )
 from .problems import ApiError
+from .replies import BEARER, json_response, require_json, tenant_of
 from .status import timestamp
 from .translate import content_of, encode_content, fill, normalise_number
 
@@ -50,8 +50,6 @@ OptedOut = Callable[[str, str], bool]
 # (tenant, E.164 digits, the request's quiet hours as ("21:00", "08:00") or None for the
 # tenant's own, the time it would be due) -> when quiet hours would release it, or None
 DeferredUntil = Callable[[TenantConfig, str, tuple[str, str] | None, float], float | None]
-_BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
-_encoder = msgspec.json.Encoder()
 
 
 class PreviewService:
@@ -167,7 +165,7 @@ class PreviewService:
 
 def preview_routes(service: PreviewService) -> list[HTTPRouteHandler]:
     @post("/v1/messages/preview", status_code=200, tags=["messages"],
-          summary="Preview a message without sending it", security=_BEARER,
+          summary="Preview a message without sending it", security=BEARER,
           responses=documented_errors(400, 415), operation_id="preview_message",
           description="The rendered text (content or a stored template, with vars and each "
                       "recipient's vars), its encoding, parts, units used and left in the "
@@ -176,10 +174,7 @@ def preview_routes(service: PreviewService) -> list[HTTPRouteHandler]:
                       "stored.")
     async def preview(request: Request[Any, Any, Any], data: JSONBody[PreviewRequest]
                       ) -> Response[PreviewResponse]:
-        if not is_json(request):
-            raise ApiError(415, "unsupported_media_type",
-                           "send Content-Type: application/json")
-        answer = service.preview(request.scope["user"], data)
-        return Response[Any](_encoder.encode(answer), media_type="application/json")
+        require_json(request)
+        return json_response(service.preview(tenant_of(request), data))
 
     return [preview]

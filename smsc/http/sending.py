@@ -34,6 +34,7 @@ from routing.templates import TemplateBook
 
 from .models import ErrorInfo, FieldProblem, RecipientResult, SendRequest, SendResponse
 from .problems import ApiError
+from .replies import await_durable
 from .status import timestamp
 from .translate import Planned, Refused, plan_request
 
@@ -202,12 +203,7 @@ class SendService:
             self.record.keep_answer(tenant.system_id, keep[0],
                                     KeptAnswer(keep[1], 200, body, now))
         if messages:
-            durable = self.admission.accept(messages, now, lambda ok: None)
-            try:
-                await asyncio.shield(durable)  # type: ignore[arg-type]
-            except Exception as exc:
-                raise ApiError(503, "store_unavailable", f"the store failed: {exc}",
-                               headers={"Retry-After": "1"}) from None
+            await await_durable(self.admission.accept(messages, now, lambda ok: None))
         elif keep is not None:
             await asyncio.shield(self.record.sync())  # type: ignore[arg-type]
         self.requests += 1

@@ -10,27 +10,23 @@ like a message's ``content`` (``{{name}}`` per recipient) when a message names i
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import Any
 
-import msgspec
 from litestar import Request, Response, delete, get, post, put
 from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath, JSONBody
 
-from routing.repository import Durable
 from routing.templates import StoredTemplate, TemplateBook, TemplateLimit, valid_name
 
-from .errors import documented_errors, is_json
+from .errors import documented_errors
 from .models import Template, TemplateIn, TemplatePage, TemplateUpdate
 from .problems import ApiError
+from .replies import BEARER, await_durable, json_response, require_json, tenant_of
 from .status import timestamp
 
 __all__ = ["template_routes", "shown"]
 
-_BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
-_encoder = msgspec.json.Encoder()
 
 
 def shown(t: StoredTemplate) -> Template:
@@ -39,25 +35,11 @@ def shown(t: StoredTemplate) -> Template:
 
 
 def _answer(t: StoredTemplate, status: int = 200) -> Response[Any]:
-    return Response(_encoder.encode(shown(t)), status_code=status,
-                    media_type="application/json")
+    return json_response(shown(t), status)
 
 
 def _tenant(request: Request[Any, Any, Any]) -> str:
-    return str(request.scope["user"].system_id)  # set by BearerAuth
-
-
-def _json_only(request: Request[Any, Any, Any]) -> None:
-    if not is_json(request):
-        raise ApiError(415, "unsupported_media_type", "send Content-Type: application/json")
-
-
-async def _durable(durable: Durable) -> None:
-    try:
-        await asyncio.shield(durable)  # type: ignore[arg-type]
-    except Exception as exc:
-        raise ApiError(503, "store_unavailable", f"the store failed: {exc}",
-                       headers={"Retry-After": "1"}) from None
+    return tenant_of(request).system_id
 
 
 def _name(name: str) -> str:
@@ -74,17 +56,17 @@ def template_routes(book: TemplateBook, wall: Callable[[], float]) -> list[HTTPR
             t, created, durable = book.put(tenant, name, content, wall())
         except TemplateLimit as exc:
             raise ApiError(409, "too_many_templates", str(exc)) from None
-        await _durable(durable)
+        await await_durable(durable)
         return t, created
 
     @post("/v1/templates", status_code=201, tags=["templates"], summary="Store a template",
-          security=_BEARER, responses=documented_errors(400, 409, 415, 503),
+          security=BEARER, responses=documented_errors(400, 409, 415, 503),
           operation_id="create_template",
           description="A new template; 409 when the account has one of that name (replace "
                       "it with PUT). Answered once it is durable.")
     async def create(request: Request[Any, Any, Any], data: JSONBody[TemplateIn]
                      ) -> Response[Template]:
-        _json_only(request)
+        require_json(request)
         tenant = _tenant(request)
         if book.get(tenant, data.name) is not None:
             raise ApiError(409, "template_exists",
@@ -94,13 +76,13 @@ def template_routes(book: TemplateBook, wall: Callable[[], float]) -> list[HTTPR
         return _answer(t, 201)
 
     @get("/v1/templates", tags=["templates"], summary="The account's templates, by name",
-         security=_BEARER, responses=documented_errors(), operation_id="list_templates")
+         security=BEARER, responses=documented_errors(), operation_id="list_templates")
     async def listing(request: Request[Any, Any, Any]) -> Response[TemplatePage]:
         page = TemplatePage(data=[shown(t) for t in book.of(_tenant(request))])
-        return Response[Any](_encoder.encode(page), media_type="application/json")
+        return json_response(page)
 
     @get("/v1/templates/{name:str}", tags=["templates"], summary="One template",
-         security=_BEARER, responses=documented_errors(404), operation_id="get_template")
+         security=BEARER, responses=documented_errors(404), operation_id="get_template")
     async def one(request: Request[Any, Any, Any], name: FromPath[str]) -> Response[Template]:
         t = book.get(_tenant(request), _name(name))
         if t is None:
@@ -108,13 +90,13 @@ def template_routes(book: TemplateBook, wall: Callable[[], float]) -> list[HTTPR
         return _answer(t)
 
     @put("/v1/templates/{name:str}", tags=["templates"], summary="Create or replace a template",
-         security=_BEARER, responses=documented_errors(400, 409, 415, 503),
+         security=BEARER, responses=documented_errors(400, 409, 415, 503),
          operation_id="put_template",
          description="Stores the content under this name, replacing what was there (its "
                      "created_at is kept). Answered once it is durable.")
     async def replace(request: Request[Any, Any, Any], name: FromPath[str],
                       data: JSONBody[TemplateUpdate]) -> Response[Template]:
-        _json_only(request)
+        require_json(request)
         if not valid_name(name):
             raise ApiError(400, "invalid_name", "a template name is 1 to 64 letters, digits, "
                                                 "'_', '.' or '-', starting with a letter or "
@@ -123,12 +105,12 @@ def template_routes(book: TemplateBook, wall: Callable[[], float]) -> list[HTTPR
         return _answer(t)
 
     @delete("/v1/templates/{name:str}", status_code=204, tags=["templates"],
-            summary="Delete a template", security=_BEARER,
+            summary="Delete a template", security=BEARER,
             responses=documented_errors(404, 503), operation_id="delete_template")
     async def remove(request: Request[Any, Any, Any], name: FromPath[str]) -> None:
         durable = book.delete(_tenant(request), _name(name))
         if durable is None:
             raise ApiError(404, "not_found", f"no template {name!r}")
-        await _durable(durable)
+        await await_durable(durable)
 
     return [create, listing, one, replace, remove]
