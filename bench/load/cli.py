@@ -290,21 +290,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if problem:
         print(f"{_PROG}: {problem}", file=sys.stderr)
         return 2
-    if args.tls_compare:
+    if args.http and not args.tls_compare and (args.target or args.standard):
+        print(f"{_PROG}: --http starts its own stacks (no --target, no --standard)",
+              file=sys.stderr)
+        return 2
+    mode = run_tls_compare if args.tls_compare else run_http_mode if args.http else None
+    if mode is not None:  # a mode that starts its own stacks and reports itself
         try:
-            return run_tls_compare(args, _gateway_options(args),
-                                   [_PROG, *(sys.argv[1:] if argv is None else argv)])
-        except (StartError, RuntimeError, OSError) as exc:
-            print(f"{_PROG}: {exc}", file=sys.stderr)
-            return 2
-    if args.http:
-        if args.target or args.standard:
-            print(f"{_PROG}: --http starts its own stacks (no --target, no --standard)",
-                  file=sys.stderr)
-            return 2
-        try:
-            return run_http_mode(args, _gateway_options(args),
-                                 [_PROG, *(sys.argv[1:] if argv is None else argv)])
+            return mode(args, _gateway_options(args),
+                        [_PROG, *(sys.argv[1:] if argv is None else argv)])
         except (StartError, RuntimeError, OSError) as exc:
             print(f"{_PROG}: {exc}", file=sys.stderr)
             return 2

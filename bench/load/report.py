@@ -131,16 +131,23 @@ def syscall_table(traced: dict[str, dict[str, Any]]) -> str:
         rows.append((label, load, _fmt(r["accepted"]),
                      _fmt(r["throughput"]["end_to_end_per_s"], 0),
                      *(_fmt(per.get(k), 3) for k in kinds)))
-    widths = [max(len(str(row[i])) for row in rows) for i in range(len(head))]
-    lines = ["  ".join(str(c).rjust(w) if i else str(c).ljust(w)
-                       for i, (c, w) in enumerate(zip(row, widths, strict=True)))
-             for row in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
+    lines = _aligned(rows)
     lines.append("gateway system calls per accepted message over the whole load (binds "
                  "included); strace = strace -f -c, which slows the gateway (fewer calls per "
                  "message where it batches more), perf = perf stat on the syscall "
                  "tracepoints, at full speed")
     return "\n".join(lines)
+
+
+def _aligned(rows: list[tuple[Any, ...]]) -> list[str]:
+    """``rows`` (the first one the heading) as fixed-width lines, a rule under the heading;
+    the first column left-aligned, the others right-aligned."""
+    widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(str(c).rjust(w) if i else str(c).ljust(w)
+                       for i, (c, w) in enumerate(zip(row, widths, strict=True)))
+             for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return lines
 
 
 def _fmt(value: Any, digits: int = 1) -> str:
@@ -168,11 +175,7 @@ def table(runs: dict[str, dict[str, Any]], extra: dict[str, Any] | None = None) 
                      _fmt(r["rejected"] + sum(r["failures"].values()) + r["missing_receipts"]),
                      _fmt(gw.get("cpu_us_per_msg")), _fmt(gw.get("peak_rss_mb")),
                      _fmt(sim.get("cpu_us_per_msg")), _fmt(r["loadgen"]["cpu_us_per_msg"])))
-    widths = [max(len(str(row[i])) for row in rows) for i in range(len(head))]
-    lines = ["  ".join(str(c).rjust(w) if i else str(c).ljust(w)
-                       for i, (c, w) in enumerate(zip(row, widths, strict=True)))
-             for row in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
+    lines = _aligned(rows)
     lines.append("latency in ms; errors = rejected + failed submits + missing receipts; "
                  "µs/msg = process CPU time per accepted message")
     for key, value in ratios(runs).items():
