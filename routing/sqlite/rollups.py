@@ -79,6 +79,15 @@ def _group_expr(group_by: GroupBy) -> str:
     return {"hour": "hour", "day": "hour / 86400 * 86400"}.get(group_by, group_by)
 
 
+def _by_time(conn: sqlite3.Connection, table: str, at: str, where: str,
+             params: tuple[object, ...], group_by: GroupBy) -> list[tuple[str, int]]:
+    """Rows of ``table`` matching ``where``, counted per hour or day of their ``at``."""
+    size = 3600 if group_by == "hour" else 86400
+    rows = conn.execute(f"SELECT CAST({at} / {size} AS INTEGER) * {size} AS g, count(*) "
+                        f"FROM {table} WHERE {where} GROUP BY g", params).fetchall()
+    return [(_label(group_by, g), int(n)) for g, n in rows]
+
+
 def _label(group_by: GroupBy, value: object) -> str:
     if group_by in ("hour", "day"):
         t = datetime.fromtimestamp(int(value), UTC)  # type: ignore[call-overload]
@@ -136,11 +145,7 @@ class SqliteAnalytics:
         where = "c.tenant = ? AND c.at >= ? AND c.at < ? AND c.bot = 0"
         params = (tenant, since, until)
         if group_by in ("hour", "day"):
-            size = 3600 if group_by == "hour" else 86400
-            rows = conn.execute(
-                f"SELECT CAST(c.at / {size} AS INTEGER) * {size} AS g, count(*) FROM clicks c "
-                f"WHERE {where} GROUP BY g", params).fetchall()
-            return [(_label(group_by, g), int(n)) for g, n in rows]
+            return _by_time(conn, "clicks c", "c.at", where, params, group_by)
         column = {"operator": "m.operator", "originator": "m.source_addr",
                   "country": "m.destination_addr"}[group_by]
         rows = conn.execute(
@@ -156,11 +161,7 @@ class SqliteAnalytics:
         params = (tenant, since, until)
         try:
             if group_by in ("hour", "day"):
-                size = 3600 if group_by == "hour" else 86400
-                rows = conn.execute(
-                    f"SELECT CAST(at / {size} AS INTEGER) * {size} AS g, count(*) FROM consent "
-                    f"WHERE {where} GROUP BY g", params).fetchall()
-                return [(_label(group_by, g), int(n)) for g, n in rows]
+                return _by_time(conn, "consent", "at", where, params, group_by)
             if group_by == "country":
                 rows = conn.execute(f"SELECT number, count(*) FROM consent WHERE {where} "
                                     "GROUP BY number", params).fetchall()
