@@ -4,8 +4,8 @@ The only module that wires the tenant side (``smsc``) to the operator side (``es
 chooses the storage engine: the SQLite store and group commit behind the repository
 interfaces (record, work queue, event queue), the lifecycle, the admission service, the
 router, the scheduler, consent, templates, tracked links and analytics, the ESME pool, the
-SMPP door (tenant listener, delivery), the HTTP door and the webhook channel, metrics. ``Gateway`` is what the CLI runs and what integration tests start
-in-process.
+SMPP door (tenant listener, delivery), the HTTP door and the webhook channel, metrics.
+``Gateway`` is what the CLI runs and what integration tests start in-process.
 
 ``start`` is a list of steps (store, listeners, pool last), each registering its undo in a
 ``Teardown`` first; a failed or cancelled start undoes itself, ``stop`` undoes the rest in
