@@ -13,6 +13,7 @@ a change that finds the row moved on is counted in ``conflicts`` and logged.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import sqlite3
@@ -44,6 +45,7 @@ log = logging.getLogger(__name__)
 
 _COUNTER_BITS = 40
 _COUNTER_MAX = (1 << _COUNTER_BITS) - 1
+INSERT_HISTORY = "INSERT INTO history VALUES (?, ?, ?, ?, ?)"  # message_id, seq, status, at, detail
 _WAL_SAFETY_NET_PAGES = 100_000
 _WAL_KEEP_BYTES = 64 << 20
 
@@ -71,6 +73,7 @@ class Store:
         self._epoch = 0
         self._counter = 0
         self._next_event = 1
+        self._history_seq = itertools.count(1)  # numbers history rows in write order
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -102,6 +105,7 @@ class Store:
         # deduplicate by them): each open starts above everything of the last epoch.
         last = conn.execute("SELECT max(id) FROM events").fetchone()[0] or 0
         self._next_event = max(last + 1, self._epoch << _COUNTER_BITS)
+        self._history_seq = itertools.count(self._epoch << _COUNTER_BITS)
         self._reader = conn
 
     def _connect(self) -> sqlite3.Connection:
@@ -188,7 +192,8 @@ class Store:
                 log.warning("%d status changes found their message moved on by another "
                             "writer; not applied", len(lost) + ops.refused)
             if ops.history:
-                conn.executemany("INSERT INTO history VALUES (?, ?, ?, ?)", ops.history)
+                seq = self._history_seq
+                conn.executemany(INSERT_HISTORY, [(h[0], next(seq), *h[1:]) for h in ops.history])
             if ops.links:
                 conn.executemany("INSERT INTO links VALUES (?, ?, ?, ?, ?)", ops.links)
             if ops.clicks:
@@ -197,9 +202,10 @@ class Store:
                 conn.executemany("INSERT INTO consent VALUES (?, ?, ?, ?, ?, ?, ?)",
                                  ops.consent)
             if ops.change_history:
-                conn.executemany("INSERT INTO history VALUES (?, ?, ?, ?)",
-                                 [h for h in ops.change_history if h[0] not in lost]
-                                 if lost else ops.change_history)
+                seq = self._history_seq
+                conn.executemany(INSERT_HISTORY, [(h[0], next(seq), *h[1:])
+                                                  for h in ops.change_history
+                                                  if not lost or h[0] not in lost])
             if ops.event_adds:
                 conn.executemany(
                     f"INSERT OR REPLACE INTO events ({EVENT_COLUMNS}) "
@@ -351,7 +357,7 @@ class Store:
 
     def history_of(self, message_id: str) -> list[HistoryEntry]:
         rows = self.reader.execute(
-            "SELECT status, at, detail FROM history WHERE message_id = ? ORDER BY rowid",
+            "SELECT status, at, detail FROM history WHERE message_id = ? ORDER BY seq",
             (message_id,),
         ).fetchall()
         return [HistoryEntry(Status(r[0]), r[1], r[2]) for r in rows]

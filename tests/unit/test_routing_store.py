@@ -125,6 +125,35 @@ def test_a_store_from_the_first_schema_is_brought_forward_with_its_data(tmp_path
         s.close()
 
 
+def test_history_written_before_schema_11_keeps_its_order_and_new_rows_follow(
+        tmp_path: Path) -> None:
+    """Schema 11 clusters history by message; rows of an older store keep their write
+    order (even with equal times), and rows written after the upgrade come after them."""
+    path = tmp_path / "old.db"
+    conn = _schema(path, 10)
+    conn.execute("INSERT INTO meta VALUES ('epoch', '2')")
+    for status, at, detail in (("accepted", 5.0, ""), ("submitted", 5.0, "opA"),
+                               ("accepted", 1.0, "other message")):
+        mid = "9" if detail == "other message" else "7"
+        conn.execute("INSERT INTO history VALUES (?, ?, ?, ?)", (mid, status, at, detail))
+    conn.commit()
+    conn.close()
+
+    s = Store(path, synchronous="OFF")
+    s.open()
+    try:
+        ops = Ops()
+        ops.insert_message(msg("7", status=S), 5.0)  # its history row follows the old ones
+        ops.set_status("7", S, Status.DELIVERED, 4.0, detail="receipt")  # an earlier clock
+        s.apply(ops)
+        assert [(h.status, h.at, h.detail) for h in s.history_of("7")] == [
+            (Status.ACCEPTED, 5.0, ""), (S, 5.0, "opA"), (S, 5.0, ""),
+            (Status.DELIVERED, 4.0, "receipt")]
+        assert [h.detail for h in s.history_of("9")] == ["other message"]
+    finally:
+        s.close()
+
+
 def test_a_schema_3_outbox_becomes_pdu_events_with_the_same_bytes_in_id_order(
         tmp_path: Path) -> None:
     """Migration 4: what waited in an old outbox (encoded deliver_sm) comes back from the
