@@ -87,7 +87,9 @@ class Pool:
         return self.inbound.message(operator, pdu, now)
 
     def durable(self) -> Durable:
-        return self.record.sync()
+        """What an answer to an operator's deliver_sm waits for: the events and MO parts it
+        stored (the status change it caused may follow a few milliseconds later)."""
+        return self.record.sync(changes=False)
 
     def wall(self) -> float:
         return self._wall()

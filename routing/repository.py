@@ -131,8 +131,10 @@ class MessageRecord(Protocol):
         """Whether a status change of the message is recorded but not yet durable."""
         ...
 
-    def sync(self) -> Durable:
-        """Completes when everything recorded so far is durable."""
+    def sync(self, *, changes: bool = True) -> Durable:
+        """Completes when everything recorded so far is durable; with ``changes=False``,
+        when the new rows are (messages, events, MO parts, consent), while status changes
+        and segments may follow a few milliseconds later (reads here see them at once)."""
         ...
 
     def backlog(self) -> int:

@@ -34,7 +34,8 @@ class FakeCommitter:
     def backlog(self) -> int:
         return len(self.pending)
 
-    def future(self) -> DoneFuture:
+    def future(self, *, deferrable: bool = False) -> DoneFuture:
+        """Commits everything, deferrable or not (the real deferral: test_routing_deferred)."""
         if self.store is not None:
             ops, self.pending = self.pending, Ops()
             self.store.apply(ops)

@@ -27,7 +27,16 @@ iteration holds one PDU, committing per iteration spends most of the loop in ``C
   settled event, so that a tenant's answered receipt is not delivered again after a crash)
   is paced like a write someone waits on, without a future. Measured: no CPU or latency
   difference against a 5 ms deadline at 2,000 msg/s, and a quarter of the repeats after
-  a crash (BENCHMARKS.md, issue 10).
+  a crash (BENCHMARKS.md, issue 10);
+* when every waiter of a batch only needs its own rows (``future(deferrable=True)``: the
+  messages of a submit_sm_resp, the events of a deliver_sm_resp to an operator), status
+  changes, segments and analytics deltas (``Ops.take_deferrable``) are left for a later
+  commit, at most ``defer_s`` after the first commit that left them: most commits then touch
+  the pages of new rows only (messages, events), and two changes of one message within
+  ``defer_s`` (submitted, then delivered) become one row write. A crash loses at most
+  ``defer_s`` of them, as it lost up to ``lazy_s`` of writes nobody waits on before: a
+  message still ACCEPTED in the store is sent again, as any message in flight at a crash.
+  ``sync()`` callers (a cancel, a released schedule) get everything, as before.
 
 Either way, WAL checkpoints run on a background thread with their own connection (the
 writer's automatic checkpoint is only a distant safety net), so copying the WAL back into the
@@ -74,13 +83,17 @@ class GroupCommitter:
                  on_commit: Callable[[int, float], None] | None = None, *,
                  threaded: bool = True, checkpoint_every_s: float = 0.2,
                  min_interval_s: float = 0.001, lazy_s: float = 0.05,
-                 restart_frames: int = 16384) -> None:
+                 defer_s: float | None = None, restart_frames: int = 16384) -> None:
         self.store = store
         self.loop = loop
         self.threaded = threaded
         self.checkpoint_every_s = checkpoint_every_s
         self.min_interval_s = min_interval_s
         self.lazy_s = lazy_s
+        # Deferrable writes wait at most five paced commits (none without pacing).
+        self.defer_s = 5 * min_interval_s if defer_s is None else defer_s
+        self._full = False  # a waiter of the pending batch needs all of it (sync, replace)
+        self._carry_since = float("inf")  # loop time deferrable writes were first left over
         self.restart_frames = restart_frames
         self.catch_ups = 0  # checkpoints run with commits held back
         self._write_gate = threading.Lock()  # held by commits; by the checkpointer to catch up
@@ -118,8 +131,12 @@ class GroupCommitter:
         return (message_id in self._pending.message_status
                 or (committing is not None and message_id in committing.message_status))
 
-    def future(self) -> asyncio.Future[None]:
-        """Resolves when everything appended to ``pending`` so far is committed."""
+    def future(self, *, deferrable: bool = False) -> asyncio.Future[None]:
+        """Resolves when everything appended to ``pending`` so far is committed; with
+        ``deferrable``, when all but its deferrable writes (``Ops.take_deferrable``) are,
+        for a waiter that only needs the rows it added itself."""
+        if not deferrable:
+            self._full = True
         fut = self._future
         if fut is None:
             fut = self._future = self.loop.create_future()
@@ -201,18 +218,33 @@ class GroupCommitter:
             self._timer_due = self.loop.time() + 0.001
             return
         try:
-            self._last_commit = self.loop.time()
+            self._last_commit = now = self.loop.time()
             ops, fut = self._pending, self._future
-            self._pending = Ops()
+            self._pending = self._left_over(ops, now)
             self._future = None
             error = self._commit(ops)
         finally:
             self._write_gate.release()
+        if len(self._pending):  # deferred writes: committed by ``_carry_since + defer_s``
+            self._schedule(self._carry_since + self.defer_s)
         if fut is not None and not fut.done():
             if error is None:
                 fut.set_result(None)
             else:
                 fut.set_exception(error)
+
+    def _left_over(self, ops: Ops, now: float) -> Ops:
+        """What of ``ops`` waits for a later commit, taken out of it: its deferrable writes,
+        unless a waiter needs the whole batch, they have waited ``defer_s`` since the first
+        commit that left them, or nothing else is in the batch; else nothing."""
+        full, self._full = self._full, False
+        since = min(self._carry_since, now)
+        if (not full and self._running and now - since < self.defer_s
+                and ops.has_deferrable() and ops.has_undeferrable()):
+            self._carry_since = since
+            return ops.take_deferrable()
+        self._carry_since = float("inf")
+        return Ops()
 
     def _commit(self, ops: Ops) -> Exception | None:
         """Apply one batch and count it; the error when it failed."""

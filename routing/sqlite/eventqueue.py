@@ -102,7 +102,7 @@ class SqliteEventQueue:
                 pending.add_event(eid, tenant, EVENT_KIND[type(event)], encode_event(event),
                                   getattr(event, "message_id", ""), now)
             claims.append(Claim(eid, tenant, event, 0, now))
-        fut = self._committer.future()
+        fut = self._committer.future(deferrable=True)
         # One callback per commit, not per publish (receipts are published one by one).
         if fut is not self._batch_future:
             batch: dict[str, list[Claim]] = {tenant: claims}

@@ -84,6 +84,31 @@ class Ops:
                 + len(self.templates) + len(self.rollups)
                 + (1 if self.purge_before else 0) + (1 if self.answers_before else 0))
 
+    def has_deferrable(self) -> bool:
+        """Whether ``take_deferrable`` would move anything."""
+        return not self.replaced and bool(self.message_status or self.segments
+                                          or self.rollups.rows or self.rollups.errors)
+
+    def has_undeferrable(self) -> bool:
+        """Whether anything would stay after ``take_deferrable``."""
+        return len(self) > (len(self.message_status) + len(self.segments)
+                            + len(self.rollups))
+
+    def take_deferrable(self) -> Ops:
+        """Move the writes nobody waits on for long into a new ``Ops`` and return it: status
+        changes (with their history rows), segments and analytics deltas. The writes someone
+        is answered after (messages, events, kept answers...) stay. Nothing moves while a
+        replace is queued: its history row is filtered by that same commit's outcome."""
+        later = Ops()
+        if self.replaced:
+            return later
+        later.message_status, self.message_status = self.message_status, later.message_status
+        later.change_history, self.change_history = self.change_history, later.change_history
+        later.segments, self.segments = self.segments, later.segments
+        later.rollups, self.rollups = self.rollups, later.rollups
+        later.refused, self.refused = self.refused, 0
+        return later
+
     def insert_message(self, m: Message, now: float) -> None:
         self.messages.append(row_of(m, now))
         self.history.append((m.id, STATUS_TEXT[m.status], now, ""))

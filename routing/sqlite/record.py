@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from ..model import Message, Status
 from ..repository import Durable, HistoryEntry, KeptAnswer, MessageFilter, MoGroup, MoPart, Segment
 from .committer import GroupCommitter
+from .fresh import fresh_history, fresh_message, fresh_segments
 from .lookups import count_request, find_messages, kept_answer
 from .store import Store
 
@@ -29,7 +30,7 @@ class SqliteRecord:
         pending = self._committer.pending
         for m in messages:
             pending.insert_message(m, now)
-        return self._committer.future()
+        return self._committer.future(deferrable=True)
 
     def replace(self, message: Message, now: float) -> Durable:
         self._committer.pending.replace_message(message, now)
@@ -50,8 +51,8 @@ class SqliteRecord:
     def change_pending(self, message_id: str) -> bool:
         return self._committer.status_uncommitted(message_id)
 
-    def sync(self) -> Durable:
-        return self._committer.future()
+    def sync(self, *, changes: bool = True) -> Durable:
+        return self._committer.future(deferrable=not changes)
 
     def backlog(self) -> int:
         return self._committer.backlog
@@ -74,24 +75,36 @@ class SqliteRecord:
 
     # --- reads ------------------------------------------------------------------------------
 
+    # Reads lay the status changes and segments still waiting in the group commit over the
+    # store's rows (``fresh``): this process always sees its own writes.
+
     def get(self, message_id: str) -> Message | None:
-        return self._store.get_message(message_id)
+        m = self._store.get_message(message_id)
+        return fresh_message(m, self._committer.pending) if m is not None else None
 
     def find_segment(self, operator: str, operator_id: str) -> Segment | None:
         return self._store.find_segment(operator, operator_id)
 
     def segments_of(self, message_id: str) -> list[Segment]:
-        return self._store.segments_of(message_id)
+        return fresh_segments(self._store.segments_of(message_id), self._committer.pending,
+                              message_id)
 
     def history_of(self, message_id: str) -> list[HistoryEntry]:
-        return self._store.history_of(message_id)
+        pending = self._committer.pending
+        entries = self._store.history_of(message_id)
+        if message_id not in pending.message_status:
+            return entries
+        return fresh_history(entries, pending, message_id, self._store.get_message(message_id))
 
     def query(self, *, tenant: str | None = None, status: Status | None = None,
               after_id: str = "", limit: int = 100) -> list[Message]:
-        return self._store.query(tenant=tenant, status=status, after_id=after_id, limit=limit)
+        pending = self._committer.pending
+        return [fresh_message(m, pending) for m in
+                self._store.query(tenant=tenant, status=status, after_id=after_id, limit=limit)]
 
     def find(self, tenant: str, f: MessageFilter) -> list[Message]:
-        return find_messages(self._store.reader, tenant, f)
+        pending = self._committer.pending
+        return [fresh_message(m, pending) for m in find_messages(self._store.reader, tenant, f)]
 
     def request_counts(self, tenant: str, request_id: str) -> dict[Status, int]:
         return count_request(self._store.reader, tenant, request_id)

@@ -118,7 +118,7 @@ class HeldCommits:
         self.rig = rig
         self.waiting: list[Pending] = []
 
-    def future(self) -> Pending:
+    def future(self, *, deferrable: bool = False) -> Pending:
         p = Pending()
         self.waiting.append(p)
         return p
