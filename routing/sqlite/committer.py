@@ -94,6 +94,7 @@ class GroupCommitter:
         self.defer_s = 5 * min_interval_s if defer_s is None else defer_s
         self._full = False  # a waiter of the pending batch needs all of it (sync, replace)
         self._carry_since = float("inf")  # loop time deferrable writes were first left over
+        self._soon = False  # commit_soon() asked for the pending batch
         self.restart_frames = restart_frames
         self.catch_ups = 0  # checkpoints run with commits held back
         self._write_gate = threading.Lock()  # held by commits; by the checkpointer to catch up
@@ -153,6 +154,7 @@ class GroupCommitter:
         if self.threaded:
             self._wake.set()
         elif self._future is None:
+            self._soon = True
             self._schedule(self._last_commit + self.min_interval_s)
 
     def commit_later(self) -> None:
@@ -218,8 +220,13 @@ class GroupCommitter:
             self._timer_due = self.loop.time() + 0.001
             return
         try:
-            self._last_commit = now = self.loop.time()
+            now = self.loop.time()
             ops, fut = self._pending, self._future
+            if fut is not None or self._soon:
+                # Paces the next one. A commit of writes nobody waits on (lazy, deferred)
+                # does not: a submit right behind it is not held back by it.
+                self._last_commit = now
+            self._soon = False
             self._pending = self._left_over(ops, now)
             self._future = None
             error = self._commit(ops)

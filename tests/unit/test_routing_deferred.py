@@ -155,3 +155,29 @@ def test_a_change_that_will_not_apply_is_not_shown(store: Store) -> None:
             c.stop()
 
     asyncio.run(main())
+
+
+def test_a_commit_nobody_waited_on_does_not_hold_back_the_next_answer(store: Store) -> None:
+    """Pacing counts commits someone waited for: a lazy commit that just ran does not make
+    the submit right behind it wait for the interval."""
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        committed = asyncio.Event()
+        c = GroupCommitter(store, loop, threaded=False, checkpoint_every_s=0,
+                           min_interval_s=5.0, lazy_s=0.01,
+                           on_commit=lambda n, s: committed.set())
+        record = SqliteRecord(store, c)
+        c.start()
+        try:
+            c.pending.insert_message(msg("lazy"), 1.0)
+            c.commit_later()
+            await asyncio.wait_for(committed.wait(), 5)
+            fut = record.accept([msg("urgent")], 1.0)
+            for _ in range(5):
+                await asyncio.sleep(0)
+            assert fut.done(), "the answer waited for the interval after a lazy commit"
+            assert _stored_status(store, "urgent") is A
+        finally:
+            c.stop()
+
+    asyncio.run(main())
