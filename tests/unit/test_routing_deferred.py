@@ -172,7 +172,8 @@ def test_a_commit_nobody_waited_on_does_not_hold_back_the_next_answer(store: Sto
             c.pending.insert_message(msg("lazy"), 1.0)
             c.commit_later()
             await asyncio.wait_for(committed.wait(), 5)
-            fut = record.accept([msg("urgent")], 1.0)
+            fut = c.future(deferrable=True)
+            c.pending.insert_message(msg("urgent"), 1.0)
             for _ in range(5):
                 await asyncio.sleep(0)
             assert fut.done(), "the answer waited for the interval after a lazy commit"
