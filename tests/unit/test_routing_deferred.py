@@ -166,7 +166,6 @@ def test_a_commit_nobody_waited_on_does_not_hold_back_the_next_answer(store: Sto
         c = GroupCommitter(store, loop, threaded=False, checkpoint_every_s=0,
                            min_interval_s=5.0, lazy_s=0.01,
                            on_commit=lambda n, s: committed.set())
-        record = SqliteRecord(store, c)
         c.start()
         try:
             c.pending.insert_message(msg("lazy"), 1.0)
