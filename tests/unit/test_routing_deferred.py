@@ -5,7 +5,8 @@ and ``sync()``, ``stop()`` and an unpaced committer commit everything."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+import contextlib
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -33,27 +34,32 @@ def _stored_status(store: Store, mid: str) -> Status | None:
     return m.status if m is not None else None
 
 
-async def _accepted(c: GroupCommitter, record: SqliteRecord, mid: str) -> None:
+async def _accepted(record: SqliteRecord, mid: str) -> None:
     fut = record.accept([msg(mid)], 1.0)
     await asyncio.wait_for(fut, 5)  # type: ignore[arg-type]
 
 
-def _committer(store: Store, *, interval: float = 0.02, defer: float | None = 0.5
-               ) -> GroupCommitter:
-    return GroupCommitter(store, asyncio.get_running_loop(), threaded=False,
-                          checkpoint_every_s=0, min_interval_s=interval, defer_s=defer)
+@contextlib.asynccontextmanager
+async def _running(store: Store, *, interval: float = 0.02, defer: float | None = 0.5
+                   ) -> AsyncIterator[tuple[GroupCommitter, SqliteRecord]]:
+    """An inline committer (paced by ``interval``, deferring up to ``defer``) and its record,
+    stopped at the end."""
+    c = GroupCommitter(store, asyncio.get_running_loop(), threaded=False,
+                       checkpoint_every_s=0, min_interval_s=interval, defer_s=defer)
+    c.start()
+    try:
+        yield c, SqliteRecord(store, c)
+    finally:
+        c.stop()
 
 
 def test_a_status_change_follows_the_new_rows_a_waiter_needed(store: Store) -> None:
     async def main() -> None:
-        c = _committer(store)
-        record = SqliteRecord(store, c)
-        c.start()
-        try:
-            await _accepted(c, record, "1")
+        async with _running(store) as (_, record):
+            await _accepted(record, "1")
             record.record_change("1", A, S, 2.0, operator="opA", detail="sent")
             record.record_segment("1", 1, 1, "opA", "X1", S)
-            await _accepted(c, record, "2")  # its commit leaves the change for later
+            await _accepted(record, "2")  # its commit leaves the change for later
             assert _stored_status(store, "2") is A
             assert _stored_status(store, "1") is A, "the change went with the new row"
             # ... but this process reads its own writes
@@ -71,52 +77,40 @@ def test_a_status_change_follows_the_new_rows_a_waiter_needed(store: Store) -> N
             assert _stored_status(store, "1") is S
             assert [g.operator_id for g in store.segments_of("1")] == ["X1"]
             assert not record.change_pending("1")
-        finally:
-            c.stop()
 
     asyncio.run(main())
 
 
 def test_two_changes_inside_defer_s_are_stored_as_the_last_one(store: Store) -> None:
     async def main() -> None:
-        c = _committer(store)
-        record = SqliteRecord(store, c)
-        c.start()
-        try:
-            await _accepted(c, record, "1")
+        async with _running(store) as (_, record):
+            await _accepted(record, "1")
             record.record_change("1", A, S, 2.0, operator="opA")
-            await _accepted(c, record, "2")
+            await _accepted(record, "2")
             record.record_change("1", S, D, 3.0, detail="receipt")
-            await _accepted(c, record, "3")
+            await _accepted(record, "3")
             assert _stored_status(store, "1") is A
             await asyncio.wait_for(record.sync(), 5)  # type: ignore[arg-type]
             assert _stored_status(store, "1") is D
             assert [(h.status, h.detail) for h in store.history_of("1")] == [
                 (A, ""), (S, ""), (D, "receipt")]
-        finally:
-            c.stop()
 
     asyncio.run(main())
 
 
 def test_sync_and_stop_commit_what_was_deferred(store: Store) -> None:
     async def main() -> None:
-        c = _committer(store, defer=60.0)
-        record = SqliteRecord(store, c)
-        c.start()
-        try:
-            await _accepted(c, record, "1")
+        async with _running(store, defer=60.0) as (_, record):
+            await _accepted(record, "1")
             record.record_change("1", A, S, 2.0)
-            await _accepted(c, record, "2")
+            await _accepted(record, "2")
             assert _stored_status(store, "1") is A
             await asyncio.wait_for(record.sync(), 5)  # type: ignore[arg-type]
             assert _stored_status(store, "1") is S
 
             record.record_change("2", A, S, 2.0)
-            await _accepted(c, record, "3")
+            await _accepted(record, "3")
             assert _stored_status(store, "2") is A
-        finally:
-            c.stop()
         assert _stored_status(store, "2") is S
 
     asyncio.run(main())
@@ -124,16 +118,11 @@ def test_sync_and_stop_commit_what_was_deferred(store: Store) -> None:
 
 def test_without_pacing_nothing_is_deferred(store: Store) -> None:
     async def main() -> None:
-        c = _committer(store, interval=0.0, defer=None)
-        record = SqliteRecord(store, c)
-        c.start()
-        try:
-            await _accepted(c, record, "1")
+        async with _running(store, interval=0.0, defer=None) as (_, record):
+            await _accepted(record, "1")
             record.record_change("1", A, S, 2.0)
-            await _accepted(c, record, "2")
+            await _accepted(record, "2")
             assert _stored_status(store, "1") is S
-        finally:
-            c.stop()
 
     asyncio.run(main())
 
@@ -142,17 +131,12 @@ def test_a_change_that_will_not_apply_is_not_shown(store: Store) -> None:
     """A queued change whose precondition the stored row no longer meets (another writer
     moved it on) is not laid over the read."""
     async def main() -> None:
-        c = _committer(store)
-        record = SqliteRecord(store, c)
-        c.start()
-        try:
-            await _accepted(c, record, "1")
+        async with _running(store) as (_, record):
+            await _accepted(record, "1")
             record.record_change("1", S, D, 2.0)  # expects SUBMITTED; the row is ACCEPTED
             m = record.get("1")
             assert m is not None and m.status is A
             assert [h.status for h in record.history_of("1")] == [A]
-        finally:
-            c.stop()
 
     asyncio.run(main())
 
