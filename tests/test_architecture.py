@@ -13,7 +13,7 @@ Imports point one way: ``bench → smsc → esme → routing → {encoding, conf
 * ``routing`` imports only ``encoding`` and ``config`` of ours, and msgspec, sqlite_utils and
   phonenumbers (a number's region and time zones: quiet hours, analytics by country).
 * Only the SQLite implementation of the storage interfaces (``routing/sqlite/``) imports
-  sqlite3 or sqlite_utils.
+  sqlite3 or sqlite_utils, and only the NATS JetStream one (``routing/nats/``) imports nats.
 * ``esme`` imports only ``encoding``, ``config`` and ``routing`` of ours.
 * ``smsc`` imports anything but ``bench``; nothing but ``bench`` imports ``bench``.
 * Every module has a docstring.
@@ -75,7 +75,7 @@ ALLOWED_OURS: dict[str, frozenset[str]] = {
 ALLOWED_THIRD_PARTY: dict[str, frozenset[str]] = {
     "encoding": frozenset({"msgspec"}),
     "config": frozenset({"msgspec"}),
-    "routing": frozenset({"msgspec", "sqlite_utils", "phonenumbers"}),
+    "routing": frozenset({"msgspec", "sqlite_utils", "phonenumbers", "nats"}),
 }
 IO_MODULES = frozenset({
     "asyncio", "socket", "sqlite3", "sqlite_utils", "prometheus_client", "threading",
@@ -84,6 +84,8 @@ IO_MODULES = frozenset({
 })
 SQLITE_MODULES = frozenset({"sqlite3", "sqlite_utils", "aiosqlite", "apsw"})
 SQLITE_OWNER = "routing/sqlite/"  # the SQLite implementation of routing/repository.py
+NATS_MODULES = frozenset({"nats"})
+NATS_OWNER = "routing/nats/"  # the NATS JetStream implementation (several nodes)
 # functions that read the clock, by module
 CLOCK_READS = {
     "time": frozenset({"time", "time_ns", "monotonic", "monotonic_ns", "perf_counter",
@@ -212,10 +214,19 @@ def _clock_read(call: ast.Call) -> str:
     return ""
 
 
-def sqlite_violations(root: Path) -> list[str]:
-    return [f"{imp}: only the modules under {SQLITE_OWNER} may use SQLite"
+def _engine_violations(root: Path, modules: frozenset[str], owner: str,
+                       engine: str) -> list[str]:
+    return [f"{imp}: only the modules under {owner} may use {engine}"
             for _pkg, imp in all_imports(root)
-            if imp.top in SQLITE_MODULES and not imp.path.startswith(SQLITE_OWNER)]
+            if imp.top in modules and not imp.path.startswith(owner)]
+
+
+def sqlite_violations(root: Path) -> list[str]:
+    return _engine_violations(root, SQLITE_MODULES, SQLITE_OWNER, "SQLite")
+
+
+def nats_violations(root: Path) -> list[str]:
+    return _engine_violations(root, NATS_MODULES, NATS_OWNER, "NATS")
 
 
 def bench_violations(root: Path) -> list[str]:
@@ -414,6 +425,11 @@ def test_encoding_does_no_io_and_reads_no_clock() -> None:
 
 def test_only_the_store_touches_sqlite() -> None:
     bad = sqlite_violations(ROOT)
+    assert not bad, "\n".join(bad)
+
+
+def test_only_the_jetstream_engine_touches_nats() -> None:
+    bad = nats_violations(ROOT)
     assert not bad, "\n".join(bad)
 
 
