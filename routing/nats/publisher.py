@@ -160,24 +160,24 @@ class JetStreamBatches:
         waiting = [a for a in acks if a is not None]
         if waiting:
             _, late = await asyncio.wait(waiting, timeout=self.timeout_s)
-            for a in late:
-                a.cancel()  # frees the client's slot; a late answer is then ignored
+            for t in late:
+                t.cancel()  # frees the client's slot; a late answer is then ignored
             if late:
                 reason = f"no acknowledgement within {self.timeout_s:g} s"
         again: list[Publication] = []
-        for p, a in zip(batch, acks, strict=True):
-            if a is None or a.cancelled():
+        for p, ack in zip(batch, acks, strict=True):
+            if ack is None or ack.cancelled():
                 again.append(p)
                 continue
-            exc = a.exception()
-            if exc is None:
-                if a.result().duplicate:
+            error = ack.exception()
+            if error is None:
+                if ack.result().duplicate:
                     self.stats.duplicates += 1
-            elif _retryable(exc):
+            elif _retryable(error):
                 again.append(p)
-                reason = repr(exc)
+                reason = repr(error)
             else:
-                return [p], repr(exc), True
+                return [p], repr(error), True
         return again, reason, False
 
     async def flush(self) -> None:
