@@ -1,9 +1,16 @@
 """The NATS JetStream engine (issue 14): several gateway nodes over replicated streams.
 
-So far: checking and provisioning the cluster (``provision``) and replicated group publish
-(``publisher``), the parts every storage interface on JetStream is built from. The record,
-work queue and event queue on them, and the composition root's ``[cluster]``, are to come;
-until then the gateway runs on SQLite only.
+So far, the parts the storage interfaces and the pool on JetStream are built from:
+
+* ``provision``: the server is new enough; streams and key-value buckets exist, replicated
+  on disk as configured, or the start is refused in one line;
+* ``publisher``: replicated group publish, one future per batch, message ids deduplicated;
+* ``leases``: operator bind slots shared out among the live nodes, taken over from a dead
+  one;
+* ``budget``: a tenant's tps as one budget over every node.
+
+The record, work queue and event queue on them, and the composition root's ``[cluster]``,
+are to come; until then the gateway runs on SQLite only.
 """
 
 from .provision import (

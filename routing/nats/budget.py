@@ -1,0 +1,119 @@
+"""One ``tps`` budget per tenant across the cluster (issue 14): nodes reserve a tenant's
+tokens in chunks from a shared counter per tenant and second.
+
+A tenant with ``tps`` may send ``tps`` messages in each second of wall-clock time, counted
+over every node it binds to or posts to. The counter of second ``s`` is the key
+``<tenant>.<s>`` of a replicated key-value bucket (``BUCKET``, entries expire after a
+minute). A node that needs tokens reserves a chunk (``chunk``: a fiftieth of ``tps``, at
+least one) with compare-and-set on that key. Reservations never pass ``tps``, so no second
+ever admits more than the budget, whatever the number of nodes. What a node reserved but did
+not use is lost when the second ends, at most one chunk per node: with three nodes, at least
+94 % of the budget stays usable (the issue allows 10 %).
+
+``take(now)`` answers at once from the tokens this node holds for the current second, as
+``TokenBucket.take`` does. When they run low, the next chunk is reserved in the background
+(``refill``), so a busy tenant does not wait for a round trip per chunk. A node that cannot
+reach the cluster admits nothing for that tenant: it cannot know what the others took.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+
+from nats.errors import Error as NatsError
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
+from nats.js.kv import KeyValue
+
+from .provision import BucketSpec
+
+__all__ = ["BUCKET", "bucket_spec", "chunk", "ClusterBudget"]
+
+BUCKET = "smsc-budgets"
+_CAS_TRIES = 8  # compare-and-set rounds against other nodes before giving up this chunk
+
+
+def bucket_spec() -> BucketSpec:
+    return BucketSpec(BUCKET, history=1, ttl_s=60.0,
+                      description="tenant tps reserved per second by gateway nodes")
+
+
+def chunk(tps: float) -> int:
+    """Tokens one reservation takes: a fiftieth of the budget, at least one."""
+    return max(1, math.ceil(tps / 50))
+
+
+class ClusterBudget:
+    """This node's share of one tenant's budget. ``take`` on the loop; reservations run as
+    tasks of ``loop``."""
+
+    def __init__(self, kv: KeyValue, tenant: str, tps: float,
+                 loop: asyncio.AbstractEventLoop) -> None:
+        self.kv = kv
+        self.tenant = tenant
+        self.tps = tps
+        self.loop = loop
+        self.limit = math.floor(tps)  # tokens per second over the whole cluster
+        self.chunk = chunk(tps)
+        self._tokens: dict[int, int] = {}  # second -> tokens this node holds for it
+        self._reserving: asyncio.Task[None] | None = None
+        self._exhausted = -1  # the last second whose budget the cluster has spent
+        self.reservations = 0
+        self.conflicts = 0  # compare-and-set rounds lost to another node
+
+    def _key(self, second: int) -> str:
+        return f"{self.tenant.encode().hex()}.{second}"
+
+    def take(self, now: float, n: int = 1) -> bool:
+        """Spend ``n`` tokens of the current second (``now``, wall clock) if this node holds
+        them; False means over the cluster's rate (or not reserved yet). Near a second's end
+        a tenant that is sending gets a chunk of the next second reserved ahead, so the new
+        second does not open with a refusal."""
+        if not self.tps:
+            return True
+        second = int(now)
+        tokens = self._tokens
+        held = tokens.get(second, 0)
+        ok = held >= n
+        if ok:
+            held = tokens[second] = held - n
+        if held < self.chunk and self._exhausted < second:
+            self._reserve(second)
+        elif now - second > 0.9 and second + 1 not in tokens:
+            self._reserve(second + 1)
+        if len(tokens) > 2:
+            for old in [s for s in tokens if s < second]:
+                del tokens[old]
+        return ok
+
+    def _reserve(self, second: int) -> None:
+        if self._reserving is None or self._reserving.done():
+            self._reserving = self.loop.create_task(self.refill(second))
+
+    async def refill(self, second: int) -> None:
+        """Reserve one chunk of ``second`` (or what is left of its budget)."""
+        key = self._key(second)
+        try:
+            for _ in range(_CAS_TRIES):
+                try:
+                    entry = await self.kv.get(key)
+                    used, revision = int(entry.value or b"0"), entry.revision
+                except KeyNotFoundError:
+                    used, revision = 0, 0
+                want = min(self.chunk, self.limit - used)
+                if want <= 0:
+                    self._exhausted = second
+                    return
+                try:
+                    if revision:
+                        await self.kv.update(key, str(used + want).encode(), last=revision)
+                    else:
+                        await self.kv.create(key, str(want).encode())
+                except KeyWrongLastSequenceError:
+                    self.conflicts += 1
+                    continue  # another node reserved first: read again
+                self.reservations += 1
+                self._tokens[second] = self._tokens.get(second, 0) + want
+                return
+        except NatsError:
+            return  # cut off: admit nothing more this second
