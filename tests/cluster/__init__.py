@@ -1,0 +1,1 @@
+"""Tests that run a real NATS JetStream cluster on loopback (harness: ``natsd.py``)."""
