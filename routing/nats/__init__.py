@@ -2,6 +2,7 @@
 
 So far, the parts the storage interfaces and the pool on JetStream are built from:
 
+* ``connection``: one client per node that keeps reconnecting to any server it knows;
 * ``provision``: the server is new enough; streams and key-value buckets exist, replicated
   on disk as configured, or the start is refused in one line;
 * ``publisher``: replicated group publish, one future per batch, message ids deduplicated;
@@ -13,6 +14,7 @@ The record, work queue and event queue on them, and the composition root's ``[cl
 are to come; until then the gateway runs on SQLite only.
 """
 
+from .connection import connect
 from .provision import (
            MIN_SERVER,
            BucketSpec,
@@ -24,5 +26,5 @@ from .provision import (
 )
 from .publisher import JetStreamBatches, ReplicationError
 
-__all__ = ["MIN_SERVER", "BucketSpec", "ClusterError", "StreamSpec", "check_server",
+__all__ = ["connect", "MIN_SERVER", "BucketSpec", "ClusterError", "StreamSpec", "check_server",
            "ensure_bucket", "ensure_stream", "JetStreamBatches", "ReplicationError"]

@@ -10,6 +10,10 @@ Issue 14's rules, checked before any node takes traffic:
 * a stream that deduplicates (message ids as ``Nats-Msg-Id``) keeps a window at least as
   long as the longest retry of a publish (``StreamSpec.duplicate_window_s``).
 
+A cluster that has just started may refuse a new replicated stream for a moment (its meta
+leader has not heard from every peer yet: "no suitable peers for placement"), or have no
+leader to answer: those refusals are tried again for ``settle_s``, then reported in one line.
+
 Whether the servers fsync before acknowledging (``sync_interval: always``) is a server
 setting that no client can read: the operator's guide says so, and the example cluster sets
 it. Everything here is a plain coroutine over a connected ``nats.aio.client.Client``; the
@@ -18,18 +22,28 @@ composition root owns the connection.
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from nats.aio.client import Client
 from nats.errors import Error as NatsError
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.api import KeyValueConfig, RetentionPolicy, StorageType, StreamConfig, StreamInfo
-from nats.js.errors import NotFoundError
+from nats.js.errors import APIError, NoStreamResponseError, NotFoundError
 
 __all__ = ["MIN_SERVER", "ClusterError", "StreamSpec", "BucketSpec", "check_server",
            "ensure_stream", "ensure_bucket"]
 
 MIN_SERVER = (2, 10, 23)
+SETTLE_S = 15.0  # how long a cluster that is still starting may refuse a new stream
+_NO_SUITABLE_PEERS = 10005  # placement before the meta leader has heard from every peer
+_UNAVAILABLE = 503
+T = TypeVar("T")
 
 
 class ClusterError(Exception):
@@ -102,18 +116,48 @@ def _check(info: StreamInfo, what: str, replicas: int) -> None:
             "(acknowledged messages must survive a restart of every server)")
 
 
-async def ensure_stream(js: JetStreamContext, spec: StreamSpec, replicas: int) -> StreamInfo:
+def _settling(exc: BaseException) -> bool:
+    """A refusal of a cluster that is still forming: no stream leader yet, a peer not yet
+    known to the meta leader, no responder."""
+    if isinstance(exc, NoStreamResponseError | NoRespondersError | NatsTimeoutError):
+        return True
+    return isinstance(exc, APIError) and (exc.err_code == _NO_SUITABLE_PEERS
+                                          or exc.code == _UNAVAILABLE)
+
+
+async def _settled(op: Callable[[], Awaitable[T]], what: str, settle_s: float) -> T:
+    """``op()``, tried again while the cluster is still forming, for ``settle_s`` at most."""
+    deadline = time.monotonic() + settle_s
+    pause = 0.05
+    while True:
+        try:
+            return await op()
+        except Exception as exc:
+            if not _settling(exc):
+                raise
+            if time.monotonic() + pause > deadline:
+                raise ClusterError(
+                    f"{what}: the cluster did not accept it within {settle_s:g} s ({exc!r}): "
+                    "check that every server is up and routed to the others") from None
+        await asyncio.sleep(pause)
+        pause = min(1.0, pause * 2)
+
+
+async def ensure_stream(js: JetStreamContext, spec: StreamSpec, replicas: int, *,
+                        settle_s: float = SETTLE_S) -> StreamInfo:
     """Create ``spec`` with ``replicas`` on file storage, or check the existing stream
     (``ClusterError`` when it is weaker than asked; its subjects must be the spec's)."""
     try:
-        info = await js.stream_info(spec.name)
+        info = await _settled(lambda: js.stream_info(spec.name), f"stream {spec.name}",
+                              settle_s)
     except NotFoundError:
         config = StreamConfig(
             name=spec.name, subjects=list(spec.subjects), retention=spec.retention,
             storage=StorageType.FILE, num_replicas=replicas,
             duplicate_window=spec.duplicate_window_s, max_age=spec.max_age_s or None,
             description=spec.description or None)
-        return await js.add_stream(config)
+        return await _settled(lambda: js.add_stream(config), f"creating stream {spec.name}",
+                              settle_s)
     _check(info, f"stream {spec.name}", replicas)
     subjects = set(info.config.subjects or ())
     if not set(spec.subjects) <= subjects:
@@ -130,14 +174,17 @@ async def ensure_stream(js: JetStreamContext, spec: StreamSpec, replicas: int) -
     return info
 
 
-async def ensure_bucket(js: JetStreamContext, spec: BucketSpec, replicas: int) -> None:
+async def ensure_bucket(js: JetStreamContext, spec: BucketSpec, replicas: int, *,
+                        settle_s: float = SETTLE_S) -> None:
     """Create the key-value bucket of ``spec``, or check the existing one."""
+    what = f"key-value bucket {spec.bucket}"
     try:
-        info = await js.stream_info(f"KV_{spec.bucket}")
+        info = await _settled(lambda: js.stream_info(f"KV_{spec.bucket}"), what, settle_s)
     except NotFoundError:
-        await js.create_key_value(KeyValueConfig(
+        config = KeyValueConfig(
             bucket=spec.bucket, history=spec.history, ttl=spec.ttl_s or None,
             storage=StorageType.FILE, replicas=replicas,
-            description=spec.description or None))
+            description=spec.description or None)
+        await _settled(lambda: js.create_key_value(config), f"creating {what}", settle_s)
         return
     _check(info, f"key-value bucket {spec.bucket}", replicas)

@@ -1,6 +1,6 @@
 """Fixtures of the cluster tests: a started 3-node JetStream cluster (``nats_cluster``) and a
 single JetStream server (``nats_server``), one of each per test module, on loopback ports,
-stopped at the end of the module whatever happened (``tests/cluster/natsd.py``)."""
+stopped at the end of the module whatever happened (``bench/natsd.py``)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.cluster.natsd import NatsCluster
+from bench.natsd import NatsCluster
 
 
 def _started(tmp_path_factory: pytest.TempPathFactory, size: int) -> Iterator[NatsCluster]:

@@ -1,4 +1,4 @@
-"""Smoke tests of the NATS harness (``tests/cluster/natsd.py``) with a real nats-server.
+"""Smoke tests of the NATS harness (``bench/natsd.py``) with a real nats-server.
 
 A 3-node JetStream cluster (``nats_cluster``) takes an R3 stream, stores a message published
 twice under one ``Nats-Msg-Id`` once, and keeps acknowledging publishes with a node killed
@@ -38,8 +38,8 @@ from nats.js import JetStreamContext
 from nats.js.api import PubAck, StorageType, StreamInfo
 from nats.js.errors import APIError, NoStreamResponseError
 
-from tests.cluster import natsd
-from tests.cluster.natsd import NatsCluster, NatsHarnessError
+from bench import natsd
+from bench.natsd import NatsCluster, NatsHarnessError
 
 #: Seconds one JetStream API call or publish may take.
 JS_TIMEOUT_S = 5.0

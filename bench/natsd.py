@@ -1,4 +1,5 @@
-"""``NatsCluster``: real nats-server processes with JetStream on 127.0.0.1, for the cluster tests.
+"""``NatsCluster``: real nats-server processes with JetStream on 127.0.0.1, for the cluster tests
+and the NATS benchmarks (``bench.nats_publish``).
 
 The harness owns everything about those processes and nothing else: the binary it runs, one
 directory per node under the cluster's directory (``node-N/``: ``nats.conf``, ``server.log``
@@ -194,7 +195,7 @@ class NatsServer:
             raise NatsHarnessError(f"{self.server_name} is running: cannot change its config")
         self.directory.mkdir(parents=True, exist_ok=True)
         lines = [
-            f"# written by tests/cluster/natsd.py for node {self.server_name}",
+            f"# written by bench/natsd.py for node {self.server_name}",
             f"server_name: {_conf_string(self.server_name)}",
             f"host: {_conf_string(HOST)}",
             f"port: {ports.client}",

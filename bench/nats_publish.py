@@ -1,0 +1,106 @@
+"""Replicated group publish on a local JetStream cluster (issue 14): messages per second,
+acknowledgement latency and CPU per message, of our client and of the servers, by batch size
+and number of concurrent batches.
+
+``python -m bench.nats_publish [--nodes 3] [--quick]``. It starts the cluster itself
+(``bench.natsd``: loopback ports, ``sync_interval: always``) and stops it by PID. For each
+case it creates a stream with as many replicas as nodes and sends ``messages`` publications
+of 200 bytes through ``routing.nats.JetStreamBatches`` from ``producers`` coroutines. Each
+coroutine publishes ``batch`` messages and awaits the batch's future, as a door awaits a
+group commit. It prints one line per case and, as the last line, the cases as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from routing.nats import JetStreamBatches, StreamSpec, connect, ensure_stream
+
+from .natsd import NatsCluster
+
+__all__ = ["main"]
+
+CASES = ((1, 1, 2_000), (1, 8, 8_000), (10, 1, 10_000), (10, 8, 40_000), (100, 1, 40_000),
+         (100, 4, 80_000), (500, 2, 80_000))  # (batch, producers, messages)
+QUICK = ((1, 4, 1_000), (10, 4, 4_000), (100, 2, 10_000))
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system seconds of process ``pid`` (/proc/PID/stat)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _case(servers: list[str], pids: list[int], replicas: int, batch: int,
+                producers: int, messages: int) -> dict[str, Any]:
+    nc = await connect(servers, name="smsc-bench")
+    js = nc.jetstream(timeout=5)
+    name = f"BENCH_{batch}X{producers}"
+    subject = f"bench.{batch}x{producers}"
+    try:
+        await ensure_stream(js, StreamSpec(name, (subject,)), replicas)
+        batches = JetStreamBatches(js, asyncio.get_running_loop(), timeout_s=5.0)
+        waits: list[float] = []
+        payload = b"x" * 200
+
+        async def producer(k: int) -> None:
+            for n in range(0, messages // producers, batch):
+                for i in range(batch):
+                    batches.publish(subject, payload, f"{k}-{n}-{i}")
+                started = time.perf_counter()
+                await batches.future()
+                waits.append(time.perf_counter() - started)
+
+        servers_before = sum(_cpu_s(p) for p in pids)
+        ours_before = time.process_time()
+        started = time.perf_counter()
+        await asyncio.wait_for(asyncio.gather(*(producer(k) for k in range(producers))), 300)
+        wall = time.perf_counter() - started
+        ours = time.process_time() - ours_before
+        servers_cpu = sum(_cpu_s(p) for p in pids) - servers_before
+        done = batches.stats.publications
+        waits.sort()
+        return {"batch": batch, "producers": producers, "messages": done,
+                "msg_per_s": round(done / wall), "batches": batches.stats.batches,
+                "ack_p50_ms": round(1e3 * waits[len(waits) // 2], 2),
+                "ack_p99_ms": round(1e3 * waits[min(len(waits) - 1, int(len(waits) * 0.99))], 2),
+                "client_us_per_msg": round(1e6 * ours / done, 1),
+                "servers_us_per_msg": round(1e6 * servers_cpu / done, 1)}
+    finally:
+        try:
+            await js.delete_stream(name)
+        finally:
+            await nc.close()
+
+
+def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
+    parser = argparse.ArgumentParser(prog="python -m bench.nats_publish", description=__doc__)
+    parser.add_argument("--nodes", type=int, default=3, help="servers in the cluster (3)")
+    parser.add_argument("--quick", action="store_true", help="three small cases")
+    args = parser.parse_args(argv)
+    results: list[dict[str, Any]] = []
+    with NatsCluster(Path(tempfile.mkdtemp(prefix="smsc-nats-bench-")), size=args.nodes) as c:
+        pids = [p for p in c.pids if p is not None]
+        print(f"NATS {c.version}, {args.nodes} node(s), replicas {args.nodes}, "
+              "sync_interval always")
+        for batch, producers, messages in (QUICK if args.quick else CASES):
+            r = asyncio.run(_case(c.servers, pids, args.nodes, batch, producers, messages))
+            results.append(r)
+            print(f"batch {batch:4d} x {producers:2d}: {r['msg_per_s']:7,} msg/s, "
+                  f"ack p50 {r['ack_p50_ms']:.2f} ms, p99 {r['ack_p99_ms']:.2f} ms, "
+                  f"client {r['client_us_per_msg']:.1f} µs/msg, "
+                  f"servers {r['servers_us_per_msg']:.1f} µs/msg ({r['batches']} batches)")
+    print(json.dumps(results))
+    return results
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,29 @@
+"""The connection to the NATS cluster: one client per node, with the reconnect behaviour the
+engine's guarantees assume.
+
+A node keeps one connection for everything (publishes, key-value, consumers). It lists every
+server it knows, so a killed server costs a reconnect, not the node; it keeps trying for as
+long as the node runs (``max_reconnect_attempts=-1``), since while it is cut off it accepts
+nothing (group publishes fail after their attempts and leases lapse) and must come back by
+itself. What it sends while reconnecting is buffered, up to ``pending_bytes``.
+"""
+
+from __future__ import annotations
+
+import ssl
+
+import nats
+from nats.aio.client import Client
+
+__all__ = ["connect"]
+
+
+async def connect(servers: list[str], *, name: str, user: str | None = None,
+                  password: str | None = None, token: str | None = None,
+                  tls: ssl.SSLContext | None = None, connect_timeout_s: float = 5.0,
+                  pending_bytes: int = 64 << 20) -> Client:
+    """A client connected to one of ``servers`` (``nats://host:port``, ``tls://...``)."""
+    return await nats.connect(
+        servers=servers, name=name, user=user, password=password, token=token, tls=tls,
+        connect_timeout=connect_timeout_s, max_reconnect_attempts=-1,
+        reconnect_time_wait=0.2, allow_reconnect=True, pending_size=pending_bytes)

@@ -1,0 +1,73 @@
+"""One tps budget per tenant across nodes (issue 14): two nodes that both try to send far
+more than the tenant's tps admit, together, no more than tps in any second and at least
+90 % of it, whichever node the traffic comes to."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from typing import TYPE_CHECKING
+
+import nats
+
+from routing.nats import ensure_bucket
+from routing.nats.budget import BUCKET, ClusterBudget, bucket_spec
+
+if TYPE_CHECKING:
+    from bench.natsd import NatsCluster
+
+TPS = 300.0
+SECONDS = 3  # whole seconds measured, after the one the load starts in
+
+
+def _admitted_per_second(servers: list[str], shares: tuple[float, float]) -> Counter[int]:
+    """Two nodes offered load in the ratio ``shares`` (each trying every millisecond while
+    it has a share) for SECONDS whole seconds; what they admitted, by second."""
+    admitted: Counter[int] = Counter()
+
+    async def node(budget: ClusterBudget, share: float, until: float) -> None:
+        credit = 0.0
+        while (now := time.time()) < until:
+            credit += share
+            while credit >= 1.0:
+                credit -= 1.0
+                if budget.take(now):
+                    admitted[int(now)] += 1
+            await asyncio.sleep(0.001)
+
+    async def main() -> None:
+        admin = await nats.connect(servers=servers, connect_timeout=5)
+        a_nc = await nats.connect(servers=servers, connect_timeout=5)
+        b_nc = await nats.connect(servers=servers, connect_timeout=5)
+        try:
+            js = admin.jetstream(timeout=5)
+            await ensure_bucket(js, bucket_spec(), 3)
+            loop = asyncio.get_running_loop()
+            a = ClusterBudget(await a_nc.jetstream().key_value(BUCKET), "acme", TPS, loop)
+            b = ClusterBudget(await b_nc.jetstream().key_value(BUCKET), "acme", TPS, loop)
+            until = int(time.time()) + SECONDS + 1.0
+            await asyncio.wait_for(asyncio.gather(node(a, shares[0], until),
+                                                  node(b, shares[1], until)), SECONDS + 10)
+            await js.delete_key_value(BUCKET)
+        finally:
+            for nc in (a_nc, b_nc, admin):
+                await nc.close()
+
+    asyncio.run(main())
+    return admitted
+
+
+def _check(admitted: Counter[int]) -> None:
+    first = min(admitted)
+    whole = [admitted[s] for s in range(first + 1, first + 1 + SECONDS)]
+    assert max(admitted.values()) <= TPS, f"a second admitted more than {TPS:g}: {admitted}"
+    assert all(n >= 0.9 * TPS for n in whole), f"below 90 % of {TPS:g} in a second: {whole}"
+
+
+def test_two_busy_nodes_share_the_budget_within_ten_percent(nats_cluster: NatsCluster) -> None:
+    _check(_admitted_per_second(nats_cluster.servers, (2.0, 2.0)))  # 2,000 offered a second
+
+
+def test_traffic_on_one_node_can_use_the_whole_budget(nats_cluster: NatsCluster) -> None:
+    _check(_admitted_per_second(nats_cluster.servers, (4.0, 0.05)))
