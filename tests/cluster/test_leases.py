@@ -7,7 +7,9 @@ before anyone else may take them."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 import nats
@@ -29,6 +31,20 @@ async def _node(servers: list[str], name: str) -> tuple[Client, SlotLeases]:
                             reconnect_time_wait=0.1)
     kv = await nc.jetstream(timeout=2).key_value(BUCKET)
     return nc, SlotLeases(kv, name, ttl_s=TTL_S, renew_s=RENEW_S, margin_s=MARGIN_S)
+
+
+@contextlib.asynccontextmanager
+async def _two_nodes(servers: list[str]) -> AsyncIterator[tuple[SlotLeases, SlotLeases]]:
+    """node-a and node-b, each on its own connection; node-a's is closed without a release
+    (as a dead node's), node-b lets its slots go."""
+    a_nc, a = await _node(servers, "node-a")
+    b_nc, b = await _node(servers, "node-b")
+    try:
+        yield a, b
+    finally:
+        await a_nc.close()
+        await b.release_all()
+        await b_nc.close()
 
 
 def _overlap(a: SlotLeases, b: SlotLeases) -> dict[str, frozenset[int]]:
@@ -81,9 +97,7 @@ def _run_with_bucket(servers: list[str], body: object) -> None:
 def test_two_nodes_split_the_binds_and_a_dead_ones_are_taken_over(
         nats_cluster: NatsCluster) -> None:
     async def body() -> None:
-        a_nc, a = await _node(nats_cluster.servers, "node-a")
-        b_nc, b = await _node(nats_cluster.servers, "node-b")
-        try:
+        async with _two_nodes(nats_cluster.servers) as (a, b):
             await _rounds([a, b], [], 10.0, lambda: _holds_all(a, b)
                           and all(a.held(op) and b.held(op) for op in DEMAND))
             assert {len(a.held("opA")), len(b.held("opA"))} == {1, 2}
@@ -92,28 +106,18 @@ def test_two_nodes_split_the_binds_and_a_dead_ones_are_taken_over(
             took = await _rounds([b], [a], TTL_S + RENEW_S + 3.0, lambda: _holds_all(b))
             assert took <= TTL_S + RENEW_S + 1.5, f"took over after {took:.2f} s"
             assert not any(a.held(op) for op in DEMAND)  # lapsed by its own clock too
-        finally:
-            await a_nc.close()
-            await b.release_all()
-            await b_nc.close()
     _run_with_bucket(nats_cluster.servers, body)
 
 
 def test_an_orderly_stop_hands_the_slots_over_at_the_next_round(
         nats_cluster: NatsCluster) -> None:
     async def body() -> None:
-        a_nc, a = await _node(nats_cluster.servers, "node-a")
-        b_nc, b = await _node(nats_cluster.servers, "node-b")
-        try:
+        async with _two_nodes(nats_cluster.servers) as (a, b):
             await _rounds([a, b], [], 10.0, lambda: _holds_all(a, b))
             await a.release_all()
             assert not any(a.held(op) for op in DEMAND)
             took = await _rounds([b], [a], TTL_S, lambda: _holds_all(b))
             assert took < TTL_S / 2, f"waited for expiry ({took:.2f} s) instead of the release"
-        finally:
-            await a_nc.close()
-            await b.release_all()
-            await b_nc.close()
     _run_with_bucket(nats_cluster.servers, body)
 
 
