@@ -2,7 +2,8 @@
 tokens in chunks from a shared counter per tenant and second.
 
 A tenant with ``tps`` may send ``tps`` messages in each second of wall-clock time, counted
-over every node it binds to or posts to. The counter of second ``s`` is the key
+over every node it binds to or posts to (below one a second, ``tps`` times a window of a
+few seconds: 0.5 is one message per 2 s). The counter of second ``s`` is the key
 ``<tenant>.<s>`` of a replicated key-value bucket (``BUCKET``, entries expire after a
 minute). A node that needs tokens reserves a chunk (``chunk``: a fiftieth of ``tps``, at
 least one) with compare-and-set on that key. Reservations never pass ``tps``, so no second
@@ -53,7 +54,10 @@ class ClusterBudget:
         self.tenant = tenant
         self.tps = tps
         self.loop = loop
-        self.limit = math.floor(tps)  # tokens per second over the whole cluster
+        # A budget below one message a second is counted over windows of several seconds
+        # (0.5 tps: one message per 2 s); at or above one, per second.
+        self.window_s = 1 if tps >= 1 or tps <= 0 else math.ceil(1 / tps)
+        self.limit = math.floor(tps * self.window_s)  # tokens per window over the cluster
         self.chunk = chunk(tps)
         self._tokens: dict[int, int] = {}  # second -> tokens this node holds for it
         self._reserving: asyncio.Task[None] | None = None
@@ -71,7 +75,7 @@ class ClusterBudget:
         second does not open with a refusal."""
         if not self.tps:
             return True
-        second = int(now)
+        second = int(now // self.window_s)  # the window's number
         tokens = self._tokens
         held = tokens.get(second, 0)
         ok = held >= n
@@ -79,7 +83,7 @@ class ClusterBudget:
             held = tokens[second] = held - n
         if held < self.chunk and self._exhausted < second:
             self._reserve(second)
-        elif now - second > 0.9 and second + 1 not in tokens:
+        elif now / self.window_s - second > 0.9 and second + 1 not in tokens:
             self._reserve(second + 1)
         if len(tokens) > 2:
             for old in [s for s in tokens if s < second]:

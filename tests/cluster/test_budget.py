@@ -71,3 +71,33 @@ def test_two_busy_nodes_share_the_budget_within_ten_percent(nats_cluster: NatsCl
 
 def test_traffic_on_one_node_can_use_the_whole_budget(nats_cluster: NatsCluster) -> None:
     _check(_admitted_per_second(nats_cluster.servers, (4.0, 0.05)))
+
+
+def test_a_budget_below_one_a_second_admits_one_message_per_window(
+        nats_cluster: NatsCluster) -> None:
+    """0.5 tps: one message in each 2-second window, over both nodes together."""
+    admitted: Counter[int] = Counter()
+
+    async def main() -> None:
+        a_nc = await nats.connect(servers=nats_cluster.servers, connect_timeout=5)
+        b_nc = await nats.connect(servers=nats_cluster.servers, connect_timeout=5)
+        try:
+            await ensure_bucket(a_nc.jetstream(timeout=5), bucket_spec(), 3)
+            loop = asyncio.get_running_loop()
+            nodes = [ClusterBudget(await nc.jetstream().key_value(BUCKET), "slow", 0.5, loop)
+                     for nc in (a_nc, b_nc)]
+            start = time.time()
+            first = int(start // 2) + 1  # the first whole window
+            while (now := time.time()) < (first + 2) * 2:
+                for budget in nodes:
+                    if budget.take(now):
+                        admitted[int(now // 2)] += 1
+                await asyncio.sleep(0.005)
+            await a_nc.jetstream(timeout=5).delete_key_value(BUCKET)
+            assert admitted[first] == admitted[first + 1] == 1, admitted
+            assert max(admitted.values()) == 1, admitted
+        finally:
+            await a_nc.close()
+            await b_nc.close()
+
+    asyncio.run(asyncio.wait_for(main(), 20))
