@@ -29,12 +29,13 @@ iteration holds one PDU, committing per iteration spends most of the loop in ``C
   difference against a 5 ms deadline at 2,000 msg/s, and a quarter of the repeats after
   a crash (BENCHMARKS.md, issue 10);
 * when every waiter of a batch only needs its own rows (``future(deferrable=True)``: the
-  messages of a submit_sm_resp, the events of a deliver_sm_resp to an operator), status
-  changes, segments and analytics deltas (``Ops.take_deferrable``) are left for a later
+  messages of a submit_sm_resp, the events of a deliver_sm_resp to an operator), changes to
+  SUBMITTED, segments and analytics deltas (``Ops.take_deferrable``) are left for a later
   commit, at most ``defer_s`` after the first commit that left them: most commits then touch
-  the pages of new rows only (messages, events), and two changes of one message within
-  ``defer_s`` (submitted, then delivered) become one row write. A crash loses at most
-  ``defer_s`` of them, as it lost up to ``lazy_s`` of writes nobody waits on before: a
+  fewer pages, and a submitted change still waiting when the receipt's final change comes
+  becomes one row write with it. A change a receipt tells (final, or unknown at the receipt
+  timeout) is never left behind its receipt's event. A crash loses at most ``defer_s`` of
+  the deferred writes, as it lost up to ``lazy_s`` of writes nobody waits on before: a
   message still ACCEPTED in the store is sent again, as any message in flight at a crash.
   ``sync()`` callers (a cancel, a released schedule) get everything, as before.
 

@@ -14,7 +14,7 @@ import pytest
 from routing import GroupCommitter, Message, Status, Store
 from routing.sqlite import SqliteRecord
 
-A, S, D = Status.ACCEPTED, Status.SUBMITTED, Status.DELIVERED
+A, S, D, K = Status.ACCEPTED, Status.SUBMITTED, Status.DELIVERED, Status.UNKNOWN
 
 
 @pytest.fixture
@@ -81,17 +81,40 @@ def test_a_status_change_follows_the_new_rows_a_waiter_needed(store: Store) -> N
     asyncio.run(main())
 
 
-def test_two_changes_inside_defer_s_are_stored_as_the_last_one(store: Store) -> None:
+def test_a_change_a_receipt_tells_is_not_deferred(store: Store) -> None:
+    """Delivered (final) and unknown (the receipt timeout) are what a tenant's receipt
+    says: they commit with the rows of that commit, never after the receipt's event."""
+    async def main() -> None:
+        async with _running(store) as (_, record):
+            await _accepted(record, "1")
+            await _accepted(record, "2")
+            await _accepted(record, "3")
+            record.record_change("1", A, D, 2.0, detail="receipt")
+            record.record_change("2", A, K, 2.0, detail="receipt timeout")
+            record.record_change("3", A, S, 2.0)
+            await _accepted(record, "4")
+            assert _stored_status(store, "1") is D
+            assert _stored_status(store, "2") is K
+            assert _stored_status(store, "3") is A  # submitted may wait
+            assert [h.detail for h in store.history_of("1")] == ["", "receipt"]
+            assert [h.status for h in record.history_of("3")] == [A, S]
+
+    asyncio.run(main())
+
+
+def test_a_waiting_change_goes_with_the_final_one_that_follows_it(store: Store) -> None:
+    """Submitted waits; delivered right behind it makes one row write, committed with the
+    next batch, with both history rows."""
     async def main() -> None:
         async with _running(store) as (_, record):
             await _accepted(record, "1")
             record.record_change("1", A, S, 2.0, operator="opA")
             await _accepted(record, "2")
+            assert _stored_status(store, "1") is A
             record.record_change("1", S, D, 3.0, detail="receipt")
             await _accepted(record, "3")
-            assert _stored_status(store, "1") is A
-            await asyncio.wait_for(record.sync(), 5)  # type: ignore[arg-type]
-            assert _stored_status(store, "1") is D
+            m = store.get_message("1")
+            assert m is not None and (m.status, m.operator) == (D, "opA")
             assert [(h.status, h.detail) for h in store.history_of("1")] == [
                 (A, ""), (S, ""), (D, "receipt")]
 
