@@ -78,12 +78,19 @@ class JetStreamBatches:
     """Group publish over one JetStream context; ``close`` waits for batches in flight."""
 
     def __init__(self, js: JetStreamContext, loop: asyncio.AbstractEventLoop, *,
-                 timeout_s: float = 2.0, attempts: int = 5, backoff_s: float = 0.05) -> None:
+                 timeout_s: float = 2.0, attempts: int = 5, backoff_s: float = 0.05,
+                 min_interval_s: float = 0.0) -> None:
         self.js = js
         self.loop = loop
         self.timeout_s = timeout_s
         self.attempts = attempts
         self.backoff_s = backoff_s
+        # Pacing, as the group commit's: a batch goes out at the end of the loop iteration
+        # that filled it if the last one went out at least this long ago, else when the
+        # interval is up, so a moderate rate still makes batches of several publications
+        # (the servers' cost is mostly per batch: BENCHMARKS.md, issue 14).
+        self.min_interval_s = min_interval_s
+        self._last_flush = float("-inf")
         self.stats = BatchStats()
         self._pending: list[Publication] = []
         self._future: asyncio.Future[None] | None = None
@@ -103,12 +110,17 @@ class JetStreamBatches:
         fut = self._future
         if fut is None:
             fut = self._future = self.loop.create_future()
-            self.loop.call_soon(self._flush)
+            due = self._last_flush + self.min_interval_s
+            if due <= self.loop.time():
+                self.loop.call_soon(self._flush)
+            else:
+                self.loop.call_at(due, self._flush)
         return fut
 
     def _flush(self) -> None:
         batch, fut = self._pending, self._future
         self._pending, self._future = [], None
+        self._last_flush = self.loop.time()
         if fut is None:
             return
         if not batch:

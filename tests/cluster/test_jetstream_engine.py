@@ -189,3 +189,27 @@ def test_killing_one_server_of_three_loses_no_acknowledged_publication(
     finally:
         for index in killed:
             nats_cluster.restart(index)
+
+
+def test_a_paced_publisher_holds_the_next_batch_for_the_interval(
+        nats_server: NatsCluster) -> None:
+    """With ``min_interval_s``, a batch right after another waits for the interval (and
+    gathers what comes meanwhile); the first after a quiet spell goes at once."""
+    async def body(nc: Client, js: JetStreamContext) -> None:
+        await ensure_stream(js, StreamSpec("T_PACE", ("t_pace.>",)), 1)
+        loop = asyncio.get_running_loop()
+        batches = JetStreamBatches(js, loop, min_interval_s=0.3)
+        batches.publish("t_pace.m", b"first", "p1")
+        started = loop.time()
+        await asyncio.wait_for(batches.future(), 5)
+        assert loop.time() - started < 0.25, "the first batch waited for the interval"
+        batches.publish("t_pace.m", b"second", "p2")
+        second = batches.future()
+        await asyncio.sleep(0.1)
+        batches.publish("t_pace.m", b"third", "p3")
+        assert batches.future() is second and not second.done()
+        await asyncio.wait_for(second, 5)
+        assert loop.time() - started >= 0.3
+        assert batches.stats.batches == 2 and batches.stats.last_batch_size == 2
+        await js.delete_stream("T_PACE")
+    _run(nats_server.servers, body)
