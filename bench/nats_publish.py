@@ -19,15 +19,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import functools
 import json
 import os
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from routing.nats import JetStreamBatches, StreamSpec, connect, ensure_stream
+from routing.nats import JetStream, JetStreamBatches, StreamSpec, connect, ensure_stream
+from routing.nats.publisher import BatchStats
 
 from .natsd import NatsCluster
 
@@ -45,14 +48,47 @@ def _cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def _case(servers: list[str], pids: list[int], replicas: int, batch: int,
-                producers: int, messages: int) -> dict[str, Any]:
+@contextlib.asynccontextmanager
+async def _stream(servers: list[str], replicas: int, name: str, subject: str
+                  ) -> AsyncIterator[JetStream]:
+    """A connection and a fresh stream ``name`` on ``subject``, deleted at the end."""
     nc = await connect(servers, name="smsc-bench")
     js = nc.jetstream(timeout=5)
-    name = f"BENCH_{batch}X{producers}"
-    subject = f"bench.{batch}x{producers}"
     try:
         await ensure_stream(js, StreamSpec(name, (subject,)), replicas)
+        yield js
+    finally:
+        try:
+            await js.delete_stream(name)
+        finally:
+            await nc.close()
+
+
+class _Meter:
+    """CPU of this process and of the servers from now on, and a case's figures."""
+
+    def __init__(self, pids: list[int]) -> None:
+        self.pids = pids
+        self.servers_before = sum(_cpu_s(p) for p in pids)
+        self.ours_before = time.process_time()
+
+    def figures(self, waits: list[float], stats: BatchStats) -> dict[str, Any]:
+        ours = time.process_time() - self.ours_before
+        servers = sum(_cpu_s(p) for p in self.pids) - self.servers_before
+        done = stats.publications
+        waits = sorted(waits)
+        return {"messages": done, "batches": stats.batches,
+                "ack_p50_ms": round(1e3 * waits[len(waits) // 2], 2),
+                "ack_p99_ms": round(1e3 * waits[min(len(waits) - 1, int(len(waits) * 0.99))], 2),
+                "client_us_per_msg": round(1e6 * ours / done, 1),
+                "servers_us_per_msg": round(1e6 * servers / done, 1)}
+
+
+async def _case(servers: list[str], pids: list[int], replicas: int, batch: int,
+                producers: int, messages: int) -> dict[str, Any]:
+    """Closed loop: ``producers`` coroutines, each publishing ``batch`` and awaiting it."""
+    subject = f"bench.{batch}x{producers}"
+    async with _stream(servers, replicas, f"BENCH_{batch}X{producers}", subject) as js:
         batches = JetStreamBatches(js, asyncio.get_running_loop(), timeout_s=5.0)
         waits: list[float] = []
         payload = b"x" * 200
@@ -65,36 +101,21 @@ async def _case(servers: list[str], pids: list[int], replicas: int, batch: int,
                 await batches.future()
                 waits.append(time.perf_counter() - started)
 
-        servers_before = sum(_cpu_s(p) for p in pids)
-        ours_before = time.process_time()
+        meter = _Meter(pids)
         started = time.perf_counter()
         await asyncio.wait_for(asyncio.gather(*(producer(k) for k in range(producers))), 300)
         wall = time.perf_counter() - started
-        ours = time.process_time() - ours_before
-        servers_cpu = sum(_cpu_s(p) for p in pids) - servers_before
-        done = batches.stats.publications
-        waits.sort()
-        return {"batch": batch, "producers": producers, "messages": done,
-                "msg_per_s": round(done / wall), "batches": batches.stats.batches,
-                "ack_p50_ms": round(1e3 * waits[len(waits) // 2], 2),
-                "ack_p99_ms": round(1e3 * waits[min(len(waits) - 1, int(len(waits) * 0.99))], 2),
-                "client_us_per_msg": round(1e6 * ours / done, 1),
-                "servers_us_per_msg": round(1e6 * servers_cpu / done, 1)}
-    finally:
-        try:
-            await js.delete_stream(name)
-        finally:
-            await nc.close()
+        out = meter.figures(waits, batches.stats)
+        return {"batch": batch, "producers": producers,
+                "msg_per_s": round(out["messages"] / wall), **out}
 
 
 async def _open_case(servers: list[str], pids: list[int], replicas: int, rate: float,
                      interval_ms: float, seconds: float) -> dict[str, Any]:
-    nc = await connect(servers, name="smsc-bench")
-    js = nc.jetstream(timeout=5)
-    name = f"BENCH_OPEN_{int(interval_ms * 10)}"
-    subject = f"bench.open.{int(interval_ms * 10)}"
-    try:
-        await ensure_stream(js, StreamSpec(name, (subject,)), replicas)
+    """Open loop: publications at ``rate``, the publisher paced at ``interval_ms``."""
+    tag = int(interval_ms * 10)
+    subject = f"bench.open.{tag}"
+    async with _stream(servers, replicas, f"BENCH_OPEN_{tag}", subject) as js:
         loop = asyncio.get_running_loop()
         batches = JetStreamBatches(js, loop, timeout_s=5.0, min_interval_s=interval_ms / 1e3)
         waits: list[float] = []
@@ -105,8 +126,7 @@ async def _open_case(servers: list[str], pids: list[int], replicas: int, rate: f
             now = time.perf_counter()
             waits.extend(now - t for t in sent)
 
-        servers_before = sum(_cpu_s(p) for p in pids)
-        ours_before = time.process_time()
+        meter = _Meter(pids)
         started = time.perf_counter()
         n = 0
         total = int(rate * seconds)
@@ -123,21 +143,7 @@ async def _open_case(servers: list[str], pids: list[int], replicas: int, rate: f
                 outstanding.append(fut)
             await asyncio.sleep(0.0005)
         await asyncio.wait_for(asyncio.gather(*outstanding), 60)
-        ours = time.process_time() - ours_before
-        servers_cpu = sum(_cpu_s(p) for p in pids) - servers_before
-        waits.sort()
-        done_n = batches.stats.publications
-        return {"rate": rate, "interval_ms": interval_ms, "messages": done_n,
-                "batches": batches.stats.batches,
-                "ack_p50_ms": round(1e3 * waits[len(waits) // 2], 2),
-                "ack_p99_ms": round(1e3 * waits[min(len(waits) - 1, int(len(waits) * 0.99))], 2),
-                "client_us_per_msg": round(1e6 * ours / done_n, 1),
-                "servers_us_per_msg": round(1e6 * servers_cpu / done_n, 1)}
-    finally:
-        try:
-            await js.delete_stream(name)
-        finally:
-            await nc.close()
+        return {"rate": rate, "interval_ms": interval_ms, **meter.figures(waits, batches.stats)}
 
 
 def main(argv: list[str] | None = None) -> list[dict[str, Any]]:

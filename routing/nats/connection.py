@@ -14,8 +14,11 @@ import ssl
 
 import nats
 from nats.aio.client import Client
+from nats.js import JetStreamContext
 
-__all__ = ["connect"]
+__all__ = ["connect", "Client", "JetStream"]
+
+JetStream = JetStreamContext  # what ``Client.jetstream()`` returns, for callers outside
 
 
 async def connect(servers: list[str], *, name: str, user: str | None = None,
