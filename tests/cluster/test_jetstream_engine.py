@@ -16,6 +16,7 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.api import StorageType, StreamConfig
 
+from bench.natsd import free_ports
 from routing.nats import (
     MIN_SERVER,
     BucketSpec,
@@ -24,6 +25,7 @@ from routing.nats import (
     ReplicationError,
     StreamSpec,
     check_server,
+    connect,
     ensure_bucket,
     ensure_stream,
 )
@@ -213,3 +215,14 @@ def test_a_paced_publisher_holds_the_next_batch_for_the_interval(
         assert batches.stats.batches == 2 and batches.stats.last_batch_size == 2
         await js.delete_stream("T_PACE")
     _run(nats_server.servers, body)
+
+
+def test_a_cluster_nobody_answers_for_is_refused_in_one_line() -> None:
+
+    [port] = free_ports(1)  # nothing listens there
+
+    async def main() -> None:
+        with pytest.raises(ClusterError, match=r"cannot reach any NATS server of "
+                                               rf"\[nats://127\.0\.0\.1:{port}\]"):
+            await connect([f"nats://127.0.0.1:{port}"], name="t", connect_timeout_s=0.5)
+    asyncio.run(asyncio.wait_for(main(), 10))
