@@ -15,9 +15,10 @@ leader has not heard from every peer yet: "no suitable peers for placement"), or
 leader to answer: those refusals are tried again for ``settle_s``, then reported in one line.
 
 Whether the servers fsync before acknowledging (``sync_interval: always``) is a server
-setting that no client can read: the operator's guide says so, and the example cluster sets
-it. Everything here is a plain coroutine over a connected ``nats.aio.client.Client``; the
-composition root owns the connection.
+setting that no client can read: the cluster's guide must say so (to come with
+``[cluster]``), and the local clusters of ``bench/natsd.py`` set it. Everything here is a
+plain coroutine over a connected ``nats.aio.client.Client``; the composition root owns the
+connection.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TypeVar
 
 from nats.aio.client import Client
@@ -70,7 +71,7 @@ class BucketSpec:
     bucket: str
     history: int = 1
     ttl_s: float = 0.0  # 0 = values do not expire
-    description: str = field(default="")
+    description: str = ""
 
 
 def _version_text(v: tuple[int, int, int]) -> str:
