@@ -1,4 +1,5 @@
-"""Smoke tests of the NATS harness (``bench/natsd.py``) with a real nats-server.
+"""Smoke tests of the NATS harness (``bench/natsd.py``, ``bench/nats_node.py``) with a real
+nats-server.
 
 A 3-node JetStream cluster (``nats_cluster``) takes an R3 stream, stores a message published
 twice under one ``Nats-Msg-Id`` once, and keeps acknowledging publishes with a node killed
