@@ -4,9 +4,6 @@ the report, and the lifecycle hook (a fake clock: every time is given)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from routing import Message, Ops, Status, Store
@@ -188,14 +185,6 @@ def test_prometheus_totals_fold_each_batch_once() -> None:
 
 
 # --- store: upserts and the report ------------------------------------------------------
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store(tmp_path / "smsc.db", synchronous="OFF")
-    s.open()
-    yield s
-    s.close()
 
 
 def test_upserts_add_up_and_the_report_groups(store: Store) -> None:

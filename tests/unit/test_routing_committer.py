@@ -5,20 +5,11 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from routing import GroupCommitter, Message, Ops, Status, Store
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store(tmp_path / "c.db", synchronous="OFF")
-    s.open()
-    yield s
-    s.close()
 
 
 def msg(mid: str) -> Message:

@@ -6,23 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
-
-import pytest
+from collections.abc import AsyncIterator
 
 from routing import GroupCommitter, Message, Status, Store
 from routing.sqlite import SqliteRecord
 
 A, S, D, K = Status.ACCEPTED, Status.SUBMITTED, Status.DELIVERED, Status.UNKNOWN
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store(tmp_path / "d.db", synchronous="OFF")
-    s.open()
-    yield s
-    s.close()
 
 
 def msg(mid: str) -> Message:
