@@ -247,10 +247,11 @@ class GroupCommitter:
         commit that left them, or nothing else is in the batch; else nothing."""
         full, self._full = self._full, False
         since = min(self._carry_since, now)
-        if (not full and self._running and now - since < self.defer_s
-                and ops.has_deferrable() and ops.has_undeferrable()):
-            self._carry_since = since
-            return ops.take_deferrable()
+        if not full and self._running and now - since < self.defer_s:
+            later = ops.take_deferrable()
+            if later is not None:
+                self._carry_since = since
+                return later
         self._carry_since = float("inf")
         return Ops()
 

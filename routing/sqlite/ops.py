@@ -87,44 +87,33 @@ class Ops:
                 + len(self.templates) + len(self.rollups)
                 + (1 if self.purge_before else 0) + (1 if self.answers_before else 0))
 
-    def _deferrable_ids(self) -> list[str]:
-        """Messages whose pending change may wait: those not going to a status the tenant is
-        told of (final, or unknown at the receipt timeout). Those stay with the receipt event
-        published beside them, so that a crash never leaves a tenant's receipt stored and
-        its message still open (its receipt timeout would then tell the tenant a second,
-        different outcome)."""
-        return [mid for mid, row in self.message_status.items() if row[0] not in _TOLD_TEXT]
-
-    def has_deferrable(self) -> bool:
-        """Whether ``take_deferrable`` would move anything."""
-        if self.replaced:
-            return False
-        return bool(self.segments or self.rollups.rows or self.rollups.errors
-                    or self._deferrable_ids())
-
-    def has_undeferrable(self) -> bool:
-        """Whether anything would stay after ``take_deferrable``."""
-        return len(self) > (len(self._deferrable_ids()) + len(self.segments)
-                            + len(self.rollups))
-
-    def take_deferrable(self) -> Ops:
+    def take_deferrable(self) -> Ops | None:
         """Move the writes nobody waits on for long into a new ``Ops`` and return it: changes
         to a status the tenant is not told of (submitted; with their history rows), segments
         and analytics deltas. The writes someone is answered after (messages, events, kept
-        answers...) and the changes receipts tell stay. Nothing moves while a replace is
-        queued: its history row is filtered by that same commit's outcome."""
-        later = Ops()
+        answers...) stay, and so do changes to a status a receipt tells (final, or unknown
+        at the receipt timeout): they commit with the receipt event published beside them,
+        so that a crash never leaves a tenant's receipt stored and its message still open
+        (its receipt timeout would then tell the tenant a second, different outcome).
+
+        None, with nothing moved, when there is nothing to move or nothing would stay, or a
+        replace is queued (its history row is filtered by that same commit's outcome)."""
         if self.replaced:
-            return later
-        moving = set(self._deferrable_ids())
+            return None
+        moving = [mid for mid, row in self.message_status.items() if row[0] not in _TOLD_TEXT]
+        deferrable = len(moving) + len(self.segments) + len(self.rollups)
+        if not deferrable or len(self) == deferrable:
+            return None
+        later = Ops()
         if len(moving) == len(self.message_status):
             later.message_status, self.message_status = self.message_status, later.message_status
             later.change_history, self.change_history = (self.change_history,
                                                          later.change_history)
         elif moving:
             later.message_status = {m: self.message_status.pop(m) for m in moving}
-            later.change_history = [h for h in self.change_history if h[0] in moving]
-            self.change_history = [h for h in self.change_history if h[0] not in moving]
+            moved = set(moving)
+            later.change_history = [h for h in self.change_history if h[0] in moved]
+            self.change_history = [h for h in self.change_history if h[0] not in moved]
         later.segments, self.segments = self.segments, later.segments
         later.rollups, self.rollups = self.rollups, later.rollups
         later.refused, self.refused = self.refused, 0
