@@ -14,7 +14,7 @@ The record, work queue and event queue on them, and the composition root's ``[cl
 are to come; until then the gateway runs on SQLite only.
 """
 
-from .connection import Client, JetStream, connect
+from .connection import JetStream, connect
 from .provision import (
            MIN_SERVER,
            BucketSpec,
@@ -26,6 +26,6 @@ from .provision import (
 )
 from .publisher import JetStreamBatches, ReplicationError
 
-__all__ = ["connect", "Client", "JetStream", "MIN_SERVER", "BucketSpec", "ClusterError",
+__all__ = ["connect", "JetStream", "MIN_SERVER", "BucketSpec", "ClusterError",
            "StreamSpec", "check_server", "ensure_bucket", "ensure_stream", "JetStreamBatches",
            "ReplicationError"]

@@ -23,7 +23,7 @@ from nats.js import JetStreamContext
 
 from .provision import ClusterError
 
-__all__ = ["connect", "Client", "JetStream"]
+__all__ = ["connect", "JetStream"]
 
 JetStream = JetStreamContext  # what ``Client.jetstream()`` returns, for callers outside
 

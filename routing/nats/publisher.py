@@ -96,11 +96,6 @@ class JetStreamBatches:
         self._future: asyncio.Future[None] | None = None
         self._in_flight: set[asyncio.Task[None]] = set()
 
-    @property
-    def backlog(self) -> int:
-        """Publications waiting for the next flush."""
-        return len(self._pending)
-
     def publish(self, subject: str, payload: bytes, msg_id: str) -> None:
         """Add a publication to the pending batch; ``future()`` says when it is stored."""
         self._pending.append(Publication(subject, payload, msg_id))
