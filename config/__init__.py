@@ -11,6 +11,7 @@ from .errors import ConfigError
 from .fields import BindType, TlsVersion
 from .gateway import (
     AuthConfig,
+    ClusterConfig,
     GatewayConfig,
     HttpConfig,
     IncludeFile,
@@ -28,6 +29,7 @@ from .tenant import QuietHoursConfig, TenantConfig
 __all__ = [
     "AuthConfig",
     "BindType",
+    "ClusterConfig",
     "ConfigError",
     "GatewayConfig",
     "HttpConfig",

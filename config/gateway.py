@@ -31,6 +31,7 @@ from .tenant import TenantConfig
 
 __all__ = [
     "AuthConfig",
+    "ClusterConfig",
     "GatewayConfig",
     "HttpConfig",
     "IncludeFile",
@@ -217,6 +218,36 @@ class RouteConfig(Strict, frozen=True, kw_only=True):
     tenants: tuple[str, ...] = ()  # tenant system_ids; empty = all tenants
 
 
+class ClusterConfig(Strict, frozen=True, kw_only=True):
+    """``[cluster]``: run as one of several nodes over NATS JetStream (issue 14) instead of
+    on this machine's SQLite alone. The NATS servers must run with ``sync_interval: always``
+    (JetStream acknowledges before it syncs to disk otherwise): README, "Running a cluster".
+
+    Every node keeps a replica of the shared state in ``[store] path`` (its own file);
+    ``node`` names this node in the cluster (unique, and kept across restarts)."""
+
+    engine: Literal["nats"] = "nats"
+    servers: Annotated[tuple[str, ...], Meta(min_length=1)]  # nats://host:port, tls://...
+    node: Name
+    replicas: Annotated[int, Meta(ge=1, le=5)] = 3  # of every stream and bucket
+    user: str = ""
+    password: str = ""
+    token: str = ""
+    # TLS toward the servers: verified against ``ca`` ("" = the system trust store), with
+    # ``cert``/``key`` as the client certificate when the servers ask for one.
+    ca: FilePath = ""
+    cert: FilePath = ""
+    key: FilePath = ""
+    connect_timeout_s: Positive = 5.0
+    publish_timeout_s: Positive = 2.0  # a log entry not acknowledged by then is sent again
+    lease_ttl_s: Annotated[float, Meta(ge=3, le=60)] = 10.0  # a dead node's leases lapse
+
+    def __post_init__(self) -> None:
+        _check_cert_pair(self.cert, self.key)
+        if self.user and self.token:
+            raise ValueError("token: give either user and password, or a token")
+
+
 class IncludeFile(Strict, frozen=True, kw_only=True):
     """What a file named by ``include`` may hold."""
 
@@ -242,6 +273,7 @@ class GatewayConfig(Strict, frozen=True, kw_only=True):
     auth: AuthConfig = AuthConfig()
     store: StoreConfig = StoreConfig()
     metrics: MetricsConfig = MetricsConfig()
+    cluster: ClusterConfig | None = None  # None: this machine alone, on SQLite
     tenants: tuple[TenantConfig, ...] = ()
     operators: tuple[OperatorConfig, ...] = ()
     routes: tuple[RouteConfig, ...] = ()

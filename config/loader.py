@@ -192,6 +192,8 @@ def _resolve_files(file: str, cfg: GatewayConfig, config_dir: str,
     }
     if cfg.listen_tls is not None:
         out["listen_tls"] = fix(cfg.listen_tls, "listen_tls", ("cert", "key", "client_ca"))
+    if cfg.cluster is not None:
+        out["cluster"] = fix(cfg.cluster, "cluster", ("ca", "cert", "key"))
     return out
 
 

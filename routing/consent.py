@@ -133,6 +133,13 @@ class Consent:
         durable.add_done_callback(done)
         return record, durable
 
+    def learned(self, tenant: str, number: str, state: str) -> None:
+        """A record another node wrote (a cluster, routing.nats): the index follows it."""
+        if state == OPTED_OUT:
+            self._out.setdefault(tenant, set()).add(number)
+        else:
+            self._out.get(tenant, set()).discard(number)
+
     def current(self, tenant: str, number: str) -> tuple[State, Sequence[ConsentRecord]]:
         """A number's state and its history (a number never seen is opted in)."""
         history = self.store.history(tenant, number)

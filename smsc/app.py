@@ -30,10 +30,11 @@ from routing.events import TenantEvent
 from routing.inbound import Inbound
 from routing.keywords import Keywords
 from routing.lifecycle import IllegalTransition, Lifecycle
+from routing.nats.cluster import Cluster
 from routing.quiet import deferred_until
 from routing.router import Router
 from routing.schedule import Scheduler
-from routing.sqlite import GroupCommitter, SqliteConsent, SqliteEventQueue, SqliteRecord, Store
+from routing.sqlite import SqliteConsent, SqliteEventQueue, SqliteRecord, Store
 from routing.sqlite.links import SqliteLinks
 from routing.sqlite.rollups import SqliteAnalytics
 from routing.sqlite.schedules import SqliteScheduleBook
@@ -59,6 +60,7 @@ from .metrics_http import MetricsEndpoint
 from .registry import Registry
 from .reload import ReloadError, apply_config
 from .server import TenantListener
+from .storage import follow_cluster, open_engine
 from .teardown import Teardown
 from .tenant import TenantHandler
 from .tls import ServerTls, TlsListener, http_tls, listen_tls
@@ -90,6 +92,7 @@ class Gateway:
         self.analytics = Analytics(lambda: self.committer.pending.rollups)
         self.prometheus.register(AnalyticsCollector(self.analytics))
         self.store = Store(config.store.path, synchronous=config.store.synchronous.upper())
+        self.cluster: Cluster | None = None  # ``[cluster]``: this node's part (smsc.storage)
         # Failed authentications per address, for both doors; outlives reloads.
         self.bans = Bans(config.auth)
         self.port = 0  # the plain SMPP port ([listen]); 0 when it is off
@@ -157,12 +160,14 @@ class Gateway:
         self.http_tls = http_tls(cfg.http) if cfg.http.enabled else None
         steps.push("store", self.store.close)
         self.store.open()
-        self.committer = GroupCommitter(self.store, loop, on_commit=self.metrics.on_commit,
-                                        threaded=cfg.store.synchronous == "full",
-                                        min_interval_s=cfg.store.commit_interval_ms / 1000)
-        steps.push("group commit", self._stop_committer)
-        self.committer.start()
+        # SQLite, or a node of a cluster (smsc.storage) that delivers its tenants' events
+        self.committer, self.cluster = await open_engine(
+            cfg, self.store, steps, on_commit=self.metrics.on_commit,
+            wanted=lambda: self.registry.receiving() | {
+                t.system_id for t in self.config.tenants if t.webhook_url})
         self._wire(loop)
+        if self.cluster is not None:
+            follow_cluster(self.cluster, self.events, self.consent, self.templates)
         steps.stop_intake_with(self.admission.stop_accepting)
         self._recover()
         # Soft open-file limit raised; tenant connections kept within what is left.
@@ -395,8 +400,3 @@ class Gateway:
         if task is not None and not task.done():
             task.cancel()
             await asyncio.wait([task], timeout=1.0)
-
-    async def _stop_committer(self) -> None:
-        """Make everything decided durable, then stop the writer (and checkpoint) threads."""
-        await self.committer.flush()
-        self.committer.stop()

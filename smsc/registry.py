@@ -62,6 +62,11 @@ class Registry:
             conns = conns[start:] + conns[:start]
         return conns
 
+    def receiving(self) -> set[str]:
+        """The tenants with at least one bound bind that may receive deliver_sm."""
+        return {tenant for tenant, conns in self._by_tenant.items()
+                if any(c.context.receives and c.session.bound for c in conns)}
+
     def all(self) -> Iterator[Connection]:
         for conns in self._by_tenant.values():
             yield from conns

@@ -104,6 +104,16 @@ class SlotLeases:
         return frozenset(k for (op, k), (_, began) in self._mine.items()
                          if op == operator and self._valid(began, now))
 
+    def holding(self) -> set[str]:
+        """The operators this node may keep at least one bind open to, now."""
+        now = self.clock()
+        return {op for (op, _), (_, began) in self._mine.items() if self._valid(began, now)}
+
+    def holds(self, operator: str, slot: int) -> bool:
+        """Whether this node may use slot ``slot`` of ``operator`` now (O(1))."""
+        entry = self._mine.get((operator, slot))
+        return entry is not None and self._valid(entry[1], self.clock())
+
     # --- one round --------------------------------------------------------------------------
 
     async def tick(self, demand: Mapping[str, int]) -> None:

@@ -60,9 +60,19 @@ from collections.abc import Callable
 from .ops import Ops
 from .store import Store
 
-__all__ = ["GroupCommitter", "CommitStats"]
+__all__ = ["GroupCommitter", "CommitStats", "settle"]
 
 log = logging.getLogger(__name__)
+
+
+def settle(fut: asyncio.Future[None], error: BaseException | None) -> None:
+    """Resolve a commit's future (``error`` when it failed), unless it is done already."""
+    if fut.done():
+        return
+    if error is None:
+        fut.set_result(None)
+    else:
+        fut.set_exception(error)
 
 
 class CommitStats:
@@ -212,34 +222,43 @@ class GroupCommitter:
             self._commit_inline()
 
     def _commit_inline(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-            self._timer_due = float("inf")
+        self._cancel_timer()
         if not self._write_gate.acquire(blocking=False):  # the checkpointer is catching up
             self._timer = self.loop.call_later(0.001, self._commit_inline)
             self._timer_due = self.loop.time() + 0.001
             return
         try:
-            now = self.loop.time()
-            ops, fut = self._pending, self._future
-            if fut is not None or self._soon:
-                # Paces the next one. A commit of writes nobody waits on (lazy, deferred)
-                # does not: a submit right behind it is not held back by it.
-                self._last_commit = now
-            self._soon = False
-            self._pending = self._left_over(ops, now)
-            self._future = None
+            ops, fut = self._next_batch()
             error = self._commit(ops)
         finally:
             self._write_gate.release()
+        self._schedule_left_over()
+        if fut is not None:
+            settle(fut, error)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+            self._timer_due = float("inf")
+
+    def _next_batch(self) -> tuple[Ops, asyncio.Future[None] | None]:
+        """Take the pending batch and its future for a commit, leaving its deferrable writes
+        pending (``_left_over``), and pace the next commit."""
+        now = self.loop.time()
+        ops, fut = self._pending, self._future
+        if fut is not None or self._soon:
+            # Paces the next one. A commit of writes nobody waits on (lazy, deferred)
+            # does not: a submit right behind it is not held back by it.
+            self._last_commit = now
+        self._soon = False
+        self._pending = self._left_over(ops, now)
+        self._future = None
+        return ops, fut
+
+    def _schedule_left_over(self) -> None:
         if len(self._pending):  # deferred writes: committed by ``_carry_since + defer_s``
             self._schedule(self._carry_since + self.defer_s)
-        if fut is not None and not fut.done():
-            if error is None:
-                fut.set_result(None)
-            else:
-                fut.set_exception(error)
 
     def _left_over(self, ops: Ops, now: float) -> Ops:
         """What of ``ops`` waits for a later commit, taken out of it: its deferrable writes,
@@ -255,11 +274,12 @@ class GroupCommitter:
         self._carry_since = float("inf")
         return Ops()
 
-    def _commit(self, ops: Ops) -> Exception | None:
-        """Apply one batch and count it; the error when it failed."""
+    def _commit(self, ops: Ops, meta: tuple[str, str] | None = None) -> Exception | None:
+        """Apply one batch (with ``meta``: ``Store.apply``) and count it; the error when it
+        failed."""
         started = time.perf_counter()
         try:
-            self.store.apply(ops)
+            self.store.apply(ops, meta)
         except Exception as exc:
             log.exception("store commit of %d writes failed", len(ops))
             return exc
@@ -313,15 +333,7 @@ class GroupCommitter:
                 self._resolve(fut, error)
 
     def _resolve(self, fut: asyncio.Future[None], exc: Exception | None) -> None:
-        def done() -> None:
-            if fut.done():
-                return
-            if exc is None:
-                fut.set_result(None)
-            else:
-                fut.set_exception(exc)
-
         try:
-            self.loop.call_soon_threadsafe(done)
+            self.loop.call_soon_threadsafe(settle, fut, exc)
         except RuntimeError:  # loop closed during shutdown
             pass

@@ -7,6 +7,13 @@ commit), retried (the row records the attempt; it is offered again after the del
 released (offered again at once, ahead of the rest). A process that dies holds no claims:
 every row still in the table is offered again after a restart. Depths are counted in
 memory (one scan at start), so the metrics scrape never scans the table.
+
+On a cluster (routing.nats) the store is this node's replica of every node's writes, and
+one node at a time delivers a tenant's events: ``owns`` says whether this node does. The
+others keep nothing of that tenant in memory and claim nothing of it; its depth is counted
+by its owner. Events other nodes publish reach the owner through ``arrived`` (the log's
+entries, as they are applied); a node that becomes the owner reads what waits from its
+replica (``gained``), and one that stops being it forgets what it held (``lost``).
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from ..events import EVENT_KIND, Claim, StoredPdu, TenantEvent, encode_event
 from ..repository import Durable
 from .committer import GroupCommitter
 from .lookups import event_row, failed_events
+from .rows import claim_of
 from .store import Store
 
 __all__ = ["SqliteEventQueue"]
@@ -66,6 +74,8 @@ class SqliteEventQueue:
         self._purged_away: set[int] = set()
         self._batch_future: object = None  # the commit the claims in ``_batch`` wait for
         self._batch: dict[str, list[Claim]] = {}
+        self.owns: Callable[[str], bool] = _everything
+        self._from_log = False  # a cluster: events reach memory through ``arrived`` only
 
     def _t(self, tenant: str) -> _Tenant:
         t = self._tenants.get(tenant)
@@ -128,23 +138,66 @@ class SqliteEventQueue:
         if fut.exception() is not None:
             log.error("event commit failed; %d events for %s not stored", len(claims), tenant)
             return
+        if not self._from_log:
+            self._hold(tenant, claims, read_back=True)
+
+    def _hold(self, tenant: str, claims: list[Claim], *, read_back: bool) -> None:
+        """Durable claims of an owned tenant into memory (or left in the store, in order);
+        ``read_back``: a refill may have read them already."""
         self._counts[tenant] = self._counts.get(tenant, 0) + len(claims)
         t = self._t(tenant)
         for claim in claims:
             if claim.id <= t.loaded_to:
-                # Already read back by a refill that ran before this batch's "durable"
-                # callback (ids are handed out and committed in order).
-                continue
-            if t.more_in_store or len(t.ready) >= self.max_in_memory:
+                if read_back:
+                    # Already read back by a refill that ran before this batch's "durable"
+                    # callback (ids are handed out and committed in order).
+                    continue
+                # Another node's, created before what was read here (its clock is behind,
+                # routing.sqlite.ids): a refill would not read it, so it is held now.
+                t.ready.append(claim)
+            elif t.more_in_store or len(t.ready) >= self.max_in_memory:
                 t.more_in_store = True  # read back from the store in order later
             else:
                 t.ready.append(claim)
                 t.loaded_to = claim.id
         self._notify(tenant)
 
+    # --- a cluster: other nodes' events, and the tenants this node delivers ----------------
+
+    def join_cluster(self, owns: Callable[[str], bool]) -> None:
+        """Deliver only the tenants ``owns`` says; take events from ``arrived``."""
+        self.owns = owns
+        self._from_log = True
+
+    def arrived(self, rows: Sequence[Sequence[object]]) -> None:
+        """Events of a log entry (``Ops.add_event`` rows), just applied here, in the log's
+        order: this node's own as well as the others' (ids of two nodes need not come in
+        order, routing.sqlite.ids, so the log's order decides what is read back)."""
+        by_tenant: dict[str, list[Claim]] = {}
+        for row in rows:
+            claim = claim_of(row)
+            if claim is not None and self.owns(claim.tenant):
+                by_tenant.setdefault(claim.tenant, []).append(claim)
+        for tenant, claims in by_tenant.items():
+            self._hold(tenant, claims, read_back=False)
+            self._notify(tenant)
+
+    def gained(self, tenant: str) -> None:
+        """This node now delivers ``tenant``'s events: read what waits from the store."""
+        self._tenants[tenant] = _Tenant()
+        self._counts[tenant] = self._store.count("events", "tenant = ? AND failed = 0",
+                                                 (tenant,))
+        self._notify(tenant)
+
+    def lost(self, tenant: str) -> None:
+        """Another node delivers ``tenant``'s events now; claims in flight still settle."""
+        self._tenants.pop(tenant, None)
+
     # --- claims -----------------------------------------------------------------------------
 
     def claim(self, tenant: str, limit: int) -> list[Claim]:
+        if not self.owns(tenant):
+            return []
         t = self._t(tenant)
         ready = t.ready
         if not ready and t.more_in_store:
@@ -236,7 +289,8 @@ class SqliteEventQueue:
     # --- depth and retention ----------------------------------------------------------------
 
     def depths(self) -> dict[str, int]:
-        return {tenant: n for tenant, n in self._counts.items() if n}
+        owns = self.owns
+        return {tenant: n for tenant, n in self._counts.items() if n and owns(tenant)}
 
     def purge(self, older_than: float) -> Durable:
         self._committer.pending.purge_before = older_than
@@ -261,3 +315,7 @@ class SqliteEventQueue:
             # the others are in flight or waiting for a retry: forget them when they return
             self._purged_away.update(i for i in ids if i not in ready and i <= t.loaded_to)
         log.warning("dropped %d events older than the retention period", len(rows))
+
+
+def _everything(tenant: str) -> bool:
+    return True

@@ -5,14 +5,11 @@ reader connection (event-loop thread) and returns values, never rows."""
 from __future__ import annotations
 
 import sqlite3
-from typing import Any
 
-import msgspec
-
-from ..events import Claim, StoredPdu, TenantEvent, decode_event
+from ..events import Claim
 from ..model import Message, Status
 from ..repository import KeptAnswer, MessageFilter
-from .rows import EVENT_COLUMNS, MESSAGE_COLUMNS, STATUS_TEXT, message_of
+from .rows import EVENT_COLUMNS, MESSAGE_COLUMNS, STATUS_TEXT, claim_of, message_of
 
 __all__ = ["find_messages", "count_request", "kept_answer", "failed_events", "event_row"]
 
@@ -67,25 +64,13 @@ def kept_answer(conn: sqlite3.Connection, tenant: str, key: str) -> KeptAnswer |
     return KeptAnswer(str(row[0]), int(row[1]), bytes(row[2]), float(row[3]))
 
 
-def _claim_of(r: tuple[Any, ...]) -> Claim | None:
-    event: TenantEvent
-    if r[2] == "pdu":
-        event = StoredPdu(bytes(r[3]), str(r[4]))
-    else:
-        try:
-            event = decode_event(r[3])
-        except msgspec.DecodeError:
-            return None
-    return Claim(int(r[0]), str(r[1]), event, int(r[6]), float(r[5]))
-
-
 def failed_events(conn: sqlite3.Connection, queue: str, after_id: int, limit: int
                   ) -> list[Claim]:
     """Events of ``queue`` kept as failed, oldest first, ids above ``after_id``."""
     rows = conn.execute(
         f"SELECT {EVENT_COLUMNS} FROM events WHERE tenant = ? AND failed = 1 AND id > ? "
         "ORDER BY id LIMIT ?", (queue, after_id, limit)).fetchall()
-    return [c for c in map(_claim_of, rows) if c is not None]
+    return [c for c in map(claim_of, rows) if c is not None]
 
 
 def event_row(conn: sqlite3.Connection, queue: str, event_id: int) -> tuple[Claim, bool] | None:
@@ -94,5 +79,5 @@ def event_row(conn: sqlite3.Connection, queue: str, event_id: int) -> tuple[Clai
                        (queue, event_id)).fetchone()
     if row is None:
         return None
-    claim = _claim_of(row)
+    claim = claim_of(row)
     return (claim, bool(row[8])) if claim is not None else None

@@ -8,13 +8,18 @@ subclass (the StrEnum itself) through its adapter lookup, 0.34 µs more per valu
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+import msgspec
+
+from ..events import Claim, StoredPdu, TenantEvent, decode_event
 from ..model import Message, Status
 from ..repository import MoGroup, Segment
 
 __all__ = ["MESSAGE_COLUMNS", "INSERT_MESSAGE", "REPLACE_MESSAGE", "EVENT_COLUMNS",
-           "STATUS_TEXT", "row_of", "replace_params", "group_row", "message_of", "segment_of"]
+           "STATUS_TEXT", "row_of", "replace_params", "group_row", "message_of", "segment_of",
+           "claim_of"]
 
 STATUS_TEXT: dict[Status, str] = {s: s.value for s in Status}
 MESSAGE_COLUMNS = (
@@ -148,3 +153,17 @@ def message_of(row: tuple[Any, ...]) -> Message:
         report_url=str(report_url),
         send_at=float(send_at),
     )
+
+
+def claim_of(r: Sequence[Any]) -> Claim | None:
+    """An ``events`` row (``EVENT_COLUMNS``, or an ``Ops.add_event`` row) as a claim; None
+    when its body is unreadable."""
+    event: TenantEvent
+    if r[2] == "pdu":
+        event = StoredPdu(bytes(r[3]), str(r[4]))
+    else:
+        try:
+            event = decode_event(r[3])
+        except msgspec.DecodeError:
+            return None
+    return Claim(int(r[0]), str(r[1]), event, int(r[6]), float(r[5]))

@@ -3,8 +3,8 @@
 Writes arrive as ``Ops`` (everything one group commit carries) and are applied in one
 transaction by ``Store.apply``, which runs on the group-commit thread with its own
 connection. Reads use a second connection owned by the event-loop thread. Ids are handed out
-in memory: message ids are ``epoch << 40 | counter`` where the epoch is bumped durably at
-every open, so ids are unique across restarts and fit 20 decimal digits (16 hex).
+in memory (``ids``): the epoch in them is bumped durably at every open, so they are unique
+across restarts; a cluster node takes its epoch from the cluster instead (``join_cluster``).
 
 A status change is written with its precondition (``WHERE status = <the status it was read
 in>``): a row moves only from the status its writer saw, so of two writers only one wins;
@@ -13,19 +13,18 @@ a change that finds the row moved on is counted in ``conflicts`` and logged.
 
 from __future__ import annotations
 
-import itertools
 import logging
 import os
 import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
 
-import msgspec
 import sqlite_utils
 
-from ..events import Claim, StoredPdu, TenantEvent, decode_event
+from ..events import Claim
 from ..model import Message, Status
 from ..repository import HistoryEntry, MoGroup, MoPart, Segment
+from .ids import Ids
 from .ops import Ops
 from .rollups import write_rollups
 from .rows import (
@@ -33,6 +32,7 @@ from .rows import (
     INSERT_MESSAGE,
     MESSAGE_COLUMNS,
     REPLACE_MESSAGE,
+    claim_of,
     message_of,
     segment_of,
 )
@@ -43,8 +43,6 @@ __all__ = ["Store", "Ops", "StoreError"]
 
 log = logging.getLogger(__name__)
 
-_COUNTER_BITS = 40
-_COUNTER_MAX = (1 << _COUNTER_BITS) - 1
 INSERT_HISTORY = "INSERT INTO history VALUES (?, ?, ?, ?, ?)"  # message_id, seq, status, at, detail
 _WAL_SAFETY_NET_PAGES = 100_000
 _WAL_KEEP_BYTES = 64 << 20
@@ -70,10 +68,7 @@ class Store:
         self._checkpoint_conn: sqlite3.Connection | None = None
         self.purged_rows: list[tuple[int, str]] = []  # (id, tenant) dropped by retention
         self.conflicts = 0  # status changes refused because the row had moved on
-        self._epoch = 0
-        self._counter = 0
-        self._next_event = 1
-        self._history_seq = itertools.count(1)  # numbers history rows in write order
+        self.ids = Ids()
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -99,14 +94,24 @@ class Store:
         assert "messages" in db.table_names()
         with conn:
             row = conn.execute("SELECT value FROM meta WHERE key = 'epoch'").fetchone()
-            self._epoch = (int(row[0]) if row else 0) + 1
-            conn.execute("INSERT OR REPLACE INTO meta VALUES ('epoch', ?)", (str(self._epoch),))
+            epoch = (int(row[0]) if row else 0) + 1
+            conn.execute("INSERT OR REPLACE INTO meta VALUES ('epoch', ?)", (str(epoch),))
         # Event ids are never reused, even once the table is empty (webhook receivers
         # deduplicate by them): each open starts above everything of the last epoch.
-        last = conn.execute("SELECT max(id) FROM events").fetchone()[0] or 0
-        self._next_event = max(last + 1, self._epoch << _COUNTER_BITS)
-        self._history_seq = itertools.count(self._epoch << _COUNTER_BITS)
+        self.ids.start(epoch, self._last_event(conn))
         self._reader = conn
+
+    @staticmethod
+    def _last_event(conn: sqlite3.Connection) -> int:
+        return int(conn.execute("SELECT max(id) FROM events").fetchone()[0] or 0)
+
+    def join_cluster(self, epoch: int) -> None:
+        """Hand out ids under ``epoch``, unique in the cluster (routing.sqlite.ids)."""
+        self.ids.join_cluster(epoch, self._last_event(self.reader))
+
+    def meta(self, key: str) -> str | None:
+        row = self.reader.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -145,21 +150,16 @@ class Store:
 
     def new_message_number(self) -> int:
         """A number never handed out before, even across restarts."""
-        self._counter += 1
-        if self._counter > _COUNTER_MAX:  # pragma: no cover - 10^12 messages in one run
-            self._epoch += 1
-            self._counter = 1
-        return self._epoch << _COUNTER_BITS | self._counter
+        return self.ids.message_number()
 
     def new_event_id(self) -> int:
-        eid = self._next_event
-        self._next_event += 1
-        return eid
+        return self.ids.event_id()
 
     # --- writes (group-commit thread) -------------------------------------------------------
 
-    def apply(self, ops: Ops) -> None:
-        """Apply everything in ``ops`` in one transaction (durable when this returns)."""
+    def apply(self, ops: Ops, meta: tuple[str, str] | None = None) -> None:
+        """Apply everything in ``ops`` in one transaction (durable when this returns), with
+        ``meta`` (key, value) written in it (a replica's position in its log)."""
         conn = self._writer
         if conn is None:
             conn = self._writer = self._connect()
@@ -192,7 +192,7 @@ class Store:
                 log.warning("%d status changes found their message moved on by another "
                             "writer; not applied", len(lost) + ops.refused)
             if ops.history:
-                seq = self._history_seq
+                seq = self.ids.history_seq
                 conn.executemany(INSERT_HISTORY, [(h[0], next(seq), *h[1:]) for h in ops.history])
             if ops.links:
                 conn.executemany("INSERT INTO links VALUES (?, ?, ?, ?, ?)", ops.links)
@@ -202,7 +202,7 @@ class Store:
                 conn.executemany("INSERT INTO consent VALUES (?, ?, ?, ?, ?, ?, ?)",
                                  ops.consent)
             if ops.change_history:
-                seq = self._history_seq
+                seq = self.ids.history_seq
                 conn.executemany(INSERT_HISTORY, [(h[0], next(seq), *h[1:])
                                                   for h in ops.change_history
                                                   if not lost or h[0] not in lost])
@@ -251,6 +251,8 @@ class Store:
                 write_rollups(conn, ops.rollups)
             if ops.templates:
                 apply_templates(conn, ops.templates)
+            if meta is not None:
+                conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", meta)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -372,16 +374,11 @@ class Store:
         ).fetchall()
         out: list[Claim] = []
         for r in rows:
-            event: TenantEvent
-            if r[2] == "pdu":
-                event = StoredPdu(bytes(r[3]), r[4])
+            claim = claim_of(r)
+            if claim is None:
+                log.error("event %d of %s is unreadable; skipped", r[0], tenant)
             else:
-                try:
-                    event = decode_event(r[3])
-                except msgspec.DecodeError:
-                    log.error("event %d of %s is unreadable; skipped", r[0], tenant)
-                    continue
-            out.append(Claim(r[0], r[1], event, r[6], r[5]))
+                out.append(claim)
         return out
 
     def event_depths(self) -> dict[str, int]:

@@ -9,7 +9,8 @@ engine can do, is here too:
 * ``restart()``: an orderly stop (everything written so far becomes durable) and a fresh
   engine on the same storage, as after a gateway restart;
 * ``peer()``: the record opened a second time on the same storage while the engine keeps
-  running (a second process or node), to see what is durable without stopping anyone;
+  running (a second process, or on a cluster a second node with its own replica), to see
+  what is durable without stopping anyone;
 * ``storage_reads(fn)``: how many reads of the storage ``fn()`` made.
 """
 
@@ -21,10 +22,14 @@ from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
+import nats
 import pytest
 
+from bench.natsd import NatsCluster
+from config import ClusterConfig
+from routing.nats.cluster import Cluster, join
 from routing.repository import EventQueue, MessageRecord, WorkQueue
-from routing.sqlite import GroupCommitter, SqliteEventQueue, SqliteRecord, Store
+from routing.sqlite import GroupCommitter, Ops, SqliteEventQueue, SqliteRecord, Store
 from routing.workqueue import MemoryWorkQueue
 
 __all__ = ["Backend", "OPERATORS", "Peer"]
@@ -61,7 +66,7 @@ class Backend:
     async def restart(self) -> None:
         raise NotImplementedError
 
-    def peer(self) -> Peer:
+    async def peer(self) -> Peer:
         raise NotImplementedError
 
     def storage_reads(self, fn: Callable[[], object]) -> int:
@@ -107,7 +112,7 @@ class SqliteBackend(Backend):
         self._shut()
         self._open()
 
-    def peer(self) -> Peer:
+    async def peer(self) -> Peer:
         store = Store(self.path, synchronous="NORMAL")
         store.open()
         committer = GroupCommitter(store, self.loop, threaded=False)  # never started
@@ -128,14 +133,116 @@ class SqliteBackend(Backend):
         super().close()
 
 
-ENGINES: dict[str, Callable[[Path], Backend]] = {
+class NatsBackend(SqliteBackend):
+    """A node of a cluster on one JetStream server: the record and the event queue over a
+    replica whose writes go through the replicated log (``routing.nats``), as a gateway
+    with ``[cluster]`` runs. ``peer()`` is a second node with its own replica, so a read
+    there sees only what went through the log. Each test gets a cluster of its own name
+    (streams and buckets are deleted at the end)."""
+
+    name = "nats"
+
+    def __init__(self, directory: Path, server: str) -> None:
+        self.server = server
+        self.directory = directory
+        self._cluster: Cluster | None = None
+        super().__init__(directory)
+
+    def _config(self, node: str) -> ClusterConfig:
+        return ClusterConfig(servers=(self.server,), node=node, replicas=1)
+
+    def _open(self) -> None:
+        self.loop.run_until_complete(self._join())
+
+    async def _join(self) -> None:
+        self.store = Store(self.path, synchronous="NORMAL")
+        self.store.open()
+        cluster = self._cluster = await join(self._config("n1"), self.store, self.loop,
+                                             wanted=set)
+        self.committer = cluster.committer
+        self.committer.start()
+        self.record = SqliteRecord(self.store, self.committer)
+        events = SqliteEventQueue(self.store, self.committer, self.loop, max_in_memory=4)
+        events.join_cluster(lambda tenant: True)  # one node: it delivers every tenant
+
+        def entry(ops: Ops, mine: bool) -> None:
+            if ops.event_adds:
+                events.arrived(ops.event_adds)
+
+        self.committer.on_entry(entry)
+        self.events = events
+        self.work = MemoryWorkQueue(OPERATORS)
+
+    async def _leave(self) -> None:
+        cluster, self._cluster = self._cluster, None
+        if cluster is not None:
+            await cluster.committer.flush()
+            cluster.committer.stop()
+            await cluster.close()
+        self.store.close()
+
+    def _shut(self) -> None:
+        self.loop.run_until_complete(self._leave())
+
+    async def restart(self) -> None:
+        await self._leave()
+        await self._join()
+
+    async def peer(self) -> Peer:
+        store = Store(self.directory / "peer.db", synchronous="NORMAL")
+        store.open()
+        cluster = await join(self._config("n2"), store, self.loop, wanted=set)
+
+        def close() -> None:
+            task = self.loop.create_task(cluster.close())
+            task.add_done_callback(lambda _: store.close())
+
+        return Peer(SqliteRecord(store, cluster.committer), close)
+
+    def close(self) -> None:
+        try:
+            self._shut()
+            self.loop.run_until_complete(_drop_streams(self.server))
+        finally:
+            Backend.close(self)
+
+
+async def _drop_streams(server: str) -> None:
+    """Delete the streams a test's nodes made, so that the next test starts empty."""
+    nc = await nats.connect(server)
+    try:
+        jsm = nc.jsm()
+        for info in await jsm.streams_info():
+            if info.config.name:
+                await jsm.delete_stream(info.config.name)
+    finally:
+        await nc.close()
+
+
+ENGINES: dict[str, Callable[..., Backend]] = {
     "sqlite": SqliteBackend,
+    "nats": NatsBackend,
 }
+
+
+@pytest.fixture(scope="session")
+def contract_nats(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsCluster]:
+    """One JetStream server for every test of the nats engine (started on first use)."""
+    cluster = NatsCluster(tmp_path_factory.mktemp("contract-nats"), size=1)
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
 
 
 @pytest.fixture(params=sorted(ENGINES))
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    b = ENGINES[request.param](tmp_path)
+    if request.param == "nats":
+        server = request.getfixturevalue("contract_nats").servers[0]
+        b: Backend = NatsBackend(tmp_path, server)
+    else:
+        b = ENGINES[request.param](tmp_path)
     try:
         yield b
     finally:

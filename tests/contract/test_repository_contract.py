@@ -184,7 +184,7 @@ def test_sync_completes_once_everything_recorded_is_durable(backend: Backend) ->
         await durable(r.sync())
         assert not r.change_pending(m1.id) and r.backlog() == 0
 
-        peer = backend.peer()
+        peer = await backend.peer()
         try:
             for view in (r, peer.record):
                 got = view.get(m1.id)

@@ -25,11 +25,11 @@ class GatedStore:
         self.release = threading.Event()
         self.batches: list[int] = []
 
-    def apply(self, ops: Ops) -> None:
+    def apply(self, ops: Ops, meta: tuple[str, str] | None = None) -> None:
         self.entered.set()
         assert self.release.wait(10)
         self.batches.append(len(ops))
-        self.inner.apply(ops)
+        self.inner.apply(ops, meta)
 
 
 def test_writes_queued_together_commit_as_one_batch(store: Store) -> None:

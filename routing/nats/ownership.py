@@ -1,0 +1,93 @@
+"""Which node delivers a tenant's events: one lease per tenant, held by a node that can.
+
+Every node applies every event to its replica (routing.nats.replica), but only one node may
+claim a tenant's events, or two nodes would deliver each of them. The owner is the holder of
+the tenant's lease in ``TENANTS_BUCKET``, a ``SlotLeases`` slot (routing.nats.leases: taken
+with create, renewed with compare and set, valid for ``ttl_s - margin_s`` on the holder's
+clock, released on an orderly stop). A node asks for the leases of the tenants it can
+deliver to (``wanted``: a receiver bind of the tenant on this node, or a webhook), and lets a
+lease go when it no longer can (the tenant unbound here), so the tenant's events follow its
+binds: bound on node B only, B takes the lease at its next round. A node that dies holding
+leases loses them after ``ttl_s``; a node that wants them then takes them over, and reads
+the tenant's waiting events from its replica (``on_gained``).
+
+Rounds run every ``renew_s`` (a fifth of ``ttl_s``), and at once after ``poke`` (a bind).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from nats.js.kv import KeyValue
+
+from .leases import SlotLeases
+
+__all__ = ["TENANTS_BUCKET", "TenantOwnership"]
+
+log = logging.getLogger(__name__)
+
+TENANTS_BUCKET = "smsc-tenants"
+
+
+class TenantOwnership:
+    """This node's tenant leases; ``start`` on the loop, ``stop`` releases them."""
+
+    def __init__(self, kv: KeyValue, node: str, loop: asyncio.AbstractEventLoop,
+                 wanted: Callable[[], set[str]], *, ttl_s: float = 10.0) -> None:
+        self.leases = SlotLeases(kv, node, ttl_s=ttl_s, renew_s=ttl_s / 5, margin_s=ttl_s / 10)
+        self.loop = loop
+        self.wanted = wanted
+        self.on_gained: Callable[[str], None] = lambda tenant: None
+        self.on_lost: Callable[[str], None] = lambda tenant: None
+        self._owned: set[str] = set()
+        self._poked = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def owns(self, tenant: str) -> bool:
+        """Whether this node may claim ``tenant``'s events now."""
+        return self.leases.holds(tenant, 0)
+
+    def poke(self) -> None:
+        """Run a round soon (a tenant bound or unbound here)."""
+        self._poked.set()
+
+    def start(self) -> None:
+        self._task = self.loop.create_task(self._run())
+
+    async def round(self) -> None:
+        """Take the leases of the tenants wanted here, let the others go, and tell what
+        changed."""
+        await self.leases.tick({tenant: 1 for tenant in self.wanted()})
+        owned = self.leases.holding()
+        gained, lost = owned - self._owned, self._owned - owned
+        self._owned = owned
+        for tenant in sorted(lost):
+            log.info("tenant %s: its events are now delivered by another node", tenant)
+            self.on_lost(tenant)
+        for tenant in sorted(gained):
+            log.info("tenant %s: this node delivers its events", tenant)
+            self.on_gained(tenant)
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.round()
+            except Exception:
+                log.exception("tenant lease round failed; trying again")
+            self._poked.clear()
+            try:
+                await asyncio.wait_for(self._poked.wait(), self.leases.renew_s)
+            except TimeoutError:
+                pass
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.wait([task], timeout=2.0)
+        await self.leases.release_all()
+        for tenant in sorted(self._owned):
+            self.on_lost(tenant)
+        self._owned = set()
