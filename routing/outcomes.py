@@ -105,6 +105,20 @@ class Outcomes:
                 self._apply(job.message, job, index, parked[0], now, operator)
                 break
 
+    def sent_elsewhere(self, operator: str, operator_id: str, now: float) -> None:
+        """Another node recorded that ``operator`` took a part as ``operator_id`` (a
+        cluster: its segment came through the log). An operator sends a receipt to any bind
+        of ours, so one may have come here first and been parked: it applies now."""
+        if not self.parked:
+            return
+        op = self.operators.get(operator)
+        fmt = op.id_format if op is not None else "opaque"
+        for v in id_variants(operator_id, _RECEIPT_BASE.get(fmt, fmt)):
+            parked = self.parked.pop((operator, v), None)
+            if parked is not None:
+                self.receipt(operator, fmt, parked[0], now)
+                return
+
     def _track(self, key: tuple[str, str], job: Job, index: int) -> None:
         self.index[key] = (job, index)
         if len(self.index) > _MAX_TRACKED:

@@ -167,7 +167,8 @@ class Gateway:
                 t.system_id for t in self.config.tenants if t.webhook_url})
         self._wire(loop)
         if self.cluster is not None:
-            follow_cluster(self.cluster, self.events, self.consent, self.templates)
+            follow_cluster(self.cluster, self.events, self.consent, self.templates,
+                           self.router.outcomes, self.wall)
         steps.stop_intake_with(self.admission.stop_accepting)
         self._recover()
         # Soft open-file limit raised; tenant connections kept within what is left.

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from config import GatewayConfig
 from routing.consent import Consent
 from routing.nats.cluster import Cluster, join
+from routing.outcomes import Outcomes
 from routing.sqlite import GroupCommitter, Ops, SqliteEventQueue, Store
 from routing.templates import TemplateBook
 
@@ -65,7 +66,8 @@ async def open_engine(cfg: GatewayConfig, store: Store, steps: Teardown, *,
 
 
 def follow_cluster(cluster: Cluster, events: SqliteEventQueue, consent: Consent,
-                   templates: TemplateBook) -> None:
+                   templates: TemplateBook, outcomes: Outcomes,
+                   wall: Callable[[], float]) -> None:
     """Once the parts are wired: they follow the log, and the tenant leases start."""
     ownership = cluster.ownership
     events.join_cluster(ownership.owns)
@@ -76,7 +78,11 @@ def follow_cluster(cluster: Cluster, events: SqliteEventQueue, consent: Consent,
         if ops.event_adds:
             events.arrived(ops.event_adds)
         if mine:
-            return  # this node's consent and templates are in memory already
+            return  # this node's consent, templates and receipts are in memory already
+        if ops.segments and outcomes.parked:
+            now = wall()
+            for row in ops.segments.values():
+                outcomes.sent_elsewhere(str(row[3]), str(row[4]), now)
         for row in ops.consent:
             consent.learned(str(row[0]), str(row[1]), str(row[2]))
         if ops.templates:
