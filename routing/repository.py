@@ -175,8 +175,15 @@ class MessageRecord(Protocol):
         """Retention of idempotent answers: drop those created before ``before``."""
         ...
 
-    def recoverable(self, after_id: str = "", limit: int = 1000) -> list[Message]:
-        """Messages accepted and not yet taken by an operator (restart recovery)."""
+    def recoverable(self, after_id: str = "", limit: int = 1000, epoch: int | None = None
+                    ) -> list[Message]:
+        """Messages accepted and not yet taken by an operator (restart recovery), in id
+        order; only those whose id was handed out in ``epoch`` when given (a cluster node
+        taking over a dead node's messages)."""
+        ...
+
+    def recoverable_epochs(self) -> set[int]:
+        """The epochs of the ``recoverable`` messages (each node start takes a new one)."""
         ...
 
     def overdue(self, operator: str, before: float, limit: int = 1000) -> list[Message]:

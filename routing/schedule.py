@@ -15,6 +15,12 @@ It is also the gateway's ``MessageControl`` for messages that have not left: can
 of a queued one through the router; ``supersede`` is submit_sm's replace_if_present_flag
 (SMPP 3.4 section 4.4.1: same source_addr, destination_addr and service_type).
 
+A cluster (issue 14): every node stores scheduled messages in the shared log, and one node
+releases the due ones, the holder of the scheduler's lease (``leads``); the others' timers
+sleep until the lease comes to them (``wake``). A message is released once, by one node,
+unless the lease moves while a release is in the log and not yet applied on the new holder
+(a lease moves after its holder stopped, or after ``lease_ttl_s`` without renewal).
+
 Race rule: a message whose status change is recorded but not yet durable
 (``MessageRecord.change_pending``) is left alone: the store's copy of it is stale.
 """
@@ -86,6 +92,9 @@ class Scheduler:
         self.released = 0  # counters (metrics)
         self.expired = 0
         self.cancelled = 0
+        # A cluster: whether this node releases due messages now (one node does, the holder
+        # of the scheduler's lease, routing.nats.ownership); one machine: always.
+        self.leads: Callable[[], bool] = lambda: True
         self._target: float | None = None  # when the sleeping timer wakes (None: idle)
         self._poke: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
@@ -96,6 +105,8 @@ class Scheduler:
         """Release up to ``batch`` messages due at ``now``: ``accepted`` and to the router,
         or ``expired`` (with its receipt) when the validity ended first. Returns how many
         due rows were read (a full batch: call again at once)."""
+        if not self.leads():
+            return 0
         due = self.book.due(now, self.batch)
         go: list[Message] = []
         for m in due:
@@ -118,6 +129,8 @@ class Scheduler:
             self.wake(min(m.send_at for m in messages))
 
     def wake(self, due: float) -> None:
+        """Wake the timer when ``due`` comes before the time it sleeps to (0: at once; a
+        cluster: another node scheduled a message, or this node took the lease)."""
         poke = self._poke
         if poke is not None and (self._target is None or due < self._target):
             poke.set()
@@ -236,6 +249,8 @@ class Scheduler:
             if poke is None:
                 return
             poke.clear()
+            if not self.leads():
+                nxt = None  # another node releases them; ``wake`` once the lease is here
             timeout = None if nxt is None else max(_MIN_SLEEP_S, nxt - self.wall())
             try:
                 await asyncio.wait_for(poke.wait(), timeout)

@@ -57,6 +57,7 @@ from .http.templates import template_routes
 from .listeners import ListenError
 from .metrics import GatewayCollector, Metrics
 from .metrics_http import MetricsEndpoint
+from .recovery import recover
 from .registry import Registry
 from .reload import ReloadError, apply_config
 from .server import TenantListener
@@ -166,11 +167,11 @@ class Gateway:
             wanted=lambda: self.registry.receiving() | {
                 t.system_id for t in self.config.tenants if t.webhook_url})
         self._wire(loop)
-        if self.cluster is not None:
-            follow_cluster(self.cluster, self.events, self.consent, self.templates,
-                           self.router.outcomes, self.wall)
         steps.stop_intake_with(self.admission.stop_accepting)
-        self._recover()
+        if self.cluster is not None:
+            follow_cluster(self.cluster, self, steps)  # it takes over what others left
+        elif n := recover(self.record, self.router):
+            log.info("recovered %d accepted messages from the store", n)
         # Soft open-file limit raised; tenant connections kept within what is left.
         self.ceiling = plan_connection_ceiling(cfg)
         self.listener.set_ceiling(self.ceiling.connections)
@@ -294,20 +295,6 @@ class Gateway:
         self.metrics.gauge("smsc_operator_binds", "Bound binds per operator", "operator",
                            pool.bound_count)
         return pool
-
-    def _recover(self) -> None:
-        """Messages accepted before a restart and not yet sent go out again."""
-        after = ""
-        total = 0
-        while True:
-            batch = self.record.recoverable(after_id=after, limit=5000)
-            if not batch:
-                break
-            self.router.accepted(batch)
-            total += len(batch)
-            after = batch[-1].id
-        if total:
-            log.info("recovered %d accepted messages from the store", total)
 
     def _purge_events(self) -> None:
         """Retention: drop events nobody took in time (through the group commit)."""

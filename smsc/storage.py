@@ -6,21 +6,31 @@ every node writes to and reads (routing.nats): the committer publishes each batc
 replicated log and resolves once the batch is applied here, and the parts that keep state in
 memory follow the other nodes' writes: the event queue holds the events of the tenants this
 node delivers (one node per tenant, routing.nats.ownership: the tenants with a receiver bind
-here, or a webhook), the consent index and the templates follow the others' changes.
+here, or a webhook), the consent index and the templates follow the others' changes, one
+node releases the due scheduled messages, and the messages a node that stopped or died did
+not send are taken over by another (smsc.recovery).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from functools import partial
+from typing import Protocol
 
 from config import GatewayConfig
 from routing.consent import Consent
+from routing.model import Status
 from routing.nats.cluster import Cluster, join
-from routing.outcomes import Outcomes
+from routing.nats.ownership import SCHEDULER
+from routing.repository import MessageRecord
+from routing.router import Router
+from routing.schedule import Scheduler
 from routing.sqlite import GroupCommitter, Ops, SqliteEventQueue, Store
 from routing.templates import TemplateBook
 
+from .metrics import Metrics
+from .recovery import OrphanSweep
 from .teardown import Teardown
 
 __all__ = ["open_engine", "follow_cluster"]
@@ -65,14 +75,41 @@ async def open_engine(cfg: GatewayConfig, store: Store, steps: Teardown, *,
     return cluster.committer, cluster
 
 
-def follow_cluster(cluster: Cluster, events: SqliteEventQueue, consent: Consent,
-                   templates: TemplateBook, outcomes: Outcomes,
-                   wall: Callable[[], float]) -> None:
-    """Once the parts are wired: they follow the log, and the tenant leases start."""
-    ownership = cluster.ownership
+class Followers(Protocol):
+    """The parts of the gateway (``smsc.app.Gateway``) that follow the other nodes."""
+
+    @property
+    def events(self) -> SqliteEventQueue: ...
+    @property
+    def consent(self) -> Consent: ...
+    @property
+    def templates(self) -> TemplateBook: ...
+    @property
+    def router(self) -> Router: ...
+    @property
+    def record(self) -> MessageRecord: ...
+    @property
+    def scheduler(self) -> Scheduler: ...
+    @property
+    def metrics(self) -> Metrics: ...
+
+    def wall(self) -> float: ...
+
+
+_SCHEDULED = Status.SCHEDULED.value
+_STATUS, _SEND_AT = 18, 27  # columns of a message row (routing.sqlite.rows.MESSAGE_COLUMNS)
+
+
+def follow_cluster(cluster: Cluster, gw: Followers, steps: Teardown) -> None:
+    """Once the parts are wired: they follow the log, the tenant and duty leases start, and
+    so do the rounds that take over what nodes that are gone did not send."""
+    ownership, events, scheduler = cluster.ownership, gw.events, gw.scheduler
     events.join_cluster(ownership.owns)
     ownership.on_gained = events.gained
     ownership.on_lost = events.lost
+    scheduler.leads = partial(ownership.leads, SCHEDULER)
+    ownership.on_duty = lambda duty: scheduler.wake(0.0)
+    outcomes = gw.router.outcomes
 
     def entry(ops: Ops, mine: bool) -> None:
         if ops.event_adds:
@@ -80,13 +117,27 @@ def follow_cluster(cluster: Cluster, events: SqliteEventQueue, consent: Consent,
         if mine:
             return  # this node's consent, templates and receipts are in memory already
         if ops.segments and outcomes.parked:
-            now = wall()
+            now = gw.wall()
             for row in ops.segments.values():
                 outcomes.sent_elsewhere(str(row[3]), str(row[4]), now)
+        for row in ops.messages:
+            if row[_STATUS] == _SCHEDULED:
+                scheduler.wake(float(row[_SEND_AT]))  # type: ignore[arg-type]
+        if ops.replaced:
+            scheduler.wake(0.0)  # a scheduled one may be due at another time now
         for row in ops.consent:
-            consent.learned(str(row[0]), str(row[1]), str(row[2]))
+            gw.consent.learned(str(row[0]), str(row[1]), str(row[2]))
         if ops.templates:
-            templates.load()
+            gw.templates.load()
 
     cluster.committer.on_entry(entry)
     ownership.start()
+    sweep = OrphanSweep(cluster.takeover, gw.record, gw.router, asyncio.get_running_loop(),
+                        every_s=ownership.leases.renew_s)
+    gw.metrics.counter("smsc_cluster_taken_over", "Waiting messages (and epochs: node "
+                       "starts) taken over from cluster nodes that stopped or died; those "
+                       "a dead node had in flight may reach their recipients twice", "kind",
+                       lambda: {"messages": float(sweep.messages_taken),
+                                "epochs": float(sweep.epochs_taken)})
+    steps.push("takeover", sweep.stop)
+    sweep.start()

@@ -10,10 +10,12 @@
    when missing; an existing weaker one is refused);
 4. a new epoch for this start, from a compare-and-set counter in the cluster's bucket, so
    ids are unique across every node and start (routing.sqlite.ids);
-5. the local replica catches up with the log (routing.nats.replica) before the node serves.
+5. this node's epoch is marked live (routing.nats.takeover) before it accepts anything;
+6. the local replica catches up with the log (routing.nats.replica) before the node serves.
 
 ``Cluster.close`` undoes it: what is pending is published and applied, the tenant leases are
-let go (the other nodes take them at once), the connection is drained.
+let go (the other nodes take them at once), the epoch stops being live (the others take over
+the messages it did not send), the connection is drained.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from .connection import connect
 from .ownership import TENANTS_BUCKET, TenantOwnership
 from .provision import BucketSpec, ClusterError, check_server, ensure_bucket, ensure_stream
 from .replica import ReplicatedCommitter, log_spec
+from .takeover import Takeover
 
 __all__ = ["Cluster", "join", "CLUSTER_BUCKET"]
 
@@ -78,17 +81,19 @@ class Cluster:
     """This node's part of the cluster while it runs."""
 
     def __init__(self, cfg: ClusterConfig, nc: Client, committer: ReplicatedCommitter,
-                 ownership: TenantOwnership, epoch: int) -> None:
+                 ownership: TenantOwnership, takeover: Takeover) -> None:
         self.config = cfg
         self.nc = nc
         self.committer = committer
         self.ownership = ownership
-        self.epoch = epoch
+        self.takeover = takeover
+        self.epoch = takeover.epoch
 
     async def close(self) -> None:
         try:
             await self.committer.close()
             await self.ownership.stop()
+            await self.takeover.leave()
         finally:
             try:
                 await self.nc.drain()
@@ -115,17 +120,20 @@ async def join(cfg: ClusterConfig, store: Store, loop: asyncio.AbstractEventLoop
         await ensure_bucket(js, BucketSpec(TENANTS_BUCKET, history=1, ttl_s=cfg.lease_ttl_s,
                                            description="smsc: tenants' event owners"),
                             cfg.replicas)
-        epoch = await next_epoch(await js.key_value(CLUSTER_BUCKET))
+        counters = await js.key_value(CLUSTER_BUCKET)
+        tenants = await js.key_value(TENANTS_BUCKET)
+        epoch = await next_epoch(counters)
+        takeover = Takeover(tenants, counters, epoch)
+        await takeover.beat()
         store.join_cluster(epoch)
         committer = ReplicatedCommitter(store, loop, js, node=cfg.node, epoch=epoch,
                                         on_commit=on_commit, min_interval_s=min_interval_s,
                                         publish_timeout_s=cfg.publish_timeout_s)
         await committer.open()
-        ownership = TenantOwnership(await js.key_value(TENANTS_BUCKET), cfg.node, loop,
-                                    wanted, ttl_s=cfg.lease_ttl_s)
+        ownership = TenantOwnership(tenants, cfg.node, loop, wanted, ttl_s=cfg.lease_ttl_s)
     except BaseException:
         await nc.close()
         raise
     log.info("node %s joined the cluster (NATS %s, epoch %d, %d replicas)", cfg.node,
              version, epoch, cfg.replicas)
-    return Cluster(cfg, nc, committer, ownership, epoch)
+    return Cluster(cfg, nc, committer, ownership, takeover)

@@ -11,6 +11,10 @@ binds: bound on node B only, B takes the lease at its next round. A node that di
 leases loses them after ``ttl_s``; a node that wants them then takes them over, and reads
 the tenant's waiting events from its replica (``on_gained``).
 
+Duties of one node in the cluster at a time (``SCHEDULER``: releasing due scheduled messages)
+are leases of the same kind that every node asks for: one holds each, and another takes it
+over when that one stops or dies. Their names start with a NUL, which no SMPP system_id has.
+
 Rounds run every ``renew_s`` (a fifth of ``ttl_s``), and at once after ``poke`` (a bind).
 """
 
@@ -24,11 +28,13 @@ from nats.js.kv import KeyValue
 
 from .leases import SlotLeases
 
-__all__ = ["TENANTS_BUCKET", "TenantOwnership"]
+__all__ = ["TENANTS_BUCKET", "SCHEDULER", "TenantOwnership"]
 
 log = logging.getLogger(__name__)
 
 TENANTS_BUCKET = "smsc-tenants"
+SCHEDULER = "\0scheduler"
+_DUTIES = (SCHEDULER,)
 
 
 class TenantOwnership:
@@ -41,13 +47,21 @@ class TenantOwnership:
         self.wanted = wanted
         self.on_gained: Callable[[str], None] = lambda tenant: None
         self.on_lost: Callable[[str], None] = lambda tenant: None
-        self._owned: set[str] = set()
+        self.on_duty: Callable[[str], None] = lambda duty: None  # this node took a duty
+        self._owned: set[str] = set()  # tenants
+        self._duties: set[str] = set()
         self._poked = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
     def owns(self, tenant: str) -> bool:
-        """Whether this node may claim ``tenant``'s events now."""
-        return self.leases.holds(tenant, 0)
+        """Whether this node may claim ``tenant``'s events now: it holds the lease, and
+        ``on_gained`` has run (the queue read what waits in the store then; events arriving
+        between the lease and that read are in the store, and read once)."""
+        return tenant in self._owned and self.leases.holds(tenant, 0)
+
+    def leads(self, duty: str) -> bool:
+        """Whether this node does ``duty`` (``SCHEDULER``) now."""
+        return self.leases.holds(duty, 0)
 
     def poke(self) -> None:
         """Run a round soon (a tenant bound or unbound here)."""
@@ -59,8 +73,16 @@ class TenantOwnership:
     async def round(self) -> None:
         """Take the leases of the tenants wanted here, let the others go, and tell what
         changed."""
-        await self.leases.tick({tenant: 1 for tenant in self.wanted()})
-        owned = self.leases.holding()
+        demand = dict.fromkeys(self.wanted(), 1)
+        demand.update(dict.fromkeys(_DUTIES, 1))
+        await self.leases.tick(demand)
+        held = self.leases.holding()
+        duties = held.intersection(_DUTIES)
+        for duty in sorted(duties - self._duties):
+            log.info("this node now does the cluster's duty %r", duty.lstrip("\0"))
+            self.on_duty(duty)
+        self._duties = duties
+        owned = held - duties
         gained, lost = owned - self._owned, self._owned - owned
         self._owned = owned
         for tenant in sorted(lost):
@@ -90,4 +112,4 @@ class TenantOwnership:
         await self.leases.release_all()
         for tenant in sorted(self._owned):
             self.on_lost(tenant)
-        self._owned = set()
+        self._owned, self._duties = set(), set()

@@ -112,8 +112,12 @@ class SqliteRecord:
     def kept_answer(self, tenant: str, key: str) -> KeptAnswer | None:
         return kept_answer(self._store.reader, tenant, key)
 
-    def recoverable(self, after_id: str = "", limit: int = 1000) -> list[Message]:
-        return self._store.messages_with_status(Status.ACCEPTED, after_id, limit)
+    def recoverable(self, after_id: str = "", limit: int = 1000, epoch: int | None = None
+                    ) -> list[Message]:
+        return self._store.messages_with_status(Status.ACCEPTED, after_id, limit, epoch)
+
+    def recoverable_epochs(self) -> set[int]:
+        return self._store.epochs_with_status(Status.ACCEPTED)
 
     def overdue(self, operator: str, before: float, limit: int = 1000) -> list[Message]:
         return self._store.submitted_before(operator, before, limit)

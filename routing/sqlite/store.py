@@ -24,7 +24,7 @@ import sqlite_utils
 from ..events import Claim
 from ..model import Message, Status
 from ..repository import HistoryEntry, MoGroup, MoPart, Segment
-from .ids import Ids
+from .ids import COUNTER_BITS, Ids
 from .ops import Ops
 from .rollups import write_rollups
 from .rows import (
@@ -295,15 +295,27 @@ class Store:
         return message_of(row) if row else None
 
     def messages_with_status(
-        self, status: Status, after_id: str = "", limit: int = 1000
+        self, status: Status, after_id: str = "", limit: int = 1000, epoch: int | None = None
     ) -> list[Message]:
-        """Messages in ``status`` in id order (restart recovery reads ACCEPTED ones)."""
+        """Messages in ``status`` in id order (restart recovery reads ACCEPTED ones), of one
+        ``epoch`` only when given (a cluster node taking over a dead one's messages)."""
+        where = "status = ? AND id > ?"
+        params: list[object] = [status.value, after_id]
+        if epoch is not None:
+            where += " AND CAST(id AS INTEGER) >> ? = ?"
+            params += [COUNTER_BITS, epoch]
         rows = self.reader.execute(
-            f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE status = ? AND id > ? "
-            "ORDER BY id LIMIT ?",
-            (status.value, after_id, limit),
+            f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE {where} ORDER BY id LIMIT ?",
+            (*params, limit),
         ).fetchall()
         return [message_of(r) for r in rows]
+
+    def epochs_with_status(self, status: Status) -> set[int]:
+        """The epochs (routing.sqlite.ids) that hand out the messages now in ``status``."""
+        rows = self.reader.execute(
+            "SELECT DISTINCT CAST(id AS INTEGER) >> ? FROM messages WHERE status = ?",
+            (COUNTER_BITS, status.value)).fetchall()
+        return {int(r[0]) for r in rows}
 
     def query(self, *, tenant: str | None = None, status: Status | None = None,
               after_id: str = "", limit: int = 100) -> list[Message]:

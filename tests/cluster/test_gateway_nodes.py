@@ -1,98 +1,47 @@
 """Several gateway nodes on one JetStream cluster (issue 14), end to end on loopback.
 
-Three NATS servers (``nats_cluster``), the bundled simulator as the operator, and three
-gateways in this process, each on its own loop thread with its own replica store and
-``[cluster]`` naming the servers. A tenant binds a receiver on node 0, submits over SMPP on
-node 1 and over HTTP on node 2: every submit is answered with an id, every SMPP receipt
-reaches the bind on node 0 with that id, and every node answers the status of every message
-(query over HTTP) from its own replica.
+Three NATS servers (``nats_cluster``), the bundled simulator as the operator, and two or
+three gateways in this process (``tests.cluster.nodes``). A tenant binds a receiver on node
+0, submits over SMPP on node 1 and over HTTP on node 2: every submit is answered with an id,
+every receipt reaches the bind on node 0 with that id, and every node answers the status of
+every message (query over HTTP) from its own replica. Receipts wait while the tenant is
+bound nowhere, and a scheduled message is released once, by one node.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-import msgspec
 import pytest
 
 from bench.natsd import NatsCluster
-from config import ClusterConfig, GatewayConfig, TenantConfig
+from tests.cluster.nodes import TOKEN, Nodes, sim_operator
 from tests.conftest import GatewayThread
 from tests.httpkit import api_client, message_body, post_json, wait_message_status
-from tests.integration.e2e_support import (
-    SimThread,
-    gateway_config,
-    operator,
-    operator_bound,
-    sim_config,
-    smpplib_tenant,
-)
+from tests.integration.e2e_support import smpplib_tenant
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(120)
-
-TOKEN = "cluster-token-0123456789abcdef"
-
-
-def _tenant() -> TenantConfig:
-    from smsc.http import hash_token
-
-    return TenantConfig(system_id="demo", password="demo", numbers=("4479",),
-                        api_keys=(hash_token(TOKEN),), max_binds=4)
 
 
 @pytest.fixture
 def nodes(nats_cluster: NatsCluster, tmp_path: Path
           ) -> Iterator[Callable[[int], list[GatewayThread]]]:
     """Start ``n`` gateway nodes over the cluster and one simulator; all stopped after."""
-    started: list[GatewayThread] = []
-    sims: list[SimThread] = []
+    started = Nodes(nats_cluster, tmp_path)
 
     def start(n: int) -> list[GatewayThread]:
-        sim = SimThread(sim_config())
-        sims.append(sim)
-        op = operator("sim", sim.port)
-        for i in range(n):
-            base: GatewayConfig = gateway_config(tmp_path / f"node{i}", [op],
-                                                 tenants=(_tenant(),))
-            cfg = msgspec.structs.replace(base, cluster=ClusterConfig(
-                servers=tuple(nats_cluster.servers), node=f"g{i}", replicas=3))
-            started.append(GatewayThread(cfg))
-        for gw in started:
-            wait_until(partial(operator_bound, gw, "sim"), 15.0, "node bound")
-        return started
+        op = sim_operator(started.sim())
+        return [started.gateway(f"g{i}", op) for i in range(n)]
 
     try:
         yield start
     finally:
-        try:
-            for gw in started:
-                gw.stop()
-        finally:
-            for s in sims:
-                s.close()
-            _drop_streams(nats_cluster)
-
-
-def _drop_streams(cluster: NatsCluster) -> None:
-    import asyncio
-
-    import nats
-
-    async def drop() -> None:
-        nc = await nats.connect(cluster.servers)
-        try:
-            jsm = nc.jsm()
-            for info in await jsm.streams_info():
-                if info.config.name:
-                    await jsm.delete_stream(info.config.name)
-        finally:
-            await nc.close()
-
-    asyncio.run(drop())
+        started.close()
 
 
 def test_a_tenant_bound_on_one_node_gets_the_receipts_of_submits_on_the_others(
@@ -138,3 +87,34 @@ def test_receipts_wait_while_the_tenant_is_bound_nowhere_and_follow_its_next_bin
     with smpplib_tenant(b.port, how="receiver") as rx:
         receipts = rx.wait_receipts(5, timeout=30.0)
         assert sorted(x.receipted_message_id for x in receipts) == sorted(ids)
+
+
+def test_a_scheduled_message_is_released_once_by_one_node(
+        nodes: Callable[[int], list[GatewayThread]]) -> None:
+    a, b = nodes(2)
+    http_a = api_client(a.gateway.http_port, TOKEN)
+    http_b = api_client(b.gateway.http_port, TOKEN)
+    with http_a, http_b, smpplib_tenant(b.port, how="receiver") as rx:
+        send_at = time.time() + 2.0
+        r = post_json(http_a, message_body(["+447700900124"], "later, once",
+                                           send_at=_iso(send_at)))
+        assert r.status_code == 200, r.text
+        mid = r.json()["messages"][0]["id"]
+        assert http_b.get(f"/v1/messages/{mid}").json()["status"] == "scheduled"
+        wait_message_status(http_b, mid, "delivered", timeout=20.0)
+        receipts = rx.wait_receipts(1, timeout=10.0)
+        rx.settle(quiet_s=1.0)
+        assert [x.receipted_message_id for x in rx.receipts()] == [mid]
+        assert [x.receipted_message_id for x in receipts] == [mid]
+    released = [gw.run(partial(_released, gw)) for gw in (a, b)]
+    assert sorted(released) == [0, 1]
+
+
+def _released(gw: GatewayThread) -> int:
+    return gw.gateway.scheduler.released
+
+
+def _iso(t: float) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds")

@@ -166,6 +166,31 @@ def test_accepted_messages_are_read_back_queried_and_recovered(backend: Backend)
     backend.run(body())
 
 
+def test_recoverable_messages_are_read_by_the_epoch_that_accepted_them(
+        backend: Backend) -> None:
+    """Each start hands out ids of a new epoch: a node taking over another's messages reads
+    those of one epoch only, and learns which epochs have any waiting."""
+    async def body() -> None:
+        before = [msg(backend.record) for _ in range(3)]
+        await durable(backend.record.accept(before, NOW))
+        await backend.restart()
+        r = backend.record
+        after = [msg(r) for _ in range(2)]
+        await durable(r.accept(after, NOW))
+        epochs = r.recoverable_epochs()
+        assert len(epochs) == 2
+        old, new = sorted(epochs)
+        assert ids(r.recoverable(epoch=old)) == ids(before)
+        assert ids(r.recoverable(epoch=new)) == ids(after)
+        assert ids(r.recoverable(epoch=old, after_id=before[0].id, limit=1)) == [before[1].id]
+        r.record_change(after[0].id, A, S, NOW + 1, operator="opA")
+        r.record_change(after[1].id, A, C, NOW + 1)
+        await durable(r.sync())
+        assert r.recoverable_epochs() == {old}
+
+    backend.run(body())
+
+
 def test_sync_completes_once_everything_recorded_is_durable(backend: Backend) -> None:
     """After ``sync``, another reader of the storage (and the engine after a restart) sees
     every write recorded before it: accepts, changes, segments, inbound parts."""

@@ -1,0 +1,126 @@
+"""Gateway nodes over one JetStream cluster, for the end-to-end cluster tests.
+
+``Nodes`` starts what a test asks for (simulators, gateways in this process on their own loop
+threads, gateways as ``smsc serve`` subprocesses for SIGKILL) and stops all of it in
+``close``, by PID for the processes, then deletes the cluster's streams so the next test
+starts clean. Every gateway has its own replica store and a ``[cluster]`` naming the
+servers; the tenant ``demo`` binds with up to four sessions and posts with ``TOKEN``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from functools import partial
+from pathlib import Path
+
+import msgspec
+
+from bench.natsd import NatsCluster
+from config import ClusterConfig, GatewayConfig, OperatorConfig, TenantConfig
+from smsc.http import hash_token
+from tests.conftest import GatewayThread
+from tests.gatewayproc import GatewayProcess
+from tests.gatewaytoml import loopback_sections
+from tests.integration.e2e_support import (
+    SimThread,
+    gateway_config,
+    operator,
+    operator_bound,
+    sim_config,
+)
+from tests.waiting import wait_until
+
+__all__ = ["TOKEN", "Nodes", "tenant", "closed_port", "sim_operator"]
+
+TOKEN = "cluster-token-0123456789abcdef"
+
+
+def tenant() -> TenantConfig:
+    return TenantConfig(system_id="demo", password="demo", numbers=("4479",),
+                        api_keys=(hash_token(TOKEN),), max_binds=4)
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (an operator that is down)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Nodes:
+    def __init__(self, nats: NatsCluster, tmp_path: Path, *, lease_ttl_s: float = 10.0
+                 ) -> None:
+        self.nats = nats
+        self.tmp_path = tmp_path
+        self.lease_ttl_s = lease_ttl_s
+        self.sims: list[SimThread] = []
+        self.threads: list[GatewayThread] = []
+        self.processes: list[GatewayProcess] = []
+
+    def sim(self) -> SimThread:
+        s = SimThread(sim_config())
+        self.sims.append(s)
+        return s
+
+    def _cluster(self, node: str) -> ClusterConfig:
+        return ClusterConfig(servers=tuple(self.nats.servers), node=node, replicas=3,
+                             lease_ttl_s=self.lease_ttl_s)
+
+    def gateway(self, node: str, op: OperatorConfig, *, wait_bound: bool = True
+                ) -> GatewayThread:
+        """A node in this process, routing everything to ``op``."""
+        base: GatewayConfig = gateway_config(self.tmp_path / node, [op], tenants=(tenant(),))
+        gw = GatewayThread(msgspec.structs.replace(base, cluster=self._cluster(node)))
+        self.threads.append(gw)
+        if wait_bound:
+            wait_until(partial(operator_bound, gw, op.name), 15.0, f"node {node} bound")
+        return gw
+
+    def process(self, node: str, op: OperatorConfig) -> GatewayProcess:
+        """A node as an ``smsc serve`` subprocess (for SIGKILL), routing everything to
+        ``op``."""
+        folder = self.tmp_path / node
+        folder.mkdir(parents=True, exist_ok=True)
+        servers = ", ".join(f'"{s}"' for s in self.nats.servers)
+        config = folder / "smsc.toml"
+        config.write_text(
+            loopback_sections(folder)
+            + f'[cluster]\nservers = [{servers}]\nnode = "{node}"\nreplicas = 3\n'
+            f"lease_ttl_s = {self.lease_ttl_s}\n\n"
+            f'[[tenants]]\nsystem_id = "demo"\npassword = "demo"\nmax_binds = 4\n\n'
+            f'[[operators]]\nname = "{op.name}"\nhost = "{op.host}"\nport = {op.port}\n'
+            f'system_id = "{op.system_id}"\npassword = "{op.password}"\n'
+            "reconnect_min_s = 0.2\nreconnect_max_s = 1.0\n\n"
+            f'[[routes]]\nprefix = ""\noperators = ["{op.name}"]\n')
+        gw = GatewayProcess(config, folder / "gateway.log", log_level="INFO")
+        self.processes.append(gw)
+        return gw
+
+    def close(self) -> None:
+        try:
+            for p in self.processes:
+                p.kill()
+            for gw in self.threads:
+                gw.stop()
+        finally:
+            for s in self.sims:
+                s.close()
+            asyncio.run(_drop_streams(self.nats.servers))
+
+
+def sim_operator(sim: SimThread) -> OperatorConfig:
+    return operator("sim", sim.port)
+
+
+async def _drop_streams(servers: list[str]) -> None:
+    import nats
+
+    nc = await nats.connect(servers)
+    try:
+        jsm = nc.jsm()
+        for info in await jsm.streams_info():
+            if info.config.name:
+                await jsm.delete_stream(info.config.name)
+    finally:
+        await nc.close()
