@@ -94,30 +94,27 @@ class Outcomes:
         if m.status is Status.ACCEPTED and all(p.state not in ("pending", "sending")
                                                for p in job.parts):
             self.sink.submitted(job, operator, now)
-        if not self.parked:
-            return
-        # A receipt that came first may carry the id in the other base (reference 10.4).
+        if self.parked and (parked := self._unpark(operator, operator_id)) is not None:
+            self._apply(job.message, job, index, parked, now, operator)
+
+    def _unpark(self, operator: str, operator_id: str) -> Receipt | None:
+        """The receipt parked for ``operator_id`` of ``operator``, taken out (None: none). A
+        receipt that came first may carry the id in the other base (reference 10.4)."""
         op = self.operators.get(operator)
         fmt = op.id_format if op is not None else "opaque"
         for v in id_variants(operator_id, _RECEIPT_BASE.get(fmt, fmt)):
             parked = self.parked.pop((operator, v), None)
             if parked is not None:
-                self._apply(job.message, job, index, parked[0], now, operator)
-                break
+                return parked[0]
+        return None
 
     def sent_elsewhere(self, operator: str, operator_id: str, now: float) -> None:
         """Another node recorded that ``operator`` took a part as ``operator_id`` (a
         cluster: its segment came through the log). An operator sends a receipt to any bind
         of ours, so one may have come here first and been parked: it applies now."""
-        if not self.parked:
-            return
-        op = self.operators.get(operator)
-        fmt = op.id_format if op is not None else "opaque"
-        for v in id_variants(operator_id, _RECEIPT_BASE.get(fmt, fmt)):
-            parked = self.parked.pop((operator, v), None)
-            if parked is not None:
-                self.receipt(operator, fmt, parked[0], now)
-                return
+        if self.parked and (parked := self._unpark(operator, operator_id)) is not None:
+            op = self.operators.get(operator)
+            self.receipt(operator, op.id_format if op is not None else "opaque", parked, now)
 
     def _track(self, key: tuple[str, str], job: Job, index: int) -> None:
         self.index[key] = (job, index)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import msgspec
 
-from bench.natsd import NatsCluster
+from bench.natsd import NatsCluster, drop_streams
 from config import ClusterConfig, GatewayConfig, OperatorConfig, TenantConfig
 from smsc.http import hash_token
 from tests.conftest import GatewayThread
@@ -106,21 +106,8 @@ class Nodes:
         finally:
             for s in self.sims:
                 s.close()
-            asyncio.run(_drop_streams(self.nats.servers))
+            asyncio.run(drop_streams(self.nats.servers))
 
 
 def sim_operator(sim: SimThread) -> OperatorConfig:
     return operator("sim", sim.port)
-
-
-async def _drop_streams(servers: list[str]) -> None:
-    import nats
-
-    nc = await nats.connect(servers)
-    try:
-        jsm = nc.jsm()
-        for info in await jsm.streams_info():
-            if info.config.name:
-                await jsm.delete_stream(info.config.name)
-    finally:
-        await nc.close()

@@ -22,10 +22,9 @@ from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
-import nats
 import pytest
 
-from bench.natsd import NatsCluster
+from bench.natsd import NatsCluster, drop_streams
 from config import ClusterConfig
 from routing.nats.cluster import Cluster, join
 from routing.repository import EventQueue, MessageRecord, WorkQueue
@@ -202,21 +201,9 @@ class NatsBackend(SqliteBackend):
     def close(self) -> None:
         try:
             self._shut()
-            self.loop.run_until_complete(_drop_streams(self.server))
+            self.loop.run_until_complete(drop_streams([self.server]))
         finally:
             Backend.close(self)
-
-
-async def _drop_streams(server: str) -> None:
-    """Delete the streams a test's nodes made, so that the next test starts empty."""
-    nc = await nats.connect(server)
-    try:
-        jsm = nc.jsm()
-        for info in await jsm.streams_info():
-            if info.config.name:
-                await jsm.delete_stream(info.config.name)
-    finally:
-        await nc.close()
 
 
 ENGINES: dict[str, Callable[..., Backend]] = {
