@@ -49,8 +49,8 @@ from .nats_node import (
     wait_for,
 )
 
-__all__ = ["drop_streams", "NatsCluster", "NatsHarnessError", "NatsServer", "NodePorts",
-           "find_binary", "free_ports"]
+__all__ = ["NatsCluster", "NatsHarnessError", "NatsServer", "NodePorts", "find_binary",
+           "free_ports"]
 
 
 class NatsCluster:
@@ -290,17 +290,3 @@ class NatsCluster:
 
         wait_for(self._not_ready, timeout_s, what, detail)
 
-
-async def drop_streams(servers: list[str]) -> None:
-    """Delete every stream (and so every key-value bucket) on the servers: what a test or a
-    bench run made, so that the next one starts empty."""
-    import nats
-
-    nc = await nats.connect(servers)
-    try:
-        jsm = nc.jsm()
-        for info in await jsm.streams_info():
-            if info.config.name:
-                await jsm.delete_stream(info.config.name)
-    finally:
-        await nc.close()

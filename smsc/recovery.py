@@ -14,9 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from nats.errors import Error as NatsError
-
-from routing.nats.takeover import Takeover
+from routing.nats.takeover import Takeover, TakeoverError
 from routing.repository import MessageRecord
 from routing.router import Router
 
@@ -88,7 +86,7 @@ class OrphanSweep:
         while True:
             try:
                 await self.round()
-            except NatsError as e:
+            except TakeoverError as e:
                 log.warning("cluster unreachable for the takeover round: %s", e)
             except Exception:
                 log.exception("takeover round failed; trying again")

@@ -28,10 +28,14 @@ from nats.errors import Error as NatsError
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError, NoKeysError
 from nats.js.kv import KeyValue
 
-__all__ = ["Takeover"]
+__all__ = ["Takeover", "TakeoverError"]
 
 _LIVE = "live"
 _TAKEN = "taken"
+
+
+class TakeoverError(Exception):
+    """The cluster did not answer a round (the next round tries again)."""
 
 
 class Takeover:
@@ -44,7 +48,10 @@ class Takeover:
 
     async def beat(self) -> None:
         """This node runs (every round; the key lapses ``lease_ttl_s`` after the last)."""
-        await self.live.put(f"{_LIVE}.{self.epoch}", b"")
+        try:
+            await self.live.put(f"{_LIVE}.{self.epoch}", b"")
+        except NatsError as e:
+            raise TakeoverError(str(e) or type(e).__name__) from e
 
     async def leave(self) -> None:
         """An orderly stop: the others take over what is left at their next round."""
@@ -66,6 +73,12 @@ class Takeover:
         wanted = sorted(set(epochs) - {self.epoch})
         if not wanted:
             return []
+        try:
+            return await self._claim_all(wanted)
+        except NatsError as e:
+            raise TakeoverError(str(e) or type(e).__name__) from e
+
+    async def _claim_all(self, wanted: list[int]) -> list[int]:
         live = await self.live_epochs()
         live.add(self.epoch)
         won: list[int] = []

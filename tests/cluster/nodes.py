@@ -15,8 +15,9 @@ from functools import partial
 from pathlib import Path
 
 import msgspec
+import nats
 
-from bench.natsd import NatsCluster, drop_streams
+from bench.natsd import NatsCluster
 from config import ClusterConfig, GatewayConfig, OperatorConfig, TenantConfig
 from smsc.http import hash_token
 from tests.conftest import GatewayThread
@@ -31,7 +32,7 @@ from tests.integration.e2e_support import (
 )
 from tests.waiting import wait_until
 
-__all__ = ["TOKEN", "Nodes", "tenant", "closed_port", "sim_operator"]
+__all__ = ["TOKEN", "Nodes", "tenant", "closed_port", "sim_operator", "drop_streams"]
 
 TOKEN = "cluster-token-0123456789abcdef"
 
@@ -111,3 +112,15 @@ class Nodes:
 
 def sim_operator(sim: SimThread) -> OperatorConfig:
     return operator("sim", sim.port)
+
+async def drop_streams(servers: list[str]) -> None:
+    """Delete every stream (and so every key-value bucket) on the servers: what a test or a
+    bench run made, so that the next one starts empty."""
+    nc = await nats.connect(servers)
+    try:
+        jsm = nc.jsm()
+        for info in await jsm.streams_info():
+            if info.config.name:
+                await jsm.delete_stream(info.config.name)
+    finally:
+        await nc.close()

@@ -24,12 +24,13 @@ from typing import Any, TypeVar
 
 import pytest
 
-from bench.natsd import NatsCluster, drop_streams
+from bench.natsd import NatsCluster
 from config import ClusterConfig
 from routing.nats.cluster import Cluster, join
 from routing.repository import EventQueue, MessageRecord, WorkQueue
 from routing.sqlite import GroupCommitter, Ops, SqliteEventQueue, SqliteRecord, Store
 from routing.workqueue import MemoryWorkQueue
+from tests.cluster.nodes import drop_streams
 
 __all__ = ["Backend", "OPERATORS", "Peer"]
 
