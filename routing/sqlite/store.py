@@ -299,23 +299,17 @@ class Store:
     ) -> list[Message]:
         """Messages in ``status`` in id order (restart recovery reads ACCEPTED ones), of one
         ``epoch`` only when given (a cluster node taking over a dead one's messages)."""
-        where = "status = ? AND id > ?"
-        params: list[object] = [status.value, after_id]
-        if epoch is not None:
-            where += " AND CAST(id AS INTEGER) >> ? = ?"
-            params += [COUNTER_BITS, epoch]
         rows = self.reader.execute(
-            f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE {where} ORDER BY id LIMIT ?",
-            (*params, limit),
-        ).fetchall()
+            f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE status = ? AND id > ? AND "
+            "(? IS NULL OR CAST(id AS INTEGER) >> ? = ?) ORDER BY id LIMIT ?",
+            (status.value, after_id, epoch, COUNTER_BITS, epoch, limit)).fetchall()
         return [message_of(r) for r in rows]
 
     def epochs_with_status(self, status: Status) -> set[int]:
         """The epochs (routing.sqlite.ids) that hand out the messages now in ``status``."""
-        rows = self.reader.execute(
+        return {int(r[0]) for r in self.reader.execute(
             "SELECT DISTINCT CAST(id AS INTEGER) >> ? FROM messages WHERE status = ?",
-            (COUNTER_BITS, status.value)).fetchall()
-        return {int(r[0]) for r in rows}
+            (COUNTER_BITS, status.value))}
 
     def query(self, *, tenant: str | None = None, status: Status | None = None,
               after_id: str = "", limit: int = 100) -> list[Message]:
