@@ -83,6 +83,15 @@ class BindOwner(Protocol):
 
     def bound_changed(self, operator: str) -> None: ...
 
+    def holds(self, operator: str, slot: int) -> bool:
+        """Whether this bind's slot may be open and send on this node (a cluster shares an
+        operator's binds out among its nodes)."""
+        ...
+
+    async def until_held(self, b: OperatorBind) -> None:
+        """Return once ``b``'s slot is this node's (or the pool stops, or ``b`` retires)."""
+        ...
+
     def count(self, operator: str, event: str) -> None: ...
 
     def tls_context(self, op: OperatorConfig) -> OperatorContext:
@@ -107,6 +116,7 @@ class OperatorBind:
         self.op = op
         self.bind_type = bind_type
         self.name = f"{op.name}#{index}{bind_type[0]}"
+        self.slot = index  # a cluster's lease of this slot lets this node open it
         self.transmits = bind_type in ("transceiver", "transmitter")
         self.conn: Connection | None = None
         self.bound = False
@@ -134,6 +144,9 @@ class OperatorBind:
         attempt = 0
         try:
             while self.pool.running and not self.retired:
+                await self.pool.until_held(self)
+                if not self.pool.running or self.retired:
+                    break
                 self._closed = loop.create_future()
                 try:
                     await self._connect(loop)
@@ -208,13 +221,32 @@ class OperatorBind:
         arrive on any receiver bind of the operator afterwards."""
         self.retired = True
         self.pool.bound_changed(self.op.name)
+        await self._drain()
+        self.stop()
+
+    async def leave_slot(self) -> None:
+        """Close for now, without losing a message in flight (this node lets the bind's slot
+        go to another node; ``pool.holds`` is already False, so nothing more is sent): wait
+        for the answers to what was sent, unbind, and wait until disconnected (each bounded
+        by ``response_timeout_s``). The bind opens again once its slot is here again."""
+        await self._drain()
+        conn = self.conn
+        self.stop()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.op.response_timeout_s
+        while conn is not None and self.conn is conn and loop.time() < deadline:
+            await asyncio.sleep(0.02)
+        if conn is not None and self.conn is conn:
+            conn.abort()
+
+    async def _drain(self) -> None:
+        """Wait (bounded by ``response_timeout_s``) for the answers to what was sent."""
         conn = self.conn
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.op.response_timeout_s
         while (conn is not None and self.conn is conn and len(conn.session.window)
                and loop.time() < deadline):
             await asyncio.sleep(0.02)
-        self.stop()
 
     def stop(self) -> None:
         conn = self.conn
@@ -307,7 +339,8 @@ class OperatorBind:
         conn = self.conn
         if (not self.bound or self.retired or not self.transmits or conn is None
                 or not conn.writable
-                or not conn.session.bound):  # closed or unbinding: send() would raise
+                or not conn.session.bound  # closed or unbinding: send() would raise
+                or not self.pool.holds(self.op.name, self.slot)):  # another node's now
             return
         room = conn.session.window.room
         if room <= 0:

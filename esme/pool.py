@@ -9,6 +9,12 @@ A config reload (``reconfigure``) starts the binds of added operators, retires t
 removed ones, and replaces the binds of a changed operator one by one: the new bind first
 (bound, or given up on after its connect timeout), then the old one retires (no more work,
 answers to what it sent awaited, unbind), so traffic goes on and nothing in flight is lost.
+
+On a cluster (issue 14) the binds are shared out among the nodes: ``slots`` says which of an
+operator's bind slots this node holds (routing.nats.bind_slots). A bind connects only while
+its slot is held here, sends only while it is (a node cut off from the cluster stops before
+another may take the slot), and closes when the slot lapses (``slots_changed``) or is let go
+(``let_go``: what it sent is answered first, then it unbinds, then the slot is released).
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from routing.repository import Durable, MessageRecord, WorkQueue
 from .bind import Dispatch, OperatorBind
 from .tls import OperatorContext, OperatorContexts
 
-__all__ = ["Pool", "PoolRouter"]
+__all__ = ["Pool", "PoolRouter", "SlotGate"]
 
 
 class PoolRouter(Dispatch, Protocol):
@@ -37,7 +43,19 @@ class PoolRouter(Dispatch, Protocol):
 
     def operator_down(self, operator: str) -> None: ...
 
+
+class SlotGate(Protocol):
+    """Which operator bind slots this node holds (a cluster's leases)."""
+
+    def holds(self, operator: str, slot: int) -> bool: ...
+
+    def poke(self) -> None:
+        """The operators or their ``binds`` changed: share the slots out again soon."""
+        ...
+
+
 log = logging.getLogger("esme")
+_SLOT_CHECK_S = 0.5  # how often a lapsed slot is looked for (its bind closes)
 
 
 class Pool:
@@ -61,6 +79,11 @@ class Pool:
         self._expire: asyncio.TimerHandle | None = None
         # TLS contexts toward operators, one each (a reload calls ``tls.refresh``).
         self.tls = OperatorContexts()
+        # A cluster's bind slots (None: one machine, every bind is this node's).
+        self.slots: SlotGate | None = None
+        self._leaving: set[tuple[str, int]] = set()  # slots being let go (``let_go``)
+        self._slot_wake = asyncio.Event()  # set (and replaced) when slots may have changed
+        self._slot_check: asyncio.TimerHandle | None = None
         work.subscribe(self.on_work)
 
     def _binds_of(self, op: OperatorConfig) -> list[OperatorBind]:
@@ -104,6 +127,8 @@ class Pool:
             for b in binds:
                 self._launch(b)
         self._schedule_expire()
+        if self.slots is not None:
+            self._check_slots()
 
     def _launch(self, b: OperatorBind) -> None:
         self._tasks[b] = asyncio.create_task(b.run(), name=b.name)
@@ -130,6 +155,8 @@ class Pool:
             elif op != old[name]:
                 notes.append(f"operator {name} changed: its binds are replaced one by one")
                 self._change(name, self._replace(name, op))
+        if self.slots is not None:
+            self.slots.poke()
         return notes
 
     def _change(self, name: str, work: Coroutine[Any, Any, None]) -> None:
@@ -201,6 +228,9 @@ class Pool:
             self._stop.set()
         if self._expire is not None:
             self._expire.cancel()
+        if self._slot_check is not None:
+            self._slot_check.cancel()
+        self._wake_binds()
         for b, task in list(self._tasks.items()):
             if b.conn is None:
                 task.cancel()
@@ -234,6 +264,57 @@ class Pool:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(seconds):
                 await stop.wait()
+
+    # --- a cluster's bind slots ------------------------------------------------------------
+
+    def holds(self, operator: str, slot: int) -> bool:
+        """Whether bind ``slot`` of ``operator`` may be open (and send) on this node now."""
+        slots = self.slots
+        return slots is None or ((operator, slot) not in self._leaving
+                                 and slots.holds(operator, slot))
+
+    async def until_held(self, b: OperatorBind) -> None:
+        """Return once ``b``'s slot is held here (at once on one machine), or the pool stops,
+        or ``b`` retires."""
+        while self._running and not b.retired and not self.holds(b.op.name, b.slot):
+            wake = self._slot_wake
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(_SLOT_CHECK_S * 2):
+                    await wake.wait()
+
+    def slots_changed(self) -> None:
+        """Close the binds whose slot this node no longer holds; wake those whose slot it
+        now holds."""
+        for binds in self.binds.values():
+            for b in binds:
+                if (b.conn is not None and not b.retired
+                        and (b.op.name, b.slot) not in self._leaving
+                        and not self.holds(b.op.name, b.slot)):
+                    log.warning("%s: this node no longer holds the bind's slot: closing it",
+                                b.name)
+                    b.stop()
+        self._wake_binds()
+
+    def _wake_binds(self) -> None:
+        wake, self._slot_wake = self._slot_wake, asyncio.Event()
+        wake.set()
+
+    def _check_slots(self) -> None:
+        self.slots_changed()
+        if self._running:
+            self._slot_check = asyncio.get_running_loop().call_later(_SLOT_CHECK_S,
+                                                                     self._check_slots)
+
+    async def let_go(self, operator: str, slot: int) -> None:
+        """Before slot ``slot`` of ``operator`` is released: its binds send no more, wait
+        for the answers to what they sent, unbind and disconnect (each bounded)."""
+        self._leaving.add((operator, slot))
+        try:
+            binds = [b for b in self.binds.get(operator, ()) if b.slot == slot]
+            if binds:
+                await asyncio.gather(*(b.leave_slot() for b in binds))
+        finally:
+            self._leaving.discard((operator, slot))
 
     def available(self, operator: str) -> bool:
         """Has ``operator`` a bound transmitting bind? (kept current by ``bound_changed``)"""

@@ -61,7 +61,7 @@ from .recovery import recover
 from .registry import Registry
 from .reload import ReloadError, apply_config
 from .server import TenantListener
-from .storage import follow_cluster, open_engine
+from .storage import follow_cluster, open_engine, share_binds
 from .teardown import Teardown
 from .tenant import TenantHandler
 from .tls import ServerTls, TlsListener, http_tls, listen_tls
@@ -345,6 +345,8 @@ class Gateway:
         rest by ``stop``)."""
         self.pool = pool = self._make_pool()
         assert self._steps is not None and pool is not None
+        if self.cluster is not None:
+            share_binds(self.cluster, pool, self.metrics)
         self._steps.push("ESME pool", pool.stop)
         await pool.start()
         self._receipt_sweep = self.loop.call_soon(self._sweep_receipt_timeouts)

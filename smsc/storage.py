@@ -6,8 +6,9 @@ every node writes to and reads (routing.nats): the committer publishes each batc
 replicated log and resolves once the batch is applied here, and the parts that keep state in
 memory follow the other nodes' writes: the event queue holds the events of the tenants this
 node delivers (one node per tenant, routing.nats.ownership: the tenants with a receiver bind
-here, or a webhook), the consent index and the templates follow the others' changes, one
-node releases the due scheduled messages, and the messages a node that stopped or died did
+here, or a webhook), the consent index and the templates follow the others' changes, each
+operator's binds are shared out among the nodes (routing.nats.bind_slots), one node
+releases the due scheduled messages, and the messages a node that stopped or died did
 not send are taken over by another (smsc.recovery).
 """
 
@@ -19,6 +20,7 @@ from functools import partial
 from typing import Protocol
 
 from config import GatewayConfig
+from esme import Pool
 from routing.consent import Consent
 from routing.model import Status
 from routing.nats.cluster import Cluster, join
@@ -33,7 +35,7 @@ from .metrics import Metrics
 from .recovery import OrphanSweep
 from .teardown import Teardown
 
-__all__ = ["open_engine", "follow_cluster"]
+__all__ = ["open_engine", "follow_cluster", "share_binds"]
 
 
 async def open_engine(cfg: GatewayConfig, store: Store, steps: Teardown, *,
@@ -92,6 +94,8 @@ class Followers(Protocol):
     def scheduler(self) -> Scheduler: ...
     @property
     def metrics(self) -> Metrics: ...
+    @property
+    def pool(self) -> Pool | None: ...
 
     def wall(self) -> float: ...
 
@@ -132,6 +136,8 @@ def follow_cluster(cluster: Cluster, gw: Followers, steps: Teardown) -> None:
 
     cluster.committer.on_entry(entry)
     ownership.start()
+    if gw.pool is not None:
+        share_binds(cluster, gw.pool, gw.metrics)
     sweep = OrphanSweep(cluster.takeover, gw.record, gw.router, asyncio.get_running_loop(),
                         every_s=ownership.leases.renew_s)
     gw.metrics.counter("smsc_cluster_taken_over", "Waiting messages (and epochs: node "
@@ -141,3 +147,17 @@ def follow_cluster(cluster: Cluster, gw: Followers, steps: Teardown) -> None:
                                 "epochs": float(sweep.epochs_taken)})
     steps.push("takeover", sweep.stop)
     sweep.start()
+
+
+def share_binds(cluster: Cluster, pool: Pool, metrics: Metrics) -> None:
+    """The pool opens only the operator binds whose slot this node holds (before it starts);
+    the slots' rounds follow the operators of the config, reloads included."""
+    slots = cluster.bind_slots
+    pool.slots = slots
+    slots.before_release = pool.let_go
+    slots.on_change = pool.slots_changed
+    slots.demand = lambda: {op.name: op.binds for op in pool.config.operators}
+    metrics.gauge("smsc_cluster_bind_slots", "Operator bind slots this node holds (a "
+                  "cluster shares each operator's binds out among its nodes)", "operator",
+                  slots.held)
+    slots.start()

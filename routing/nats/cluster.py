@@ -13,9 +13,9 @@
 5. this node's epoch is marked live (routing.nats.takeover) before it accepts anything;
 6. the local replica catches up with the log (routing.nats.replica) before the node serves.
 
-``Cluster.close`` undoes it: what is pending is published and applied, the tenant leases are
-let go (the other nodes take them at once), the epoch stops being live (the others take over
-the messages it did not send), the connection is drained.
+``Cluster.close`` undoes it: what is pending is published and applied, the operator bind
+slots and the tenant leases are let go (the other nodes take them at once), the epoch stops
+being live (the others take over the messages it did not send), the connection is drained.
 """
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ from nats.js.kv import KeyValue
 from config import ClusterConfig
 
 from ..sqlite.store import Store
+from . import bind_slots
+from .bind_slots import BindSlots
 from .connection import connect
 from .ownership import TENANTS_BUCKET, TenantOwnership
 from .provision import BucketSpec, ClusterError, check_server, ensure_bucket, ensure_stream
@@ -81,17 +83,19 @@ class Cluster:
     """This node's part of the cluster while it runs."""
 
     def __init__(self, cfg: ClusterConfig, nc: Client, committer: ReplicatedCommitter,
-                 ownership: TenantOwnership, takeover: Takeover) -> None:
+                 ownership: TenantOwnership, takeover: Takeover, slots: BindSlots) -> None:
         self.config = cfg
         self.nc = nc
         self.committer = committer
         self.ownership = ownership
+        self.bind_slots = slots
         self.takeover = takeover
         self.epoch = takeover.epoch
 
     async def close(self) -> None:
         try:
             await self.committer.close()
+            await self.bind_slots.stop()  # the pool has closed its binds by now
             await self.ownership.stop()
             await self.takeover.leave()
         finally:
@@ -120,6 +124,7 @@ async def join(cfg: ClusterConfig, store: Store, loop: asyncio.AbstractEventLoop
         await ensure_bucket(js, BucketSpec(TENANTS_BUCKET, history=1, ttl_s=cfg.lease_ttl_s,
                                            description="smsc: tenants' event owners"),
                             cfg.replicas)
+        await ensure_bucket(js, bind_slots.bucket_spec(cfg.lease_ttl_s), cfg.replicas)
         counters = await js.key_value(CLUSTER_BUCKET)
         tenants = await js.key_value(TENANTS_BUCKET)
         epoch = await next_epoch(counters)
@@ -131,9 +136,11 @@ async def join(cfg: ClusterConfig, store: Store, loop: asyncio.AbstractEventLoop
                                         publish_timeout_s=cfg.publish_timeout_s)
         await committer.open()
         ownership = TenantOwnership(tenants, cfg.node, loop, wanted, ttl_s=cfg.lease_ttl_s)
+        slots = BindSlots(await js.key_value(bind_slots.BUCKET), cfg.node, loop,
+                          ttl_s=cfg.lease_ttl_s)
     except BaseException:
         await nc.close()
         raise
     log.info("node %s joined the cluster (NATS %s, epoch %d, %d replicas)", cfg.node,
              version, epoch, cfg.replicas)
-    return Cluster(cfg, nc, committer, ownership, takeover)
+    return Cluster(cfg, nc, committer, ownership, takeover, slots)

@@ -33,9 +33,11 @@ takes them.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 from nats.errors import Error as NatsError
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError, NoKeysError
@@ -43,7 +45,9 @@ from nats.js.kv import KeyValue
 
 from .provision import BucketSpec
 
-__all__ = ["BUCKET", "bucket_spec", "SlotLeases", "share", "plan"]
+__all__ = ["BUCKET", "bucket_spec", "SlotLeases", "share", "plan", "run_rounds"]
+
+log = logging.getLogger(__name__)
 
 BUCKET = "smsc-leases"
 _SLOT = "slot"
@@ -92,6 +96,10 @@ class SlotLeases:
         self._mine: dict[tuple[str, int], tuple[int, float]] = {}
         self._presence: int | None = None
         self.lost = 0  # slots found taken by another node when renewing (counted)
+        self.live = 1  # live nodes at the last round (the presence keys)
+        # Awaited before a held slot is let go (the slot still counts as ours meanwhile):
+        # the pool closes the bind first, so the next holder never binds beside it.
+        self.before_release: Callable[[str, int], Awaitable[None]] | None = None
 
     # --- what this node may use ---------------------------------------------------------------
 
@@ -128,6 +136,7 @@ class SlotLeases:
                 else:
                     await self._renew(op, k)
             live, taken = await self._snapshot()
+            self.live = live
             for op, binds in demand.items():
                 mine = {k for (o, k) in self._mine if o == op}
                 take, drop = plan(binds, mine, taken.get(op, set()), share(binds, live))
@@ -201,6 +210,10 @@ class SlotLeases:
         self._mine[(operator, slot)] = (revision, began)
 
     async def _release(self, operator: str, slot: int) -> None:
+        if (operator, slot) not in self._mine:
+            return
+        if self.before_release is not None:
+            await self.before_release(operator, slot)
         entry = self._mine.pop((operator, slot), None)
         if entry is None:
             return
@@ -208,3 +221,19 @@ class SlotLeases:
             await self.kv.delete(self._key(operator, slot), last=entry[0])
         except (KeyWrongLastSequenceError, KeyNotFoundError):
             pass  # expired or taken meanwhile: not ours to delete
+
+
+async def run_rounds(round: Callable[[], Awaitable[None]], every_s: float,
+                     poked: asyncio.Event, what: str) -> None:
+    """Run ``round`` every ``every_s``, and at once when ``poked`` is set, until cancelled;
+    a round that fails is logged and the next one tries again."""
+    while True:
+        try:
+            await round()
+        except Exception:
+            log.exception("%s round failed; trying again", what)
+        poked.clear()
+        try:
+            await asyncio.wait_for(poked.wait(), every_s)
+        except TimeoutError:
+            pass

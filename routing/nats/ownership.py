@@ -26,7 +26,7 @@ from collections.abc import Callable
 
 from nats.js.kv import KeyValue
 
-from .leases import SlotLeases
+from .leases import SlotLeases, run_rounds
 
 __all__ = ["TENANTS_BUCKET", "SCHEDULER", "TenantOwnership"]
 
@@ -68,7 +68,8 @@ class TenantOwnership:
         self._poked.set()
 
     def start(self) -> None:
-        self._task = self.loop.create_task(self._run())
+        self._task = self.loop.create_task(
+            run_rounds(self.round, self.leases.renew_s, self._poked, "tenant lease"))
 
     async def round(self) -> None:
         """Take the leases of the tenants wanted here, let the others go, and tell what
@@ -91,18 +92,6 @@ class TenantOwnership:
         for tenant in sorted(gained):
             log.info("tenant %s: this node delivers its events", tenant)
             self.on_gained(tenant)
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.round()
-            except Exception:
-                log.exception("tenant lease round failed; trying again")
-            self._poked.clear()
-            try:
-                await asyncio.wait_for(self._poked.wait(), self.leases.renew_s)
-            except TimeoutError:
-                pass
 
     async def stop(self) -> None:
         task, self._task = self._task, None

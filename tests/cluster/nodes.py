@@ -32,7 +32,7 @@ from tests.integration.e2e_support import (
 )
 from tests.waiting import wait_until
 
-__all__ = ["TOKEN", "Nodes", "tenant", "closed_port", "sim_operator", "drop_streams"]
+__all__ = ["TOKEN", "BINDS", "Nodes", "tenant", "closed_port", "sim_operator", "drop_streams"]
 
 TOKEN = "cluster-token-0123456789abcdef"
 
@@ -91,7 +91,7 @@ class Nodes:
             f"lease_ttl_s = {self.lease_ttl_s}\n\n"
             f'[[tenants]]\nsystem_id = "demo"\npassword = "demo"\nmax_binds = 4\n\n'
             f'[[operators]]\nname = "{op.name}"\nhost = "{op.host}"\nport = {op.port}\n'
-            f'system_id = "{op.system_id}"\npassword = "{op.password}"\n'
+            f'system_id = "{op.system_id}"\npassword = "{op.password}"\nbinds = {op.binds}\n'
             "reconnect_min_s = 0.2\nreconnect_max_s = 1.0\n\n"
             f'[[routes]]\nprefix = ""\noperators = ["{op.name}"]\n')
         gw = GatewayProcess(config, folder / "gateway.log", log_level="INFO")
@@ -110,8 +110,11 @@ class Nodes:
             asyncio.run(drop_streams(self.nats.servers))
 
 
+BINDS = 3  # an operator's binds: one for each of up to three nodes (routing.nats.bind_slots)
+
+
 def sim_operator(sim: SimThread) -> OperatorConfig:
-    return operator("sim", sim.port)
+    return operator("sim", sim.port, binds=BINDS)
 
 async def drop_streams(servers: list[str]) -> None:
     """Delete every stream (and so every key-value bucket) on the servers: what a test or a

@@ -18,7 +18,7 @@ from prometheus_client import generate_latest
 
 from bench.natsd import NatsCluster
 from routing.model import Status
-from tests.cluster.nodes import Nodes, closed_port, sim_operator
+from tests.cluster.nodes import BINDS, Nodes, closed_port, sim_operator
 from tests.conftest import GatewayThread
 from tests.integration.e2e_support import operator, smpplib_tenant
 from tests.waiting import wait_until
@@ -54,7 +54,7 @@ def _taken_over(gw: GatewayThread) -> float:
 
 
 def test_an_orderly_stop_leaves_its_waiting_messages_to_another_node(nodes: Nodes) -> None:
-    down = operator("sim", closed_port())
+    down = operator("sim", closed_port(), binds=BINDS)
     a = nodes.gateway("a", down, wait_bound=False)
     b = nodes.gateway("b", sim_operator(nodes.sim()))
     with smpplib_tenant(a.port, how="transmitter") as tx:
@@ -71,7 +71,7 @@ def test_an_orderly_stop_leaves_its_waiting_messages_to_another_node(nodes: Node
 
 
 def test_sigkill_of_a_node_loses_none_of_the_messages_it_acknowledged(nodes: Nodes) -> None:
-    a = nodes.process("a", operator("sim", closed_port()))
+    a = nodes.process("a", operator("sim", closed_port(), binds=BINDS))
     b = nodes.gateway("b", sim_operator(nodes.sim()))
     with smpplib_tenant(a.port, how="transmitter") as tx:
         ids = tx.ids([tx.submit(f"acknowledged {i}".encode()) for i in range(25)])

@@ -1,0 +1,91 @@
+"""This node's share of every operator's bind slots (issue 14, "Operator binds are shared
+out"): the rounds of ``SlotLeases`` over ``BUCKET``, for the ESME pool.
+
+Slot ``k`` of an operator is its ``k``-th bind (a transceiver, or a transmitter and receiver
+pair). The pool opens a bind only while this node holds its slot (``holds``), closes it
+before the slot is let go (``before_release``: the next holder never binds beside it), and
+closes it too when the lease lapses on this node's clock (cut off from the cluster: the
+others may take the slot ``margin`` later). Rounds run every ``renew_s`` (a fifth of the
+lease time) over the demand of the config (``demand``: operator -> binds); ``on_change``
+runs after each, so the pool opens what was gained at once.
+
+Every live node aims for ``ceil(binds / nodes)`` slots of each operator, so with ``binds``
+at least the number of nodes each node holds a bind to every operator. With fewer, some nodes
+hold none: their messages to that operator fail over along their routes, or wait for a slot
+(logged once per change, so an operator sees it in the log).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+
+from nats.js.kv import KeyValue
+
+from .leases import BUCKET, SlotLeases, bucket_spec, run_rounds
+
+__all__ = ["BUCKET", "bucket_spec", "BindSlots"]
+
+log = logging.getLogger(__name__)
+
+
+class BindSlots:
+    """This node's operator bind slots; ``start`` on the loop, ``stop`` releases them."""
+
+    def __init__(self, kv: KeyValue, node: str, loop: asyncio.AbstractEventLoop, *,
+                 ttl_s: float = 10.0) -> None:
+        self.leases = SlotLeases(kv, node, ttl_s=ttl_s, renew_s=ttl_s / 5, margin_s=ttl_s / 10)
+        self.loop = loop
+        self.demand: Callable[[], Mapping[str, int]] = dict
+        self.on_change: Callable[[], None] = lambda: None
+        self._short: set[tuple[str, int, int]] = set()  # (operator, binds, nodes) logged
+        self._poked = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def before_release(self) -> Callable[[str, int], Awaitable[None]] | None:
+        return self.leases.before_release
+
+    @before_release.setter
+    def before_release(self, hook: Callable[[str, int], Awaitable[None]] | None) -> None:
+        self.leases.before_release = hook
+
+    def holds(self, operator: str, slot: int) -> bool:
+        """Whether this node may keep bind ``slot`` of ``operator`` open now."""
+        return self.leases.holds(operator, slot)
+
+    def held(self) -> dict[str, float]:
+        """Slots this node holds now, by operator (a gauge)."""
+        return {op: float(len(self.leases.held(op))) for op in self.demand()}
+
+    def start(self) -> None:
+        self._task = self.loop.create_task(
+            run_rounds(self.round, self.leases.renew_s, self._poked, "operator bind slot"))
+
+    def poke(self) -> None:
+        """Run a round soon (the config changed)."""
+        self._poked.set()
+
+    async def round(self) -> None:
+        demand = dict(self.demand())
+        await self.leases.tick(demand)
+        self._warn_short(demand)
+        self.on_change()
+
+    def _warn_short(self, demand: Mapping[str, int]) -> None:
+        live = self.leases.live
+        for op, binds in demand.items():
+            key = (op, binds, live)
+            if binds < live and not self.leases.held(op) and key not in self._short:
+                self._short.add(key)
+                log.warning("operator %s: binds = %d for %d live nodes, and none is this "
+                            "node's: its messages to %s fail over or wait for a slot (set "
+                            "binds to at least the number of nodes)", op, binds, live, op)
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.wait([task], timeout=2.0)
+        await self.leases.release_all()
