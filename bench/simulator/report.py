@@ -33,6 +33,7 @@ def new_stats() -> dict[str, Any]:
     stats: dict[str, Any] = dict.fromkeys(_COUNTERS, 0)
     stats["submit_resps"] = {}
     stats["receipt_stats"] = {}
+    stats["bound_peak"] = 0  # the most binds open at once
     return stats
 
 

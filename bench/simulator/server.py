@@ -232,6 +232,9 @@ class Simulator:
         conn.context = bind
         if bind.receiver:
             self.outbox.add_bind(bind.system_id, conn)
+        # The most binds open at once (a cluster must never open more than configured).
+        open_binds = sum(1 for c in self.connections if c.context is not None)
+        self.stats["bound_peak"] = max(self.stats["bound_peak"], open_binds)
 
     def _on_response(self, bind: Bind | None, event: ResponseReceived) -> None:
         out = event.context

@@ -310,6 +310,39 @@ def test_pump_sends_no_more_than_window_room(clock: FakeClock) -> None:
     assert clock.timers == []  # no room: the next answer pumps again, not a timer
 
 
+class Slots:
+    """A cluster's bind slots as the pool sees them: the (operator, slot) pairs held."""
+
+    def __init__(self, *held: tuple[str, int]) -> None:
+        self.held = set(held)
+        self.pokes = 0
+
+    def holds(self, operator: str, slot: int) -> bool:
+        return (operator, slot) in self.held
+
+    def poke(self) -> None:
+        self.pokes += 1
+
+
+def test_a_bind_sends_only_while_this_node_holds_its_slot(clock: FakeClock) -> None:
+    """A node cut off from the cluster stops sending once its lease lapses on its clock,
+    before another node may take the slot (routing.nats.leases)."""
+    rig = Rig(operator("opA", binds=2))
+    rig.pool.slots = slots = Slots(("opA", 1))
+    first, second = rig.pool.binds["opA"]
+    conns = rig.attach(first, clock), rig.attach(second, clock)
+    jobs = rig.queue("opA", 3)
+    first.pump()
+    second.pump()
+    assert conns[0].sent == []  # slot 0 is another node's
+    assert conns[1].ids() == [(j.message.id, 0) for j in jobs]
+    slots.held.clear()  # the lease of slot 1 lapsed
+    more = rig.queue("opA", 2)
+    second.pump()
+    assert len(conns[1].sent) == 3
+    assert rig.queued_ids("opA") == [j.message.id for j in more]  # kept for a bind that may
+
+
 def test_pump_stops_mid_message_at_the_window_and_puts_the_rest_back(
         clock: FakeClock) -> None:
     rig = Rig(operator("opA"))
