@@ -2,7 +2,8 @@
 
 ``admit`` is asked once per request, before anything is parsed further: is the gateway
 accepting, is its queue below ``[store] max_queue``, and is the tenant within its ``tps``
-(one token bucket per tenant, shared by all its binds and all doors). ``decide`` validates
+(one token bucket per tenant, shared by all its binds and all doors; on a cluster one budget
+over every node, made by ``limiter``). ``decide`` validates
 one submission (``validate.check_message``) and mints its id: a ``Message``, or the
 command_status to refuse it with. ``accept`` stores a batch of decided messages and, once
 they are durable, hands them to the router; the door answers from its ``on_durable``
@@ -30,7 +31,7 @@ from .quiet import quiet_until
 from .repository import Durable, MessageRecord
 from .schedule import hold
 from .submission import Submission
-from .throttle import TokenBucket
+from .throttle import RateLimit, TokenBucket
 from .validate import check_message, sender_allowed
 
 __all__ = ["Admission", "MessageSink", "OPTED_OUT_STATUS"]
@@ -54,7 +55,10 @@ class Admission:
         self.sink = sink
         self.consent: Consent | None = None  # opt-outs: a refused number never leaves
         self.accepting = True
-        self._buckets: dict[str, TokenBucket] = {}
+        self._buckets: dict[str, RateLimit] = {}
+        # A tenant's rate limit, made at its first submission (a cluster's budget instead).
+        self.limiter: Callable[[TenantConfig, float], RateLimit] = (
+            lambda tenant, now: TokenBucket(tenant.tps, now))
         self._decided = 0  # messages decided and not yet handed to ``accept``
         # Scheduled messages once durable (``Scheduler.held``: wakes its timer).
         self.held: Callable[[list[Message]], None] = lambda messages: None
@@ -82,10 +86,10 @@ class Admission:
         ok = bucket.take(now) if count == 1 else bucket.borrow(now, count)
         return S.ESME_ROK if ok else S.ESME_RTHROTTLED
 
-    def _bucket(self, tenant: TenantConfig, now: float) -> TokenBucket:
+    def _bucket(self, tenant: TenantConfig, now: float) -> RateLimit:
         bucket = self._buckets.get(tenant.system_id)
         if bucket is None:
-            bucket = self._buckets[tenant.system_id] = TokenBucket(tenant.tps, now)
+            bucket = self._buckets[tenant.system_id] = self.limiter(tenant, now)
         return bucket
 
     def retry_after(self, tenant: TenantConfig, now: float) -> float:

@@ -7,8 +7,23 @@ gives exponential back-off with jitter for reconnects and redelivery.
 from __future__ import annotations
 
 import random
+from typing import Protocol
 
-__all__ = ["TokenBucket", "backoff"]
+__all__ = ["RateLimit", "TokenBucket", "backoff"]
+
+
+class RateLimit(Protocol):
+    """A tenant's rate as admission asks it: ``TokenBucket`` on one machine, one budget over
+    every node on a cluster (routing.nats.budget)."""
+
+    @property
+    def rate(self) -> float: ...
+
+    def take(self, now: float) -> bool: ...
+
+    def borrow(self, now: float, n: int) -> bool: ...
+
+    def delay(self, now: float) -> float: ...
 
 
 class TokenBucket:

@@ -128,7 +128,7 @@ class BindDesk:
         peer_ip = conn.peer.rsplit(":", 1)[0]
         status = (S.ESME_RBINDFAIL if not self.accepting() else
                   check_bind(self.tenants, pdu.command_id, system_id, pdu.password,
-                             peer_ip, self.registry.count(system_id), tls=conn.tls,
+                             peer_ip, self.registry.everywhere(system_id), tls=conn.tls,
                              password_ok=password_ok))
         tlvs: dict[str | int, Any] = ({"sc_interface_version": 0x34}
                                       if pdu.interface_version >= 0x34 else {})

@@ -1,12 +1,13 @@
 """Who is bound: tenant connections by tenant, and each connection's binding details.
 
-The registry answers "how many binds does this tenant have" (for max_binds) and "which of
-its binds can take a deliver_sm" (receiver and transceiver binds, SMPP 3.4 section 2.2).
+The registry answers "how many binds does this tenant have" (for max_binds: on a cluster,
+with those on the other nodes, ``elsewhere``) and "which of its binds can take a deliver_sm"
+(receiver and transceiver binds, SMPP 3.4 section 2.2).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from config import TenantConfig
 from esme import Connection
@@ -33,10 +34,14 @@ class Registry:
     def __init__(self) -> None:
         self._by_tenant: dict[str, list[Connection]] = {}
         self._rr: dict[str, int] = {}
+        # A cluster: the tenant's binds on the other nodes, and who hears of a change here.
+        self.elsewhere: Callable[[str], int] = lambda tenant: 0
+        self.on_change: Callable[[str], None] = lambda tenant: None
 
     def add(self, conn: Connection) -> None:
         binding: Binding = conn.context
         self._by_tenant.setdefault(binding.tenant.system_id, []).append(conn)
+        self.on_change(binding.tenant.system_id)
 
     def remove(self, conn: Connection) -> None:
         binding = conn.context
@@ -45,9 +50,15 @@ class Registry:
         conns = self._by_tenant.get(binding.tenant.system_id)
         if conns and conn in conns:
             conns.remove(conn)
+            self.on_change(binding.tenant.system_id)
 
     def count(self, tenant: str) -> int:
+        """The tenant's binds on this node."""
         return len(self._by_tenant.get(tenant, ()))
+
+    def everywhere(self, tenant: str) -> int:
+        """The tenant's binds on every node (this one alone without a cluster)."""
+        return len(self._by_tenant.get(tenant, ())) + self.elsewhere(tenant)
 
     def counts(self) -> dict[str, int]:
         return {t: len(c) for t, c in self._by_tenant.items()}

@@ -7,7 +7,9 @@ replicated log and resolves once the batch is applied here, and the parts that k
 memory follow the other nodes' writes: the event queue holds the events of the tenants this
 node delivers (one node per tenant, routing.nats.ownership: the tenants with a receiver bind
 here, or a webhook), the consent index and the templates follow the others' changes, each
-operator's binds are shared out among the nodes (routing.nats.bind_slots), one node
+operator's binds are shared out among the nodes (routing.nats.bind_slots), a tenant's tps is
+one budget over them (routing.nats.budget) and its max_binds counts its binds on all of them
+(routing.nats.tenant_binds), one node
 releases the due scheduled messages, and the messages a node that stopped or died did
 not send are taken over by another (smsc.recovery).
 """
@@ -21,6 +23,7 @@ from typing import Protocol
 
 from config import GatewayConfig
 from esme import Pool
+from routing.admission import Admission
 from routing.consent import Consent
 from routing.model import Status
 from routing.nats.cluster import Cluster, join
@@ -33,6 +36,7 @@ from routing.templates import TemplateBook
 
 from .metrics import Metrics
 from .recovery import OrphanSweep
+from .registry import Registry
 from .teardown import Teardown
 
 __all__ = ["open_engine", "follow_cluster", "share_binds"]
@@ -83,6 +87,10 @@ class Followers(Protocol):
     @property
     def events(self) -> SqliteEventQueue: ...
     @property
+    def admission(self) -> Admission: ...
+    @property
+    def registry(self) -> Registry: ...
+    @property
     def consent(self) -> Consent: ...
     @property
     def templates(self) -> TemplateBook: ...
@@ -108,6 +116,16 @@ def follow_cluster(cluster: Cluster, gw: Followers, steps: Teardown) -> None:
     """Once the parts are wired: they follow the log, the tenant and duty leases start, and
     so do the rounds that take over what nodes that are gone did not send."""
     ownership, events, scheduler = cluster.ownership, gw.events, gw.scheduler
+    gw.admission.limiter = cluster.rate_limit  # a tenant's tps is one budget over the nodes
+    binds, registry = cluster.tenant_binds, gw.registry  # max_binds counted over the nodes
+    binds.local, registry.elsewhere = registry.count, binds.elsewhere
+
+    def bound_or_unbound(tenant: str) -> None:
+        binds.changed(tenant)
+        ownership.poke()  # a receiver here may make this node the tenant's deliverer
+
+    registry.on_change = bound_or_unbound
+    binds.start()
     events.join_cluster(ownership.owns)
     ownership.on_gained = events.gained
     ownership.on_lost = events.lost

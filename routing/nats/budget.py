@@ -15,6 +15,17 @@ not use is lost when the second ends, at most one chunk per node: with three nod
 ``TokenBucket.take`` does. When they run low, the next chunk is reserved in the background
 (``refill``), so a busy tenant does not wait for a round trip per chunk. A node that cannot
 reach the cluster admits nothing for that tenant: it cannot know what the others took.
+
+A tenant that was quiet holds no tokens here: rather than refuse its first message of a
+second (every message of a sparse sender would be refused once), the node admits it and
+owes it (``debt``), charged to the shared counter by the reservation that follows, to the
+next second's if this one is spent. A node admits at most one message on credit a second,
+and none while it owes one, so the rate over time stays the budget, and one second can pass
+it by at most one message per node. Only budgets of ``CREDIT_MIN`` a second or more give
+credit (one message per node is then at most a few percent of a second's budget); a
+smaller one refuses the first message of a quiet tenant until its chunk is reserved.
+``borrow`` (an HTTP request for many recipients) owes the rest the same way, as
+``TokenBucket.borrow`` goes into debt.
 """
 
 from __future__ import annotations
@@ -28,10 +39,11 @@ from nats.js.kv import KeyValue
 
 from .provision import BucketSpec
 
-__all__ = ["BUCKET", "bucket_spec", "chunk", "ClusterBudget"]
+__all__ = ["BUCKET", "CREDIT_MIN", "bucket_spec", "chunk", "ClusterBudget"]
 
 BUCKET = "smsc-budgets"
 _CAS_TRIES = 8  # compare-and-set rounds against other nodes before giving up this chunk
+CREDIT_MIN = 20  # tokens a second from which a quiet tenant's first message goes on credit
 
 
 def bucket_spec() -> BucketSpec:
@@ -62,8 +74,15 @@ class ClusterBudget:
         self._tokens: dict[int, int] = {}  # second -> tokens this node holds for it
         self._reserving: asyncio.Task[None] | None = None
         self._exhausted = -1  # the last second whose budget the cluster has spent
+        self.debt = 0  # messages admitted on credit, not yet charged to the counter
+        self._credit = self.limit >= CREDIT_MIN and self.window_s == 1
+        self._credited = -1  # the last second a message went on credit
         self.reservations = 0
         self.conflicts = 0  # compare-and-set rounds lost to another node
+
+    @property
+    def rate(self) -> float:
+        return self.tps
 
     def _key(self, second: int) -> str:
         return f"{self.tenant.encode().hex()}.{second}"
@@ -81,6 +100,10 @@ class ClusterBudget:
         ok = held >= n
         if ok:
             held = tokens[second] = held - n
+        elif (self._credit and not held and not self.debt and self._credited < second
+              and self._exhausted < second
+              and (self._reserving is None or self._reserving.done())):
+            ok, self.debt, self._credited = True, n, second  # quiet: on credit, charged next
         if held < self.chunk and self._exhausted < second:
             self._reserve(second)
         elif now / self.window_s - second > 0.9 and second + 1 not in tokens:
@@ -89,6 +112,26 @@ class ClusterBudget:
             for old in [s for s in tokens if s < second]:
                 del tokens[old]
         return ok
+
+    def borrow(self, now: float, n: int) -> bool:
+        """Admit ``n`` messages at once when at least one token is here (or on credit),
+        owing the rest: what follows waits until the debt is charged."""
+        if not self.take(now):
+            return False
+        if self.tps:
+            self.debt += n - 1
+            self._reserve(int(now // self.window_s))
+        return True
+
+    def delay(self, now: float) -> float:
+        """Seconds until this node may admit again (0 when it may now): the next window,
+        plus what it owes at the budget's rate."""
+        if not self.tps:
+            return 0.0
+        second = int(now // self.window_s)
+        if self._tokens.get(second, 0) > 0:
+            return 0.0
+        return (second + 1) * self.window_s - now + self.debt / self.tps
 
     def _reserve(self, second: int) -> None:
         if self._reserving is None or self._reserving.done():
@@ -104,7 +147,7 @@ class ClusterBudget:
                     used, revision = int(entry.value or b"0"), entry.revision
                 except KeyNotFoundError:
                     used, revision = 0, 0
-                want = min(self.chunk, self.limit - used)
+                want = min(self.chunk + self.debt, self.limit - used)
                 if want <= 0:
                     self._exhausted = second
                     return
@@ -117,7 +160,10 @@ class ClusterBudget:
                     self.conflicts += 1
                     continue  # another node reserved first: read again
                 self.reservations += 1
-                self._tokens[second] = self._tokens.get(second, 0) + want
+                paid = min(want, self.debt)  # what was admitted on credit is charged first
+                self.debt -= paid
+                if want > paid:
+                    self._tokens[second] = self._tokens.get(second, 0) + want - paid
                 return
         except NatsError:
             return  # cut off: admit nothing more this second

@@ -29,16 +29,19 @@ from nats.aio.client import Client
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
-from config import ClusterConfig
+from config import ClusterConfig, TenantConfig
 
 from ..sqlite.store import Store
-from . import bind_slots
+from ..throttle import RateLimit, TokenBucket
+from . import bind_slots, budget
 from .bind_slots import BindSlots
+from .budget import ClusterBudget
 from .connection import connect
 from .ownership import TENANTS_BUCKET, TenantOwnership
 from .provision import BucketSpec, ClusterError, check_server, ensure_bucket, ensure_stream
 from .replica import ReplicatedCommitter, log_spec
 from .takeover import Takeover
+from .tenant_binds import TenantBinds
 
 __all__ = ["Cluster", "join", "CLUSTER_BUCKET"]
 
@@ -83,19 +86,33 @@ class Cluster:
     """This node's part of the cluster while it runs."""
 
     def __init__(self, cfg: ClusterConfig, nc: Client, committer: ReplicatedCommitter,
-                 ownership: TenantOwnership, takeover: Takeover, slots: BindSlots) -> None:
+                 ownership: TenantOwnership, takeover: Takeover, slots: BindSlots,
+                 budgets: KeyValue) -> None:
         self.config = cfg
         self.nc = nc
         self.committer = committer
         self.ownership = ownership
         self.bind_slots = slots
+        self.budgets = budgets
+        # ``max_binds`` over every node (``local``: this node's count, set by the gateway)
+        self.tenant_binds = TenantBinds(ownership.leases.kv, cfg.node,
+                                        asyncio.get_running_loop(), local=lambda tenant: 0,
+                                        ttl_s=cfg.lease_ttl_s)
         self.takeover = takeover
         self.epoch = takeover.epoch
+
+    def rate_limit(self, tenant: TenantConfig, now: float) -> RateLimit:
+        """``tenant``'s ``tps`` as one budget over every node (none: unlimited)."""
+        if not tenant.tps:
+            return TokenBucket(0.0, now)
+        return ClusterBudget(self.budgets, tenant.system_id, tenant.tps,
+                             asyncio.get_running_loop())
 
     async def close(self) -> None:
         try:
             await self.committer.close()
             await self.bind_slots.stop()  # the pool has closed its binds by now
+            await self.tenant_binds.stop()  # and the listener its tenants' binds
             await self.ownership.stop()
             await self.takeover.leave()
         finally:
@@ -125,6 +142,7 @@ async def join(cfg: ClusterConfig, store: Store, loop: asyncio.AbstractEventLoop
                                            description="smsc: tenants' event owners"),
                             cfg.replicas)
         await ensure_bucket(js, bind_slots.bucket_spec(cfg.lease_ttl_s), cfg.replicas)
+        await ensure_bucket(js, budget.bucket_spec(), cfg.replicas)
         counters = await js.key_value(CLUSTER_BUCKET)
         tenants = await js.key_value(TENANTS_BUCKET)
         epoch = await next_epoch(counters)
@@ -143,4 +161,5 @@ async def join(cfg: ClusterConfig, store: Store, loop: asyncio.AbstractEventLoop
         raise
     log.info("node %s joined the cluster (NATS %s, epoch %d, %d replicas)", cfg.node,
              version, epoch, cfg.replicas)
-    return Cluster(cfg, nc, committer, ownership, takeover, slots)
+    return Cluster(cfg, nc, committer, ownership, takeover, slots,
+                   await js.key_value(budget.BUCKET))

@@ -13,6 +13,7 @@ import asyncio
 import socket
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import nats
@@ -37,9 +38,10 @@ __all__ = ["TOKEN", "BINDS", "Nodes", "tenant", "closed_port", "sim_operator", "
 TOKEN = "cluster-token-0123456789abcdef"
 
 
-def tenant() -> TenantConfig:
+def tenant(**fields: Any) -> TenantConfig:
+    fields.setdefault("max_binds", 4)
     return TenantConfig(system_id="demo", password="demo", numbers=("4479",),
-                        api_keys=(hash_token(TOKEN),), max_binds=4)
+                        api_keys=(hash_token(TOKEN),), **fields)
 
 
 def closed_port() -> int:
@@ -68,10 +70,11 @@ class Nodes:
         return ClusterConfig(servers=tuple(self.nats.servers), node=node, replicas=3,
                              lease_ttl_s=self.lease_ttl_s)
 
-    def gateway(self, node: str, op: OperatorConfig, *, wait_bound: bool = True
-                ) -> GatewayThread:
-        """A node in this process, routing everything to ``op``."""
-        base: GatewayConfig = gateway_config(self.tmp_path / node, [op], tenants=(tenant(),))
+    def gateway(self, node: str, op: OperatorConfig, *, wait_bound: bool = True,
+                tenants: tuple[TenantConfig, ...] | None = None) -> GatewayThread:
+        """A node in this process, routing everything to ``op`` (tenants: ``demo``)."""
+        base: GatewayConfig = gateway_config(self.tmp_path / node, [op],
+                                             tenants=tenants or (tenant(),))
         gw = GatewayThread(msgspec.structs.replace(base, cluster=self._cluster(node)))
         self.threads.append(gw)
         if wait_bound:

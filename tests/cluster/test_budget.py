@@ -101,3 +101,33 @@ def test_a_budget_below_one_a_second_admits_one_message_per_window(
             await b_nc.close()
 
     asyncio.run(asyncio.wait_for(main(), 20))
+
+
+def test_a_quiet_tenants_first_message_goes_on_credit_and_is_charged(
+        nats_cluster: NatsCluster) -> None:
+    """The first message of a quiet tenant is admitted at once (not refused until a chunk
+    is reserved), and the reservation that follows charges it to the shared counter."""
+    async def main() -> None:
+        nc = await nats.connect(servers=nats_cluster.servers, connect_timeout=5)
+        try:
+            js = nc.jetstream(timeout=5)
+            await ensure_bucket(js, bucket_spec(), 3)
+            kv = await js.key_value(BUCKET)
+            budget = ClusterBudget(kv, "quiet", 100.0, asyncio.get_running_loop())
+            now = time.time()
+            if now % 1 > 0.8:  # keep the message and its charge in one second
+                await asyncio.sleep(1.05 - now % 1)
+                now = time.time()
+            assert budget.take(now)  # nothing reserved yet: on credit
+            assert budget.debt == 1
+            deadline = time.monotonic() + 5
+            while budget.debt and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
+            assert budget.debt == 0
+            used = int((await kv.get(budget._key(int(now)))).value or b"0")
+            assert used == budget.chunk + 1  # the chunk reserved, and the message on credit
+            await js.delete_key_value(BUCKET)
+        finally:
+            await nc.close()
+
+    asyncio.run(asyncio.wait_for(main(), 20))
