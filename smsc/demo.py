@@ -21,12 +21,13 @@ from config import ConfigError, load_gateway_config
 
 from .cli import run_gateway
 
-__all__ = ["main"]
+__all__ = ["main", "start_simulator"]
 
 _EXAMPLES = Path(__file__).resolve().parent.parent / "config" / "examples"
 
 
-def _start_simulator() -> subprocess.Popen[str]:
+def start_simulator() -> subprocess.Popen[str]:
+    """The simulator of config/examples/simulator.toml as a child process, listening."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "bench.simulator", "--config", str(_EXAMPLES / "simulator.toml")],
         stdout=subprocess.PIPE, text=True)
@@ -58,7 +59,7 @@ def main() -> int:
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        sim = _start_simulator()
+        sim = start_simulator()
     except RuntimeError as exc:
         print(f"smsc demo: {exc}", file=sys.stderr)
         return 2
