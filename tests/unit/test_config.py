@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from pathlib import Path
 
 import msgspec
@@ -312,3 +313,23 @@ def test_not_utf8(tmp_path: Path) -> None:
 def test_directory_is_not_a_file(tmp_path: Path) -> None:
     message = error_of(str(tmp_path))
     assert message.startswith(f"{tmp_path}: cannot read file: ")
+
+
+def test_the_cluster_example_is_three_nodes_on_servers_that_sync_every_write() -> None:
+    """make cluster's files (config/examples/cluster): distinct ports and node names, the
+    same servers, operators with a bind for every node, NATS with sync_interval: always."""
+    folder = EXAMPLES / "cluster"
+    nodes = [load_gateway_config(folder / f"gw-{i}.toml") for i in (1, 2, 3)]
+    clusters = [n.cluster for n in nodes if n.cluster is not None]
+    assert len(clusters) == 3
+    assert len({c.node for c in clusters}) == 3
+    assert {c.servers for c in clusters} == {("nats://127.0.0.1:4222", "nats://127.0.0.1:4223",
+                                              "nats://127.0.0.1:4224")}
+    ports = [p for n in nodes for p in (n.listen.port, n.http.port, n.metrics.port)]
+    assert len(set(ports)) == len(ports)
+    assert len({n.store.path for n in nodes}) == 3
+    assert all(op.binds >= 3 for n in nodes for op in n.operators)
+    for i in (1, 2, 3):
+        text = (folder / f"nats-{i}.conf").read_text()
+        assert re.search(r"^\s*sync_interval:\s*always\s*$", text, re.M), f"nats-{i}.conf"
+        assert f"port: 422{i + 1}" in text
