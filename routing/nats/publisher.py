@@ -14,8 +14,12 @@ publication whose acknowledgement does not come within ``timeout_s`` (a server k
 stream leader being elected) is sent again with the same id, and the stream, which
 remembers ids for its duplicate window, keeps it once: a retry after a timeout never stores
 a message twice. Acknowledgements marked duplicate are counted (``stats.duplicates``).
-After ``attempts`` tries the batch's future fails with ``ReplicationError``, and whoever
-waited answers as for a failed commit (a system error: the tenant may send again).
+Publications are sent again (backing off up to a second) until at least ``attempts`` tries
+and ``give_up_s`` have passed: a killed server's streams elect a new leader within a few
+seconds, and meanwhile publishes find no responder at once (``NoStreamResponseError``), so a
+count of tries alone would give up in a fraction of a second. Then the batch's future fails
+with ``ReplicationError``, and whoever waited answers as for a failed commit (a system
+error: the tenant may send again).
 """
 
 from __future__ import annotations
@@ -79,12 +83,13 @@ class JetStreamBatches:
 
     def __init__(self, js: JetStreamContext, loop: asyncio.AbstractEventLoop, *,
                  timeout_s: float = 2.0, attempts: int = 5, backoff_s: float = 0.05,
-                 min_interval_s: float = 0.0) -> None:
+                 give_up_s: float = 15.0, min_interval_s: float = 0.0) -> None:
         self.js = js
         self.loop = loop
         self.timeout_s = timeout_s
         self.attempts = attempts
         self.backoff_s = backoff_s
+        self.give_up_s = give_up_s
         # Pacing, as the group commit's: a batch goes out at the end of the loop iteration
         # that filled it if the last one went out at least this long ago, else when the
         # interval is up, so a moderate rate still makes batches of several publications
@@ -129,10 +134,12 @@ class JetStreamBatches:
         started = time.perf_counter()
         left = batch
         reason = ""
-        for attempt in range(self.attempts):
+        attempt = 0
+        while attempt < self.attempts or time.perf_counter() - started < self.give_up_s:
             if attempt:
                 self.stats.retries += len(left)
-                await asyncio.sleep(self.backoff_s * (2 ** (attempt - 1)))
+                await asyncio.sleep(min(1.0, self.backoff_s * (2 ** min(attempt - 1, 10))))
+            attempt += 1
             left, reason, fatal = await self._round(left)
             if fatal:
                 break
@@ -147,7 +154,7 @@ class JetStreamBatches:
         self.stats.failed += 1
         error = ReplicationError(
             f"{len(left)} of {len(batch)} publications not acknowledged after "
-            f"{self.attempts} attempt(s): {reason}")
+            f"{attempt} attempt(s) in {time.perf_counter() - started:.1f} s: {reason}")
         log.error("%s", error)
         if not fut.done():
             fut.set_exception(error)

@@ -141,7 +141,7 @@ def test_a_batch_is_acknowledged_once_stored_and_a_retried_id_is_stored_once(
 def test_a_batch_nobody_stores_fails_after_its_attempts(nats_server: NatsCluster) -> None:
     async def body(nc: Client, js: JetStreamContext) -> None:
         batches = JetStreamBatches(js, asyncio.get_running_loop(), timeout_s=0.2, attempts=2,
-                                   backoff_s=0.01)
+                                   backoff_s=0.01, give_up_s=0.0)
         batches.publish("no_stream_here.x", b"lost", "x1")
         with pytest.raises(ReplicationError, match="1 of 1 publications not acknowledged "
                                                    "after 2 attempt"):
