@@ -100,6 +100,9 @@ def _parser() -> argparse.ArgumentParser:
         help="gateway [store] synchronous (normal)")
     add("--commit-interval-ms", type=float, default=1.0,
         help="gateway [store] commit_interval_ms (1.0; 0 = commit every loop iteration)")
+    add("--cluster-servers", metavar="URLS", default="",
+        help="comma-separated NATS URLs: the gateway runs as a node of that JetStream "
+             "cluster ([cluster], issue 14; bench.cluster_bench starts one)")
     add("--out", "-o", metavar="FILE", help="write the JSON result here")
     add("--plot", metavar="FILE", help="write a PNG of throughput and latency over time")
     add("--quiet", "-q", action="store_true", help="no progress line")
@@ -214,7 +217,9 @@ def _gateway_options(args: argparse.Namespace) -> GatewayOptions:
                           log_level=args.gateway_log_level, synchronous=args.synchronous,
                           commit_interval_ms=args.commit_interval_ms, tls=args.tls,
                           prefill_scheduled=args.scheduled,
-                          prefill_opted_out=args.opted_out)
+                          prefill_opted_out=args.opted_out,
+                          cluster_servers=tuple(u.strip() for u in
+                                                args.cluster_servers.split(",") if u.strip()))
 
 
 def _phase_options(args: argparse.Namespace, phase: Phase) -> GatewayOptions:

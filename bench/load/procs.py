@@ -71,6 +71,9 @@ class GatewayOptions(msgspec.Struct, frozen=True, kw_only=True):
     # smsc-bench --opted-out N: N numbers opted out of the bench tenant (none of them a
     # number the load sends to), loaded into the consent index at start.
     prefill_opted_out: int = 0
+    # smsc-bench --cluster-servers: the gateway is a node of that NATS JetStream cluster
+    # (issue 14), replicas 3 with three servers or more (else 1); () = SQLite alone.
+    cluster_servers: tuple[str, ...] = ()
 
 
 def _env() -> dict[str, str]:
@@ -200,7 +203,7 @@ def gateway_toml(workdir: Path, sim_port: int, opts: GatewayOptions,
                  tls: TlsFiles | None = None) -> str:
     store, http, tenant, hook = _http_toml(opts)
     listen_tls, op_tls = _tls_toml(tls)
-    return f"""\
+    return _cluster_toml(opts) + f"""\
 [listen]
 host = "127.0.0.1"
 port = 0
@@ -243,6 +246,14 @@ tps = 0.0
 prefix = ""
 operators = ["sim"]
 """
+
+
+def _cluster_toml(opts: GatewayOptions) -> str:
+    if not opts.cluster_servers:
+        return ""
+    servers = ", ".join(f'"{s}"' for s in opts.cluster_servers)
+    replicas = 3 if len(opts.cluster_servers) >= 3 else 1
+    return (f'[cluster]\nservers = [{servers}]\nnode = "bench"\nreplicas = {replicas}\n\n')
 
 
 class Stack:

@@ -228,11 +228,11 @@ async def run_rounds(round: Callable[[], Awaitable[None]], every_s: float,
     """Run ``round`` every ``every_s``, and at once when ``poked`` is set, until cancelled;
     a round that fails is logged and the next one tries again."""
     while True:
+        poked.clear()  # before the round: a poke during it runs the next one at once
         try:
             await round()
         except Exception:
             log.exception("%s round failed; trying again", what)
-        poked.clear()
         try:
             await asyncio.wait_for(poked.wait(), every_s)
         except TimeoutError:
