@@ -66,7 +66,7 @@ async def open_engine(cfg: GatewayConfig, store: Store, steps: Teardown, *,
         committer.start()
         return committer, None
     cluster = await join(cfg.cluster, store, loop, wanted=wanted, on_commit=on_commit,
-                         min_interval_s=interval)
+                         min_interval_s=cfg.cluster.commit_interval_ms / 1000)
 
     async def leave() -> None:
         """Publish and apply what is pending, let the tenant leases go, disconnect."""
