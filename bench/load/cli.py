@@ -103,6 +103,8 @@ def _parser() -> argparse.ArgumentParser:
     add("--cluster-servers", metavar="URLS", default="",
         help="comma-separated NATS URLs: the gateway runs as a node of that JetStream "
              "cluster ([cluster], issue 14; bench.cluster_bench starts one)")
+    add("--cluster-commit-interval-ms", type=float, default=3.0,
+        help="with --cluster-servers: [cluster] commit_interval_ms (3.0)")
     add("--out", "-o", metavar="FILE", help="write the JSON result here")
     add("--plot", metavar="FILE", help="write a PNG of throughput and latency over time")
     add("--quiet", "-q", action="store_true", help="no progress line")
@@ -219,7 +221,8 @@ def _gateway_options(args: argparse.Namespace) -> GatewayOptions:
                           prefill_scheduled=args.scheduled,
                           prefill_opted_out=args.opted_out,
                           cluster_servers=tuple(u.strip() for u in
-                                                args.cluster_servers.split(",") if u.strip()))
+                                                args.cluster_servers.split(",") if u.strip()),
+                          cluster_commit_interval_ms=args.cluster_commit_interval_ms)
 
 
 def _phase_options(args: argparse.Namespace, phase: Phase) -> GatewayOptions:

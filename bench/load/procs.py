@@ -74,6 +74,8 @@ class GatewayOptions(msgspec.Struct, frozen=True, kw_only=True):
     # smsc-bench --cluster-servers: the gateway is a node of that NATS JetStream cluster
     # (issue 14), replicas 3 with three servers or more (else 1); () = SQLite alone.
     cluster_servers: tuple[str, ...] = ()
+    cluster_node: str = "bench"  # [cluster] node (several nodes: bench.cluster_bench)
+    cluster_commit_interval_ms: float = 3.0  # [cluster] commit_interval_ms
 
 
 def _env() -> dict[str, str]:
@@ -253,7 +255,8 @@ def _cluster_toml(opts: GatewayOptions) -> str:
         return ""
     servers = ", ".join(f'"{s}"' for s in opts.cluster_servers)
     replicas = 3 if len(opts.cluster_servers) >= 3 else 1
-    return (f'[cluster]\nservers = [{servers}]\nnode = "bench"\nreplicas = {replicas}\n\n')
+    return (f'[cluster]\nservers = [{servers}]\nnode = "{opts.cluster_node}"\n'
+            f"replicas = {replicas}\ncommit_interval_ms = {opts.cluster_commit_interval_ms}\n\n")
 
 
 class Stack:
