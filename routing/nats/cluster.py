@@ -151,7 +151,8 @@ async def join(cfg: ClusterConfig, store: Store, loop: asyncio.AbstractEventLoop
         store.join_cluster(epoch)
         committer = ReplicatedCommitter(store, loop, js, node=cfg.node, epoch=epoch,
                                         on_commit=on_commit, min_interval_s=min_interval_s,
-                                        publish_timeout_s=cfg.publish_timeout_s)
+                                        publish_timeout_s=cfg.publish_timeout_s,
+                                        max_entry_bytes=max(4096, nc.max_payload - 65536))
         await committer.open()
         ownership = TenantOwnership(tenants, cfg.node, loop, wanted, ttl_s=cfg.lease_ttl_s)
         slots = BindSlots(await js.key_value(bind_slots.BUCKET), cfg.node, loop,

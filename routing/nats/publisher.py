@@ -51,6 +51,7 @@ class Publication(NamedTuple):
     subject: str
     payload: bytes
     msg_id: str
+    headers: dict[str, str] | None = None  # more headers (a log entry's chunk number)
 
 
 class BatchStats:
@@ -101,9 +102,10 @@ class JetStreamBatches:
         self._future: asyncio.Future[None] | None = None
         self._in_flight: set[asyncio.Task[None]] = set()
 
-    def publish(self, subject: str, payload: bytes, msg_id: str) -> None:
+    def publish(self, subject: str, payload: bytes, msg_id: str,
+                headers: dict[str, str] | None = None) -> None:
         """Add a publication to the pending batch; ``future()`` says when it is stored."""
-        self._pending.append(Publication(subject, payload, msg_id))
+        self._pending.append(Publication(subject, payload, msg_id, headers))
 
     def future(self) -> asyncio.Future[None]:
         """Resolves when everything published so far is acknowledged by its stream."""
@@ -166,8 +168,11 @@ class JetStreamBatches:
         reason = ""
         for p in batch:
             try:
+                headers = {_MSG_ID: p.msg_id}
+                if p.headers:
+                    headers.update(p.headers)
                 acks.append(await self.js.publish_async(p.subject, p.payload,
-                                                        headers={_MSG_ID: p.msg_id}))
+                                                        headers=headers))
             except Exception as exc:  # closed or reconnecting connection, stalled publishes
                 acks.append(None)
                 reason = repr(exc)

@@ -41,6 +41,7 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 from ..sqlite.committer import GroupCommitter, settle
 from ..sqlite.ops import Ops
 from ..sqlite.store import Store
+from .chunks import CHUNK_HEADER, Reassembly, parse_position, position, split
 from .oplog import OplogError, decode_ops, encode_ops
 from .provision import ClusterError, StreamSpec
 from .publisher import JetStreamBatches, ReplicationError
@@ -66,7 +67,8 @@ class ReplicatedCommitter(GroupCommitter):
     def __init__(self, store: Store, loop: asyncio.AbstractEventLoop, js: JetStreamContext,
                  *, node: str, epoch: int,
                  on_commit: Callable[[int, float], None] | None = None,
-                 min_interval_s: float = 0.001, publish_timeout_s: float = 2.0) -> None:
+                 min_interval_s: float = 0.001, publish_timeout_s: float = 2.0,
+                 max_entry_bytes: int = 960_000) -> None:
         super().__init__(store, loop, on_commit, threaded=False, min_interval_s=min_interval_s)
         self.js = js
         self.node = node
@@ -76,7 +78,11 @@ class ReplicatedCommitter(GroupCommitter):
         # entry id -> (the batch, resolved once applied) for this node's entries in flight
         self._mine: dict[str, tuple[Ops, asyncio.Future[None]]] = {}
         self._batch_no = 0
-        self.applied = int(store.meta(APPLIED_KEY) or 0)
+        self.applied, self._resume_from = parse_position(store.meta(APPLIED_KEY))
+        # An entry larger than this goes as several chunks (routing.nats.chunks): the
+        # servers' max_payload, less room for the headers.
+        self.max_entry_bytes = max_entry_bytes
+        self._chunks = Reassembly()
         self.remote_entries = 0
         self.unreadable = 0
         self._listeners: list[Callable[[Ops, bool], None]] = []
@@ -101,16 +107,17 @@ class ReplicatedCommitter(GroupCommitter):
                 f"store {self.store.path} applied log entry {self.applied} but stream "
                 f"{LOG_STREAM} ends at {last}: the log was reset; move this node's store "
                 "away so that it is rebuilt from the log")
-        if last and self.applied + 1 < first:
+        start = min(self.applied + 1, self._resume_from)
+        if last and start < first:
             raise ClusterError(
-                f"stream {LOG_STREAM} starts at entry {first}, after {self.applied + 1} that "
+                f"stream {LOG_STREAM} starts at entry {first}, after {start} that "
                 f"store {self.store.path} needs next: move this node's store away so that "
                 "it is rebuilt")
         self._catch_up_to = last
         if self.applied >= last:
             self._caught_up.set()
         config = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
-                                opt_start_seq=self.applied + 1)
+                                opt_start_seq=start)
         self._sub = await self.js.subscribe(
             f"{LOG_SUBJECT}.>", stream=LOG_STREAM, cb=self._on_entry, ordered_consumer=True,
             config=config, idle_heartbeat=1.0, pending_msgs_limit=1_000_000,
@@ -128,15 +135,23 @@ class ReplicatedCommitter(GroupCommitter):
 
     async def _on_entry(self, msg: Msg) -> None:
         seq = msg.metadata.sequence.stream
-        if seq <= self.applied:
+        headers = msg.headers or {}
+        entry_id = headers.get(_MSG_ID, "")
+        data = msg.data
+        chunk = headers.get(CHUNK_HEADER)
+        if chunk is not None:
+            whole = self._chunk(entry_id, chunk, seq, msg)
+            if whole is None:
+                return  # a part of an entry not complete yet
+            data, entry_id = whole, entry_id.partition("#")[0]
+        elif seq <= self.applied:
             return  # a redelivery after the consumer was reset
-        entry_id = msg.headers.get(_MSG_ID, "") if msg.headers else ""
         mine = self._mine.pop(entry_id, None)
         if mine is not None:
             ops = mine[0]
         else:
             try:
-                ops = decode_ops(msg.data)
+                ops = decode_ops(data)
             except OplogError as exc:
                 # Applying a part of it, or stopping here, would be worse: every other
                 # node reads it alike. Counted and logged; the position moves past it.
@@ -144,7 +159,8 @@ class ReplicatedCommitter(GroupCommitter):
                 log.error("log entry %d (%s) skipped: %s", seq, entry_id, exc)
                 ops = Ops()
         with self._write_gate:  # the checkpointer may be catching up
-            error = self._commit(ops, (APPLIED_KEY, str(seq)))
+            error = self._commit(ops, (APPLIED_KEY,
+                                       position(seq, self._chunks.resume_from(seq))))
         self.applied = seq
         if mine is None:
             self.remote_entries += 1
@@ -159,6 +175,21 @@ class ReplicatedCommitter(GroupCommitter):
             settle(mine[1], error)
         if seq >= self._catch_up_to:
             self._caught_up.set()
+
+    def _chunk(self, entry_id: str, chunk: str, seq: int, msg: Msg) -> bytes | None:
+        """Keep a chunk of a large entry; the entry's bytes once its last chunk is here and
+        it was not applied before (a replica reading again from an entry's first chunk)."""
+        at = msg.metadata.timestamp.timestamp() if msg.metadata.timestamp else 0.0
+        if self._chunks.expire(at):
+            log.warning("chunks of a log entry whose last chunk never came were dropped")
+        base = entry_id.partition("#")[0]
+        data = self._chunks.add(base, chunk, seq, msg.data, at)
+        last = base == entry_id  # the last chunk carries the entry's own id
+        if last and seq <= self.applied:
+            return None  # applied before this replica restarted
+        if last and data is None:
+            log.error("log entry %d (%s): its earlier chunks are missing; skipped", seq, base)
+        return data
 
     # --- the writer ---------------------------------------------------------------------------
 
@@ -177,7 +208,28 @@ class ReplicatedCommitter(GroupCommitter):
             done.add_done_callback(_retrieve)
         self._mine[entry_id] = (ops, done)
         self._in_flight += len(ops.messages)
-        self.publisher.publish(self.subject, encode_ops(ops), entry_id)
+        payload = encode_ops(ops)
+        if len(payload) <= self.max_entry_bytes:
+            self.publisher.publish(self.subject, payload, entry_id)
+            self.publisher.future().add_done_callback(
+                lambda published: self._published(entry_id, published))
+            return
+        # Too large for one message: the chunks first, the last one (which commits the
+        # entry) once they are all stored (routing.nats.chunks).
+        parts = split(payload, self.max_entry_bytes)
+        n = len(parts)
+        for k, part in enumerate(parts[:-1]):
+            self.publisher.publish(self.subject, part, f"{entry_id}#{k}",
+                                   {CHUNK_HEADER: f"{k}/{n}"})
+        self.publisher.future().add_done_callback(
+            lambda stored: self._commit_chunks(entry_id, parts[-1], n, stored))
+
+    def _commit_chunks(self, entry_id: str, last: bytes, n: int,
+                       stored: asyncio.Future[None]) -> None:
+        if stored.cancelled() or stored.exception() is not None:
+            self._published(entry_id, stored)  # never committed: applied nowhere
+            return
+        self.publisher.publish(self.subject, last, entry_id, {CHUNK_HEADER: f"{n - 1}/{n}"})
         self.publisher.future().add_done_callback(
             lambda published: self._published(entry_id, published))
 

@@ -11,6 +11,7 @@ bound nowhere, and a scheduled message is released once, by one node.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Any
 import pytest
 
 from bench.natsd import NatsCluster
+from encoding.pdu import SubmitSm
 from tests.cluster.nodes import TOKEN, Nodes, sim_operator
 from tests.conftest import GatewayThread
 from tests.httpkit import api_client, message_body, post_json, wait_message_status
@@ -108,6 +110,38 @@ def test_a_scheduled_message_is_released_once_by_one_node(
         assert [x.receipted_message_id for x in receipts] == [mid]
     released = [gw.run(partial(_released, gw)) for gw in (a, b)]
     assert sorted(released) == [0, 1]
+
+
+def test_a_request_for_10000_recipients_larger_than_a_nats_message_is_accepted(
+        nats_cluster: NatsCluster, tmp_path: Path) -> None:
+    """One HTTP request is one batch and one log entry, megabytes for 10,000 recipients,
+    beyond the servers' max_payload (1 MB): it goes as several chunks (routing.nats.chunks),
+    is answered 200, and every message is in the other node's replica and sent once."""
+    started = Nodes(nats_cluster, tmp_path)
+    try:
+        _ten_thousand(started)
+    finally:
+        started.close()
+
+
+def _ten_thousand(started: Nodes) -> None:
+    sim = started.sim()
+    op = sim_operator(sim)
+    a, b = started.gateway("a", op), started.gateway("b", op)
+    recipients = [f"+4477009{i:05d}" for i in range(10_000)]
+    with api_client(a.gateway.http_port, TOKEN, timeout=60.0) as http:
+        r = post_json(http, message_body(recipients, "one request, one entry, many chunks"))
+    assert r.status_code == 200, r.text
+    ids = [m["id"] for m in r.json()["messages"]]
+    assert len(set(ids)) == 10_000
+
+    def in_b() -> bool:
+        return b.run(lambda: all(b.gateway.record.get(i) is not None for i in ids))
+
+    wait_until(in_b, 20.0, "every message of the request in b's replica")
+    wait_until(lambda: len(sim.received()) >= 10_000, 60.0, "the simulator got them all")
+    sent = Counter(p.destination_addr for p in sim.received() if isinstance(p, SubmitSm))
+    assert len(sent) == 10_000 and max(sent.values()) == 1
 
 
 def _released(gw: GatewayThread) -> int:
