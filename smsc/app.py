@@ -25,6 +25,7 @@ from config import GatewayConfig
 from esme import Pool
 from routing.admission import Admission
 from routing.analytics import Analytics
+from routing.channels import webhook_queue
 from routing.consent import Consent
 from routing.events import TenantEvent
 from routing.inbound import Inbound
@@ -161,11 +162,13 @@ class Gateway:
         self.http_tls = http_tls(cfg.http) if cfg.http.enabled else None
         steps.push("store", self.store.close)
         self.store.open()
-        # SQLite, or a node of a cluster (smsc.storage) that delivers its tenants' events
+        # SQLite, or a node of a cluster (smsc.storage) that delivers its tenants' events:
+        # a tenant's deliver_sm from a node with its receiver bind, its webhook events (their
+        # own queue, routing.channels) from any node
         self.committer, self.cluster = await open_engine(
             cfg, self.store, steps, on_commit=self.metrics.on_commit,
             wanted=lambda: self.registry.receiving() | {
-                t.system_id for t in self.config.tenants if t.webhook_url})
+                webhook_queue(t.system_id) for t in self.config.tenants if t.webhook_url})
         self._wire(loop)
         steps.stop_intake_with(self.admission.stop_accepting)
         if self.cluster is not None:

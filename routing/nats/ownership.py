@@ -4,9 +4,10 @@ Every node applies every event to its replica (routing.nats.replica), but only o
 claim a tenant's events, or two nodes would deliver each of them. The owner is the holder of
 the tenant's lease in ``TENANTS_BUCKET``, a ``SlotLeases`` slot (routing.nats.leases: taken
 with create, renewed with compare and set, valid for ``ttl_s - margin_s`` on the holder's
-clock, released on an orderly stop). A node asks for the leases of the tenants it can
-deliver to (``wanted``: a receiver bind of the tenant on this node, or a webhook), and lets a
-lease go when it no longer can (the tenant unbound here), so the tenant's events follow its
+clock, released on an orderly stop). A node asks for the leases of the queues it can
+deliver (``wanted``: a tenant with a receiver bind on this node; the webhook queue of a tenant
+with a webhook, routing.channels, which any node can send and one does), and lets a lease go
+when it no longer can (the tenant unbound here), so the tenant's events follow its
 binds: bound on node B only, B takes the lease at its next round. A node that dies holding
 leases loses them after ``ttl_s``; a node that wants them then takes them over, and reads
 the tenant's waiting events from its replica (``on_gained``).

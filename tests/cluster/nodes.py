@@ -19,7 +19,7 @@ import msgspec
 import nats
 
 from bench.natsd import NatsCluster
-from config import ClusterConfig, GatewayConfig, OperatorConfig, TenantConfig
+from config import ClusterConfig, GatewayConfig, HttpConfig, OperatorConfig, TenantConfig
 from smsc.http import hash_token
 from tests.conftest import GatewayThread
 from tests.gatewayproc import GatewayProcess
@@ -71,10 +71,15 @@ class Nodes:
                              lease_ttl_s=self.lease_ttl_s)
 
     def gateway(self, node: str, op: OperatorConfig, *, wait_bound: bool = True,
-                tenants: tuple[TenantConfig, ...] | None = None) -> GatewayThread:
-        """A node in this process, routing everything to ``op`` (tenants: ``demo``)."""
+                tenants: tuple[TenantConfig, ...] | None = None,
+                http: dict[str, Any] | None = None) -> GatewayThread:
+        """A node in this process, routing everything to ``op`` (tenants: ``demo``;
+        ``http``: fields of its [http] section)."""
         base: GatewayConfig = gateway_config(self.tmp_path / node, [op],
                                              tenants=tenants or (tenant(),))
+        if http:
+            base = msgspec.structs.replace(base, http=HttpConfig(host="127.0.0.1", port=0,
+                                                                 **http))
         gw = GatewayThread(msgspec.structs.replace(base, cluster=self._cluster(node)))
         self.threads.append(gw)
         if wait_bound:
