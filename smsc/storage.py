@@ -17,8 +17,8 @@ not send are taken over by another (smsc.recovery).
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
-from functools import partial
 from typing import Protocol
 
 from config import GatewayConfig
@@ -40,6 +40,8 @@ from .registry import Registry
 from .teardown import Teardown
 
 __all__ = ["open_engine", "follow_cluster", "share_binds"]
+
+log = logging.getLogger(__name__)
 
 
 async def open_engine(cfg: GatewayConfig, store: Store, steps: Teardown, *,
@@ -129,8 +131,7 @@ def follow_cluster(cluster: Cluster, gw: Followers, steps: Teardown) -> None:
     events.join_cluster(ownership.owns)
     ownership.on_gained = events.gained
     ownership.on_lost = events.lost
-    scheduler.leads = partial(ownership.leads, SCHEDULER)
-    ownership.on_duty = lambda duty: scheduler.wake(0.0)
+    follow_scheduler_duty(cluster, scheduler, steps)
     outcomes = gw.router.outcomes
 
     def entry(ops: Ops, mine: bool) -> None:
@@ -179,3 +180,38 @@ def share_binds(cluster: Cluster, pool: Pool, metrics: Metrics) -> None:
                   "cluster shares each operator's binds out among its nodes)", "operator",
                   slots.held)
     slots.start()
+
+
+def follow_scheduler_duty(cluster: Cluster, scheduler: Scheduler, steps: Teardown) -> None:
+    """One node releases due scheduled messages: the holder of the duty lease, once its
+    replica has applied what the log held when the duty came to it (the releases of the
+    node that had it before), so that a message is not released again from a stale row."""
+    ownership, loop = cluster.ownership, asyncio.get_running_loop()
+    current = {"scheduler": False}
+    scheduler.leads = lambda: current["scheduler"] and ownership.leads(SCHEDULER)
+    tasks: set[asyncio.Task[None]] = set()
+
+    async def take_duty() -> None:
+        while ownership.leads(SCHEDULER):
+            if await cluster.committer.barrier():
+                current["scheduler"] = True
+                scheduler.wake(0.0)
+                return
+            log.warning("the scheduler's duty came to this node, but its replica is not "
+                        "known to be current; due messages wait until it is")
+            await asyncio.sleep(ownership.leases.renew_s)
+
+    def on_duty(duty: str) -> None:
+        current["scheduler"] = False
+        task = loop.create_task(take_duty())
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    async def stop() -> None:
+        for task in list(tasks):
+            task.cancel()
+        if tasks:
+            await asyncio.wait(list(tasks), timeout=2.0)
+
+    ownership.on_duty = on_duty
+    steps.push("scheduler duty", stop)

@@ -88,6 +88,7 @@ class ReplicatedCommitter(GroupCommitter):
         self._listeners: list[Callable[[Ops, bool], None]] = []
         self._caught_up = asyncio.Event()
         self._catch_up_to = 0
+        self._barriers: list[tuple[int, asyncio.Event]] = []  # (log entry, set once applied)
         self._sub: object = None
 
     def on_entry(self, listener: Callable[[Ops, bool], None]) -> None:
@@ -175,6 +176,10 @@ class ReplicatedCommitter(GroupCommitter):
             settle(mine[1], error)
         if seq >= self._catch_up_to:
             self._caught_up.set()
+        for target, reached in list(self._barriers):
+            if seq >= target:
+                self._barriers.remove((target, reached))
+                reached.set()
 
     def _chunk(self, entry_id: str, chunk: str, seq: int, msg: Msg) -> bytes | None:
         """Keep a chunk of a large entry; the entry's bytes once its last chunk is here and
@@ -190,6 +195,28 @@ class ReplicatedCommitter(GroupCommitter):
         if last and data is None:
             log.error("log entry %d (%s): its earlier chunks are missing; skipped", seq, base)
         return data
+
+    async def barrier(self, timeout_s: float = 30.0) -> bool:
+        """Wait until this replica has applied every entry the log holds now (what other
+        nodes wrote before this call); False when that took longer than ``timeout_s`` or
+        the log could not be asked."""
+        try:
+            target = (await self.js.stream_info(LOG_STREAM)).state.last_seq
+        except Exception:  # cut off: not known to be current
+            log.warning("the log's end could not be read", exc_info=True)
+            return False
+        if self.applied >= target:
+            return True
+        reached = asyncio.Event()
+        self._barriers.append((target, reached))
+        try:
+            await asyncio.wait_for(reached.wait(), timeout_s)
+            return True
+        except TimeoutError:
+            return False
+        finally:
+            if (target, reached) in self._barriers:
+                self._barriers.remove((target, reached))
 
     # --- the writer ---------------------------------------------------------------------------
 
