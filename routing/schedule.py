@@ -17,9 +17,10 @@ of a queued one through the router; ``supersede`` is submit_sm's replace_if_pres
 
 A cluster (issue 14): every node stores scheduled messages in the shared log, and one node
 releases the due ones, the holder of the scheduler's lease (``leads``); the others' timers
-sleep until the lease comes to them (``wake``). A message is released once, by one node,
-unless the lease moves while a release is in the log and not yet applied on the new holder
-(a lease moves after its holder stopped, or after ``lease_ttl_s`` without renewal).
+sleep until the lease comes to them (``wake``). A message is released once, by one node: the
+new holder of the lease releases nothing before its replica has applied what the log held
+when the lease came (smsc.storage), the last holder's releases included. Only a release a
+node cut off from the cluster was still publishing then can be repeated.
 
 Race rule: a message whose status change is recorded but not yet durable
 (``MessageRecord.change_pending``) is left alone: the store's copy of it is stale.
