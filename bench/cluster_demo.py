@@ -13,7 +13,6 @@ servers, every one by PID. Ports: SMPP 2775 / 2785 / 2795, HTTP 8081 / 8082 / 80
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import subprocess
 import sys
@@ -21,7 +20,7 @@ import threading
 import time
 from pathlib import Path
 
-from smsc.demo import start_simulator
+from smsc.demo import start_simulator, stop_child
 
 from .natsd import NatsCluster, NatsHarnessError, NodePorts
 
@@ -52,19 +51,9 @@ def _start_gateway(i: int, logs: Path) -> subprocess.Popen[bytes]:
         if proc.poll() is not None:
             break
         time.sleep(0.1)
-    _stop(proc)
+    stop_child(proc, 15.0)
     tail = log_path.read_text(errors="replace").strip().splitlines()[-1:] or ["(no output)"]
     raise RuntimeError(f"gateway node gw{i} did not start: {tail[0]} (log: {log_path})")
-
-
-def _stop(proc: subprocess.Popen[bytes] | subprocess.Popen[str]) -> None:
-    if proc.poll() is None:
-        os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
 
 
 def main() -> int:
@@ -105,9 +94,9 @@ def main() -> int:
         return 2
     finally:
         for proc in reversed(gateways):
-            _stop(proc)
+            stop_child(proc, 15.0)
         if sim is not None:
-            _stop(sim)
+            stop_child(sim, 5.0)
         with contextlib.suppress(NatsHarnessError):
             nats.stop()
     return 0

@@ -21,7 +21,7 @@ from config import ConfigError, load_gateway_config
 
 from .cli import run_gateway
 
-__all__ = ["main", "start_simulator"]
+__all__ = ["main", "start_simulator", "stop_child"]
 
 _EXAMPLES = Path(__file__).resolve().parent.parent / "config" / "examples"
 
@@ -72,13 +72,18 @@ def main() -> int:
         # SIGHUP (``smsc reload --config config/examples/smsc.toml``) rereads the example.
         return run_gateway(cfg, str(_EXAMPLES / "smsc.toml"))
     finally:
-        if sim.poll() is None:
-            os.kill(sim.pid, signal.SIGTERM)
-            try:
-                sim.wait(5)
-            except subprocess.TimeoutExpired:
-                sim.kill()
-                sim.wait(5)
+        stop_child(sim, 5.0)
+
+
+def stop_child(proc: subprocess.Popen[str] | subprocess.Popen[bytes], grace_s: float) -> None:
+    """SIGTERM ``proc`` by PID unless it exited; SIGKILL it after ``grace_s``; reap it."""
+    if proc.poll() is None:
+        os.kill(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(grace_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
 
 
 if __name__ == "__main__":

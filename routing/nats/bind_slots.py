@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable, Mapping
 
 from nats.js.kv import KeyValue
 
-from .leases import BUCKET, SlotLeases, bucket_spec, run_rounds
+from .leases import BUCKET, SlotLeases, bucket_spec, end_rounds, run_rounds
 
 __all__ = ["BUCKET", "bucket_spec", "BindSlots"]
 
@@ -85,7 +85,4 @@ class BindSlots:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            await asyncio.wait([task], timeout=2.0)
-        await self.leases.release_all()
+        await end_rounds(task, self.leases)

@@ -45,7 +45,7 @@ from nats.js.kv import KeyValue
 
 from .provision import BucketSpec
 
-__all__ = ["BUCKET", "bucket_spec", "SlotLeases", "share", "plan", "run_rounds"]
+__all__ = ["BUCKET", "bucket_spec", "SlotLeases", "share", "plan", "run_rounds", "end_rounds"]
 
 log = logging.getLogger(__name__)
 
@@ -237,3 +237,11 @@ async def run_rounds(round: Callable[[], Awaitable[None]], every_s: float,
             await asyncio.wait_for(poked.wait(), every_s)
         except TimeoutError:
             pass
+
+
+async def end_rounds(task: asyncio.Task[None] | None, leases: SlotLeases) -> None:
+    """Stop the rounds of ``task`` (bounded) and let every lease of ``leases`` go."""
+    if task is not None:
+        task.cancel()
+        await asyncio.wait([task], timeout=2.0)
+    await leases.release_all()

@@ -27,7 +27,7 @@ from collections.abc import Callable
 
 from nats.js.kv import KeyValue
 
-from .leases import SlotLeases, run_rounds
+from .leases import SlotLeases, end_rounds, run_rounds
 
 __all__ = ["TENANTS_BUCKET", "SCHEDULER", "TenantOwnership"]
 
@@ -96,10 +96,7 @@ class TenantOwnership:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            await asyncio.wait([task], timeout=2.0)
-        await self.leases.release_all()
+        await end_rounds(task, self.leases)
         for tenant in sorted(self._owned):
             self.on_lost(tenant)
         self._owned, self._duties = set(), set()

@@ -1,14 +1,18 @@
 """Fixtures of the cluster tests: a started 3-node JetStream cluster (``nats_cluster``) and a
 single JetStream server (``nats_server``), one of each per test module, on loopback ports,
-stopped at the end of the module whatever happened (``bench/natsd.py``)."""
+stopped at the end of the module whatever happened (``bench/natsd.py``); and ``nodes``, the
+gateway nodes and simulators a test starts over ``nats_cluster`` (``tests.cluster.nodes``,
+the default lease time), all stopped after it."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from bench.natsd import NatsCluster
+from tests.cluster.nodes import Nodes
 
 
 def _started(tmp_path_factory: pytest.TempPathFactory, size: int) -> Iterator[NatsCluster]:
@@ -30,3 +34,12 @@ def nats_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsClust
 def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsCluster]:
     """One JetStream server (no cluster block)."""
     yield from _started(tmp_path_factory, 1)
+
+
+@pytest.fixture
+def nodes(nats_cluster: NatsCluster, tmp_path: Path) -> Iterator[Nodes]:
+    started = Nodes(nats_cluster, tmp_path)
+    try:
+        yield started
+    finally:
+        started.close()

@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from functools import partial
-from pathlib import Path
 
 import nats
 import pytest
@@ -34,14 +33,6 @@ MESSAGES = 150
 IN_FLIGHT = 10
 KILL_AFTER = MESSAGES // 3
 
-
-@pytest.fixture
-def nodes(nats_cluster: NatsCluster, tmp_path: Path) -> Iterator[Nodes]:
-    started = Nodes(nats_cluster, tmp_path)
-    try:
-        yield started
-    finally:
-        started.close()
 
 
 def log_leader(servers: list[str]) -> str:

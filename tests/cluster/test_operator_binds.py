@@ -9,12 +9,9 @@ The leases keep the default lease time (10 s), the figure the 15 s promise is ma
 from __future__ import annotations
 
 import signal
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from bench.natsd import NatsCluster
 from tests.cluster.nodes import BINDS, Nodes, sim_operator
 from tests.conftest import GatewayThread
 from tests.integration.e2e_support import operator
@@ -24,14 +21,6 @@ pytestmark = pytest.mark.timeout(120)
 
 TAKEOVER_S = 15.0  # the issue: a dead node's binds are taken over within 15 s
 
-
-@pytest.fixture
-def nodes(nats_cluster: NatsCluster, tmp_path: Path) -> Iterator[Nodes]:
-    started = Nodes(nats_cluster, tmp_path)
-    try:
-        yield started
-    finally:
-        started.close()
 
 
 def bound_here(gw: GatewayThread) -> int:

@@ -14,13 +14,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from bench.natsd import NatsCluster
 from routing.channels import webhook_queue
 from tests.cluster.nodes import TOKEN, Nodes, sim_operator, tenant
 from tests.conftest import GatewayThread
@@ -32,14 +30,6 @@ from tests.webhook_receiver import WebhookReceiver
 
 pytestmark = pytest.mark.timeout(120)
 
-
-@pytest.fixture
-def nodes(nats_cluster: NatsCluster, tmp_path: Path) -> Iterator[Nodes]:
-    started = Nodes(nats_cluster, tmp_path)
-    try:
-        yield started
-    finally:
-        started.close()
 
 
 @pytest.fixture

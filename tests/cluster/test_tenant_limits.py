@@ -10,13 +10,10 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import smpplib.exceptions
 
-from bench.natsd import NatsCluster
 from encoding.constants import CommandStatus
 from tests.cluster.nodes import TOKEN, Nodes, sim_operator, tenant
 from tests.conftest import GatewayThread
@@ -29,14 +26,6 @@ pytestmark = pytest.mark.timeout(120)
 TPS = 40.0
 SECONDS = 3  # whole seconds counted, after the one the load starts in
 
-
-@pytest.fixture
-def nodes(nats_cluster: NatsCluster, tmp_path: Path) -> Iterator[Nodes]:
-    started = Nodes(nats_cluster, tmp_path)
-    try:
-        yield started
-    finally:
-        started.close()
 
 
 def bind_status(port: int) -> int:

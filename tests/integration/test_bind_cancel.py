@@ -22,9 +22,9 @@ from config import GatewayConfig, OperatorConfig
 from esme import Pool
 from esme.pool import PoolRouter
 from routing.inbound import Inbound
-from routing.jobs import Job
 from routing.repository import MessageRecord
 from routing.workqueue import MemoryWorkQueue
+from tests.pool_fakes import IdleRouter
 from tests.ports import blackhole_port, refusing_port
 
 pytestmark = pytest.mark.timeout(30)
@@ -33,19 +33,6 @@ _LOOPS: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {
     "asyncio": asyncio.new_event_loop, "uvloop": uvloop.new_event_loop}
 PROMPT_S = 1.0  # "promptly": far below the 10 s connect timeout and the back-off
 
-
-class _Router:
-    """The router as binds that never get to send see it."""
-
-    def operator_up(self, operator: str) -> None: ...
-
-    def operator_down(self, operator: str) -> None: ...
-
-    def take(self, operator: str, limit: int, now: float) -> list[Job]:
-        return []
-
-    def pending(self, operator: str) -> int:
-        return 0
 
 
 Run = Callable[[Coroutine[Any, Any, None]], None]
@@ -64,7 +51,7 @@ def make_pool(port: int, **fields: Any) -> Pool:
     fields.setdefault("reconnect_max_s", 60.0)
     op = OperatorConfig(name="op", host="127.0.0.1", port=port, system_id="gw", password="pw",
                         **fields)
-    return Pool(GatewayConfig(operators=(op,)), cast(PoolRouter, _Router()),
+    return Pool(GatewayConfig(operators=(op,)), cast(PoolRouter, IdleRouter()),
                 MemoryWorkQueue(["op"]), cast(Inbound, None), cast(MessageRecord, None),
                 wall=time.time)
 

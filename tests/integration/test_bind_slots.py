@@ -22,37 +22,15 @@ from config.simulator import SimulatorConfig
 from esme import Pool
 from esme.pool import PoolRouter
 from routing.inbound import Inbound
-from routing.jobs import Job
 from routing.repository import MessageRecord
 from routing.workqueue import MemoryWorkQueue
+from tests.pool_fakes import HeldSlots, IdleRouter
 
 pytestmark = pytest.mark.timeout(30)
 
 WAIT_S = 5.0
 
 
-class _Router:
-    """The router as binds with nothing to send see it."""
-
-    def operator_up(self, operator: str) -> None: ...
-
-    def operator_down(self, operator: str) -> None: ...
-
-    def take(self, operator: str, limit: int, now: float) -> list[Job]:
-        return []
-
-    def pending(self, operator: str) -> int:
-        return 0
-
-
-class Slots:
-    def __init__(self, *held: tuple[str, int]) -> None:
-        self.held = set(held)
-
-    def holds(self, operator: str, slot: int) -> bool:
-        return (operator, slot) in self.held
-
-    def poke(self) -> None: ...
 
 
 async def until(check: Callable[[], bool], what: str) -> None:
@@ -80,11 +58,11 @@ def with_simulator(test: Callable[[Simulator], Awaitable[None]]) -> None:
     asyncio.run(main())
 
 
-def pool_for(sim: Simulator, slots: Slots, **fields: object) -> Pool:
+def pool_for(sim: Simulator, slots: HeldSlots, **fields: object) -> Pool:
     op = OperatorConfig(name="op", host="127.0.0.1", port=sim.port, system_id="gw",
                         password="pw", binds=2, reconnect_min_s=0.05, reconnect_max_s=0.2,
                         **fields)  # type: ignore[arg-type]
-    pool = Pool(GatewayConfig(operators=(op,)), cast(PoolRouter, _Router()),
+    pool = Pool(GatewayConfig(operators=(op,)), cast(PoolRouter, IdleRouter()),
                 MemoryWorkQueue(["op"]), cast(Inbound, None), cast(MessageRecord, None),
                 wall=time.time)
     pool.slots = slots
@@ -96,7 +74,7 @@ def test_only_the_held_slot_binds_and_a_lapsed_one_closes() -> None:
 
 
 async def _held_and_lapsed(sim: Simulator) -> None:
-    slots = Slots(("op", 1))
+    slots = HeldSlots(("op", 1))
     pool = pool_for(sim, slots)
     await pool.start()
     try:
@@ -120,7 +98,7 @@ def test_a_slot_let_go_is_unbound_before_let_go_returns() -> None:
 
 
 async def _let_go(sim: Simulator) -> None:
-    slots = Slots(("op", 0), ("op", 1))
+    slots = HeldSlots(("op", 0), ("op", 1))
     pool = pool_for(sim, slots)
     await pool.start()
     try:

@@ -30,6 +30,7 @@ from routing.repository import MessageRecord
 from routing.retry import Outcome, classify
 from routing.workqueue import MemoryWorkQueue
 from tests.fakesession import FakeSession
+from tests.pool_fakes import HeldSlots
 
 
 class Handle:
@@ -310,25 +311,12 @@ def test_pump_sends_no_more_than_window_room(clock: FakeClock) -> None:
     assert clock.timers == []  # no room: the next answer pumps again, not a timer
 
 
-class Slots:
-    """A cluster's bind slots as the pool sees them: the (operator, slot) pairs held."""
-
-    def __init__(self, *held: tuple[str, int]) -> None:
-        self.held = set(held)
-        self.pokes = 0
-
-    def holds(self, operator: str, slot: int) -> bool:
-        return (operator, slot) in self.held
-
-    def poke(self) -> None:
-        self.pokes += 1
-
 
 def test_a_bind_sends_only_while_this_node_holds_its_slot(clock: FakeClock) -> None:
     """A node cut off from the cluster stops sending once its lease lapses on its clock,
     before another node may take the slot (routing.nats.leases)."""
     rig = Rig(operator("opA", binds=2))
-    rig.pool.slots = slots = Slots(("opA", 1))
+    rig.pool.slots = slots = HeldSlots(("opA", 1))
     first, second = rig.pool.binds["opA"]
     conns = rig.attach(first, clock), rig.attach(second, clock)
     jobs = rig.queue("opA", 3)
