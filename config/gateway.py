@@ -246,6 +246,10 @@ class ClusterConfig(Strict, frozen=True, kw_only=True):
     # so fewer, fuller batches answer sooner: at 2,000 msg/s, 3 ms gave p99 submit_sm_resp
     # 6.5 ms and 1 ms 12.8 ms (BENCHMARKS.md, issue 14).
     commit_interval_ms: Annotated[float, Meta(ge=0, le=100)] = 3.0
+    # How long the replicated log keeps an entry (0: for ever). Every node's replica holds
+    # the whole state; a node away for longer starts from a copy of another node's replica
+    # (smsc copy-replica). README, "Running a cluster".
+    log_retention_s: Annotated[float, Meta(ge=0)] = 604800.0
 
     def __post_init__(self) -> None:
         _check_cert_pair(self.cert, self.key)

@@ -1,7 +1,9 @@
 """The ``smsc`` command: ``smsc serve --config FILE``, ``smsc check-config FILE``, ``smsc
 reload --config FILE`` (check it, then SIGHUP the running gateway: it rereads the file) and
 ``smsc api-key new`` (a fresh HTTP API token and the ``api_keys`` line to paste), ``smsc
-hash-password [--stdin]`` (the ``password_hash`` line for a tenant's SMPP password).
+hash-password [--stdin]`` (the ``password_hash`` line for a tenant's SMPP password), ``smsc
+copy-replica SOURCE TARGET`` (a cluster node's store, copied while it runs, to start another
+node from: routing.sqlite.copy).
 
 Errors a user can hit (bad config, port in use, unwritable store) are one line on stderr and
 exit code 2, never a traceback; a port that cannot be bound names its config key
@@ -24,6 +26,8 @@ from typing import Any
 
 from config import ConfigError, GatewayConfig, load_gateway_config
 from routing import StoreError
+from routing.nats.provision import ClusterError
+from routing.sqlite.copy import CopyError, copy_store
 
 from .app import Gateway
 from .credentials import credential_warnings, read_new_password
@@ -56,7 +60,22 @@ def _parser() -> argparse.ArgumentParser:
                              "tenant's SMPP password (typed at a prompt)")
     hashing.add_argument("--stdin", action="store_true",
                          help="read the password from the first line of stdin instead")
+    copy = sub.add_parser("copy-replica", help="copy a cluster node's store (while it "
+                          "runs) to a new file, to start a node from")
+    copy.add_argument("source", help="the running node's [store] path")
+    copy.add_argument("target", help="a new file: the other node's [store] path")
     return p
+
+
+def _copy_replica(source: str, target: str) -> int:
+    try:
+        at = copy_store(source, target)
+    except CopyError as exc:
+        print(f"smsc: copy-replica: {exc}", file=sys.stderr)
+        return 2
+    where = f"at log entry {at}" if at is not None else "not a cluster replica"
+    print(f"copied {source} to {target} ({where}); start the node on it")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -92,6 +111,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "reload":
         return _reload(args.config)
+    if args.command == "copy-replica":
+        return _copy_replica(args.source, args.target)
     if args.command != "serve":
         _parser().print_help()
         return 2
@@ -219,6 +240,9 @@ async def _start(gateway: Gateway, stop: asyncio.Event) -> int | None:
         return 2
     except (ListenError, TlsError) as exc:
         print(f"smsc: {exc}", file=sys.stderr)
+        return 2
+    except ClusterError as exc:  # [cluster]: the servers or streams cannot carry it
+        print(f"smsc: [cluster]: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
         print(f"smsc: cannot start: {exc}", file=sys.stderr)

@@ -134,7 +134,7 @@ async def join(cfg: ClusterConfig, store: Store, loop: asyncio.AbstractEventLoop
     try:
         js = nc.jetstream()
         version = await check_server(nc, js)
-        await ensure_stream(js, log_spec(), cfg.replicas)
+        await ensure_stream(js, log_spec(cfg.log_retention_s), cfg.replicas)
         await ensure_bucket(js, BucketSpec(CLUSTER_BUCKET, history=1,
                                            description="smsc: cluster-wide counters"),
                             cfg.replicas)

@@ -24,6 +24,8 @@ connection.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -166,6 +168,16 @@ async def ensure_stream(js: JetStreamContext, spec: StreamSpec, replicas: int, *
         raise ClusterError(
             f"stream {spec.name} does not carry {missing}: another application owns that "
             "name, or it was edited; delete it or give the gateway its own account")
+    age = info.config.max_age or 0.0
+    if abs(age - spec.max_age_s) > 1e-3:  # the retention changed in the config: follow it
+        changed = dataclasses.replace(info.config, max_age=spec.max_age_s or None,
+                                      duplicate_window=spec.duplicate_window_s)
+        info = await _settled(lambda: js.update_stream(changed),
+                              f"changing the retention of stream {spec.name}", settle_s)
+        logging.getLogger(__name__).info(
+            "stream %s now keeps entries for %s (was %s)", spec.name,
+            f"{spec.max_age_s:g} s" if spec.max_age_s else "ever",
+            f"{age:g} s" if age else "ever")
     window = info.config.duplicate_window or 0.0
     if window < spec.duplicate_window_s:
         raise ClusterError(

@@ -24,8 +24,12 @@ depends only on the batch and the replica's rows (status changes are conditioned
 status read, and one of two writers loses on every replica alike).
 
 A publish that is not acknowledged after its attempts fails its batch's future
-(``ReplicationError``: the tenant is answered as for a failed commit). The log is kept
-whole (a node that joins replays it from the start); compaction is not done yet.
+(``ReplicationError``: the tenant is answered as for a failed commit). The log keeps entries
+for ``[cluster] log_retention_s`` (7 days by default; 0: for ever): every replica holds all
+the state, so the log is only needed by a node that was away, or joins. A node whose replica
+is older than the log's start, or empty after the log dropped its first entries, is refused
+in one line and started from a copy of a running node's replica (``smsc copy-replica``): a
+replica is the same on every node, and its position says where in the log it goes on.
 """
 
 from __future__ import annotations
@@ -56,8 +60,12 @@ APPLIED_KEY = "log_seq"  # the replica's meta key: the last log entry applied
 _MSG_ID = "Nats-Msg-Id"
 
 
-def log_spec() -> StreamSpec:
-    return StreamSpec(LOG_STREAM, (f"{LOG_SUBJECT}.>",),
+def log_spec(retention_s: float = 0.0) -> StreamSpec:
+    """The log stream; entries older than ``retention_s`` are dropped (0: kept whole). The
+    duplicate window cannot pass the retention (the server refuses it)."""
+    window = min(120.0, retention_s) if retention_s else 120.0
+    return StreamSpec(LOG_STREAM, (f"{LOG_SUBJECT}.>",), duplicate_window_s=window,
+                      max_age_s=retention_s,
                       description="smsc: every gateway node's writes, in the order applied")
 
 
@@ -85,6 +93,8 @@ class ReplicatedCommitter(GroupCommitter):
         self._chunks = Reassembly()
         self.remote_entries = 0
         self.unreadable = 0
+        self.gaps = 0  # runs of entries the log dropped before this replica read them
+        self._seen = self.applied  # the last stream sequence read
         self._listeners: list[Callable[[Ops, bool], None]] = []
         self._caught_up = asyncio.Event()
         self._catch_up_to = 0
@@ -111,9 +121,11 @@ class ReplicatedCommitter(GroupCommitter):
         start = min(self.applied + 1, self._resume_from)
         if last and start < first:
             raise ClusterError(
-                f"stream {LOG_STREAM} starts at entry {first}, after {start} that "
-                f"store {self.store.path} needs next: move this node's store away so that "
-                "it is rebuilt")
+                f"stream {LOG_STREAM} starts at entry {first}, after {start} that store "
+                f"{self.store.path} needs next (the log keeps log_retention_s): copy a "
+                f"running node's replica there with `smsc copy-replica <its store> "
+                f"{self.store.path}`, then start this node again")
+        self._seen = start - 1
         self._catch_up_to = last
         if self.applied >= last:
             self._caught_up.set()
@@ -136,6 +148,14 @@ class ReplicatedCommitter(GroupCommitter):
 
     async def _on_entry(self, msg: Msg) -> None:
         seq = msg.metadata.sequence.stream
+        if seq > self._seen + 1:
+            # The log dropped entries before this replica read them (it lagged longer than
+            # log_retention_s): it no longer holds what the others hold.
+            self.gaps += 1
+            log.error("log entries %d to %d were dropped before this node applied them: "
+                      "its replica is incomplete; stop it and start it from a copy of "
+                      "another node's replica (smsc copy-replica)", self._seen + 1, seq - 1)
+        self._seen = max(self._seen, seq)
         headers = msg.headers or {}
         entry_id = headers.get(_MSG_ID, "")
         data = msg.data

@@ -52,11 +52,12 @@ def closed_port() -> int:
 
 
 class Nodes:
-    def __init__(self, nats: NatsCluster, tmp_path: Path, *, lease_ttl_s: float = 10.0
-                 ) -> None:
+    def __init__(self, nats: NatsCluster, tmp_path: Path, *, lease_ttl_s: float = 10.0,
+                 log_retention_s: float = 604800.0) -> None:
         self.nats = nats
         self.tmp_path = tmp_path
         self.lease_ttl_s = lease_ttl_s
+        self.log_retention_s = log_retention_s
         self.sims: list[SimThread] = []
         self.threads: list[GatewayThread] = []
         self.processes: list[GatewayProcess] = []
@@ -68,7 +69,8 @@ class Nodes:
 
     def _cluster(self, node: str) -> ClusterConfig:
         return ClusterConfig(servers=tuple(self.nats.servers), node=node, replicas=3,
-                             lease_ttl_s=self.lease_ttl_s)
+                             lease_ttl_s=self.lease_ttl_s,
+                             log_retention_s=self.log_retention_s)
 
     def gateway(self, node: str, op: OperatorConfig, *, wait_bound: bool = True,
                 tenants: tuple[TenantConfig, ...] | None = None,
@@ -90,21 +92,27 @@ class Nodes:
         """A node as an ``smsc serve`` subprocess (for SIGKILL), routing everything to
         ``op``."""
         folder = self.tmp_path / node
+        gw = GatewayProcess(self.config_file(node, op), folder / "gateway.log",
+                            log_level="INFO")
+        self.processes.append(gw)
+        return gw
+
+    def config_file(self, node: str, op: OperatorConfig) -> Path:
+        """The TOML file of an ``smsc serve`` node (its store: ``<node>/smsc.db``)."""
+        folder = self.tmp_path / node
         folder.mkdir(parents=True, exist_ok=True)
         servers = ", ".join(f'"{s}"' for s in self.nats.servers)
         config = folder / "smsc.toml"
         config.write_text(
             loopback_sections(folder)
             + f'[cluster]\nservers = [{servers}]\nnode = "{node}"\nreplicas = 3\n'
-            f"lease_ttl_s = {self.lease_ttl_s}\n\n"
+            f"lease_ttl_s = {self.lease_ttl_s}\nlog_retention_s = {self.log_retention_s}\n\n"
             f'[[tenants]]\nsystem_id = "demo"\npassword = "demo"\nmax_binds = 4\n\n'
             f'[[operators]]\nname = "{op.name}"\nhost = "{op.host}"\nport = {op.port}\n'
             f'system_id = "{op.system_id}"\npassword = "{op.password}"\nbinds = {op.binds}\n'
             "reconnect_min_s = 0.2\nreconnect_max_s = 1.0\n\n"
             f'[[routes]]\nprefix = ""\noperators = ["{op.name}"]\n')
-        gw = GatewayProcess(config, folder / "gateway.log", log_level="INFO")
-        self.processes.append(gw)
-        return gw
+        return config
 
     def close(self) -> None:
         try:
