@@ -164,6 +164,11 @@ def follow_cluster(cluster: Cluster, gw: Followers, steps: Teardown) -> None:
                        "a dead node had in flight may reach their recipients twice", "kind",
                        lambda: {"messages": float(sweep.messages_taken),
                                 "epochs": float(sweep.epochs_taken)})
+    committer = cluster.committer
+    gw.metrics.counter("smsc_cluster_log_gaps", "Runs of log entries the log dropped before "
+                       "this node applied them (its replica is incomplete: start it from a "
+                       "copy, smsc copy-replica)", "node",
+                       lambda: {cluster.config.node: float(committer.gaps)})
     steps.push("takeover", sweep.stop)
     sweep.start()
 
