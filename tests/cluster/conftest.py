@@ -37,8 +37,11 @@ def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsCluste
 
 
 @pytest.fixture
-def nodes(nats_cluster: NatsCluster, tmp_path: Path) -> Iterator[Nodes]:
-    started = Nodes(nats_cluster, tmp_path)
+def nodes(request: pytest.FixtureRequest, nats_cluster: NatsCluster, tmp_path: Path
+          ) -> Iterator[Nodes]:
+    """A test module's ``NODE_OPTIONS`` (``Nodes`` keywords: a shorter lease or log) apply."""
+    options = getattr(request.module, "NODE_OPTIONS", {})
+    started = Nodes(nats_cluster, tmp_path, **options)
     try:
         yield started
     finally:

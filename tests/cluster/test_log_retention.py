@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import msgspec
@@ -32,13 +31,7 @@ pytestmark = pytest.mark.timeout(120)
 RETENTION_S = 2.0
 
 
-@pytest.fixture
-def short_log(nats_cluster: NatsCluster, tmp_path: Path) -> Iterator[Nodes]:
-    started = Nodes(nats_cluster, tmp_path, log_retention_s=RETENTION_S)
-    try:
-        yield started
-    finally:
-        started.close()
+NODE_OPTIONS = {"log_retention_s": RETENTION_S}
 
 
 def log_first_and_last(servers: list[str]) -> tuple[int, int]:
@@ -57,9 +50,9 @@ def ids_of(gw: GatewayThread, ids: list[str]) -> bool:
 
 
 def test_a_node_the_log_has_moved_past_starts_from_a_copied_replica(
-        short_log: Nodes, nats_cluster: NatsCluster, tmp_path: Path) -> None:
-    op = sim_operator(short_log.sim())
-    a = short_log.gateway("a", op)
+        nodes: Nodes, nats_cluster: NatsCluster, tmp_path: Path) -> None:
+    op = sim_operator(nodes.sim())
+    a = nodes.gateway("a", op)
     with api_client(a.gateway.http_port, TOKEN) as http:
         r = post_json(http, message_body([f"+4477009005{i:02d}" for i in range(5)], "kept"))
         assert r.status_code == 200, r.text
@@ -68,7 +61,7 @@ def test_a_node_the_log_has_moved_past_starts_from_a_copied_replica(
     wait_until(lambda: log_first_and_last(servers)[0] > 1, 30.0,
                "the log dropped its first entries")
     # A new node with an empty store: refused in one line, told what to do.
-    config = short_log.config_file("b", op)
+    config = nodes.config_file("b", op)
     refused = subprocess.run([sys.executable, "-m", "smsc", "serve", "--config", str(config)],
                              capture_output=True, text=True, timeout=60)
     assert refused.returncode == 2, refused.stderr[-2000:]
@@ -86,8 +79,8 @@ def test_a_node_the_log_has_moved_past_starts_from_a_copied_replica(
                             str(store_b)], capture_output=True, text=True, timeout=60)
     assert again.returncode == 2 and "exists" in again.stderr  # never overwritten
     base = gateway_config(tmp_path / "b2", [op], tenants=(tenant(),))
-    b = GatewayThread(msgspec.structs.replace(base, cluster=short_log._cluster("b")))
-    short_log.threads.append(b)
+    b = GatewayThread(msgspec.structs.replace(base, cluster=nodes._cluster("b")))
+    nodes.threads.append(b)
     assert ids_of(b, ids)  # a's messages, from the copy
     with api_client(b.gateway.http_port, TOKEN) as http:
         r = post_json(http, message_body(["+447700900599"], "sent on b"))

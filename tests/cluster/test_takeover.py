@@ -10,13 +10,10 @@ receipt for every id ``a`` acknowledged, once each.
 from __future__ import annotations
 
 import signal
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from prometheus_client import generate_latest
 
-from bench.natsd import NatsCluster
 from routing.model import Status
 from tests.cluster.nodes import BINDS, Nodes, closed_port, sim_operator
 from tests.conftest import GatewayThread
@@ -28,13 +25,7 @@ pytestmark = pytest.mark.timeout(150)
 LEASE_TTL_S = 3.0  # the shortest the config allows: a dead node's epoch lapses quickly
 
 
-@pytest.fixture
-def nodes(nats_cluster: NatsCluster, tmp_path: Path) -> Iterator[Nodes]:
-    started = Nodes(nats_cluster, tmp_path, lease_ttl_s=LEASE_TTL_S)
-    try:
-        yield started
-    finally:
-        started.close()
+NODE_OPTIONS = {"lease_ttl_s": LEASE_TTL_S}
 
 
 def _accepted_on(gw: GatewayThread, ids: list[str]) -> bool:
