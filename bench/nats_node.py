@@ -261,6 +261,15 @@ class NatsServer:
             return False
         return True
 
+    def freeze(self) -> None:
+        """SIGSTOP: the process stays, its connections stay open, nothing answers (a hung
+        server, or one cut off without a reset)."""
+        self._signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        """SIGCONT after ``freeze``."""
+        self._signal(signal.SIGCONT)
+
     def kill(self, timeout_s: float = REAP_TIMEOUT_S) -> None:
         """SIGKILL the process and wait until it has exited and is reaped."""
         self._signal(signal.SIGKILL)

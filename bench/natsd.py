@@ -190,6 +190,15 @@ class NatsCluster:
         self._expected.discard(index)
         node.kill()
 
+    def freeze(self, index: int) -> None:
+        """SIGSTOP node ``index``: it keeps its connections and answers nothing (``thaw``)."""
+        self._node(index).freeze()
+
+    def thaw(self, index: int, timeout_s: float = 30.0) -> None:
+        """SIGCONT node ``index`` and wait until the cluster is ready again."""
+        self._node(index).thaw()
+        self._wait_ready(timeout_s, f"thaw of {self._node(index).server_name}")
+
     def restart(self, index: int, timeout_s: float = 30.0) -> None:
         """Start node ``index`` again (same ports, name and store) and wait until it is
         healthy, routed to every live node and every live node agrees on a meta leader."""
@@ -217,6 +226,7 @@ class NatsCluster:
         self._expected.clear()
         live = [node for node in self.nodes if node.running]
         for node in live:
+            node.thaw()  # a frozen node would not act on SIGTERM
             node.terminate()
         deadline = time.monotonic() + STOP_GRACE_S
         stubborn = [node for node in live if not node.reap(deadline - time.monotonic())]

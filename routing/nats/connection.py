@@ -8,7 +8,9 @@ nothing (group publishes fail after their attempts and leases lapse) and must co
 itself. What it sends while reconnecting is buffered, up to ``pending_bytes``. The first
 connection is different: when no server answers within ``connect_timeout_s`` per server,
 ``connect`` gives up with ``ClusterError`` (a node does not start on a cluster it cannot
-reach).
+reach). A server that stops answering without closing the connection (frozen, or cut off by
+the network) is noticed by pings within ``PING_S * (MAX_PINGS + 1)`` (9 s), and the client
+moves to another server.
 """
 
 from __future__ import annotations
@@ -28,6 +30,10 @@ __all__ = ["connect", "JetStream"]
 JetStream = JetStreamContext  # what ``Client.jetstream()`` returns, for callers outside
 
 
+PING_S = 3.0  # how often the client pings its server
+MAX_PINGS = 2  # pings left unanswered before the connection counts as dead
+
+
 async def connect(servers: list[str], *, name: str, user: str | None = None,
                   password: str | None = None, token: str | None = None,
                   tls: ssl.SSLContext | None = None, connect_timeout_s: float = 5.0,
@@ -39,7 +45,10 @@ async def connect(servers: list[str], *, name: str, user: str | None = None,
         return await asyncio.wait_for(nats.connect(
             servers=servers, name=name, user=user, password=password, token=token, tls=tls,
             connect_timeout=connect_timeout_s, max_reconnect_attempts=-1,
-            reconnect_time_wait=0.2, allow_reconnect=True, pending_size=pending_bytes),
+            reconnect_time_wait=0.2, allow_reconnect=True, pending_size=pending_bytes,
+            # A server that stops answering (frozen, or cut off without a reset) is left for
+            # another within PING_S * (MAX_PINGS + 1): nats-py's defaults take 6 minutes.
+            ping_interval=PING_S, max_outstanding_pings=MAX_PINGS),
             connect_timeout_s * max(1, len(servers)) + 1.0)
     except (TimeoutError, NatsError, OSError) as exc:
         raise ClusterError(

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import msgspec
 import nats
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js.errors import ServiceUnavailableError
 
 from bench.natsd import NatsCluster
 from config import ClusterConfig, GatewayConfig, HttpConfig, OperatorConfig, TenantConfig
@@ -132,14 +135,23 @@ BINDS = 3  # an operator's binds: one for each of up to three nodes (routing.nat
 def sim_operator(sim: SimThread) -> OperatorConfig:
     return operator("sim", sim.port, binds=BINDS)
 
-async def drop_streams(servers: list[str]) -> None:
+async def drop_streams(servers: list[str], timeout_s: float = 30.0) -> None:
     """Delete every stream (and so every key-value bucket) on the servers: what a test or a
-    bench run made, so that the next one starts empty."""
+    bench run made, so that the next one starts empty. JetStream may answer "temporarily
+    unavailable" for a while after a server came back: tried again until ``timeout_s``."""
     nc = await nats.connect(servers)
+    deadline = time.monotonic() + timeout_s
     try:
         jsm = nc.jsm()
-        for info in await jsm.streams_info():
-            if info.config.name:
-                await jsm.delete_stream(info.config.name)
+        while True:
+            try:
+                for info in await jsm.streams_info():
+                    if info.config.name:
+                        await jsm.delete_stream(info.config.name)
+                return
+            except (ServiceUnavailableError, NatsTimeoutError):
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.5)
     finally:
         await nc.close()
