@@ -15,8 +15,9 @@ leader has not heard from every peer yet: "no suitable peers for placement"), or
 leader to answer: those refusals are tried again for ``settle_s``, then reported in one line.
 
 Whether the servers fsync before acknowledging (``sync_interval: always``) is a server
-setting that no client can read: the cluster's guide must say so (to come with
-``[cluster]``), and the local clusters of ``bench/natsd.py`` set it. Everything here is a
+setting that no client can read: the README's "Running a cluster" says so, the example
+servers of ``make cluster`` (config/examples/cluster) and the local clusters of
+``bench/natsd.py`` set it. Everything here is a
 plain coroutine over a connected ``nats.aio.client.Client``; the composition root owns the
 connection.
 """
