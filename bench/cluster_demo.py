@@ -39,20 +39,26 @@ def _nats_configs() -> list[tuple[Path, NodePorts]]:
 def _start_gateway(i: int, logs: Path) -> subprocess.Popen[bytes]:
     """``smsc serve`` for node ``gw<i>``, its log in ``logs``; returns once it listens."""
     log_path = logs / f"gw{i}.log"
+    start = log_path.stat().st_size if log_path.exists() else 0  # earlier runs' lines stay
+
+    def this_run() -> str:
+        with log_path.open("rb") as f:
+            f.seek(start)
+            return f.read().decode(errors="replace")
+
     with log_path.open("ab") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "smsc", "serve", "--config", str(EXAMPLES / f"gw-{i}.toml")],
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + START_S
     while time.monotonic() < deadline:
-        text = log_path.read_text(errors="replace")
-        if "smsc listening on " in text:
+        if "smsc listening on " in this_run():
             return proc
         if proc.poll() is not None:
             break
         time.sleep(0.1)
     stop_child(proc, 15.0)
-    tail = log_path.read_text(errors="replace").strip().splitlines()[-1:] or ["(no output)"]
+    tail = this_run().strip().splitlines()[-1:] or ["(no output)"]
     raise RuntimeError(f"gateway node gw{i} did not start: {tail[0]} (log: {log_path})")
 
 

@@ -165,10 +165,13 @@ class NatsCluster:
                 node.start()
             self._wait_ready(timeout_s, f"cluster {self.name} start")
         except PortTakenError as error:
+            taken = [(n, c) for n, (c, _) in zip(self.nodes, configs, strict=True)
+                     if n.port_taken()]
             self.stop()
-            raise NatsHarnessError(f"a port of the NATS servers is in use ({error}); stop "
-                                   "what uses it, or edit the ports in the config files"
-                                   ) from error
+            where = ", ".join(f"{n.server_name} ({n.ports.client}/{n.ports.cluster}/"
+                              f"{n.ports.monitor}, {c.name})" for n, c in taken) or "a server"
+            raise NatsHarnessError(f"a port of NATS server {where} is in use: stop what "
+                                   "uses it, or edit the ports in that file") from error
         except BaseException:
             self.stop()
             raise
