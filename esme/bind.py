@@ -14,13 +14,12 @@ import asyncio
 import functools
 import logging
 import ssl
-from collections.abc import Iterable
-from typing import Any, Protocol
+from typing import Any
 
 from config import OperatorConfig
 from encoding.constants import CommandId, CommandStatus, EsmClass, status_name
 from encoding.pdu import BindReceiver, BindTransceiver, BindTransmitter, DataSm, DeliverSm, Pdu
-from encoding.receipt import Receipt, parse_receipt
+from encoding.receipt import parse_receipt
 from encoding.session import (
     Event,
     ProtocolError,
@@ -31,14 +30,14 @@ from encoding.session import (
     SessionConfig,
 )
 from routing.jobs import Job
-from routing.repository import Durable
 from routing.retry import Outcome
 from routing.throttle import TokenBucket, backoff
 
 from .connection import Connection
+from .owner import BindOwner
 from .tls import OperatorContext, TlsSetupError
 
-__all__ = ["OperatorBind", "BindOwner", "Dispatch"]
+__all__ = ["OperatorBind"]
 
 log = logging.getLogger("esme")
 _BIND_PDU = {"transceiver": BindTransceiver, "transmitter": BindTransmitter,
@@ -46,66 +45,6 @@ _BIND_PDU = {"transceiver": BindTransceiver, "transmitter": BindTransmitter,
 _RECEIPT_TYPES = (EsmClass.TYPE_DELIVERY_RECEIPT, EsmClass.TYPE_INTERMEDIATE_NOTIFICATION)
 _BIND_COMMANDS = frozenset({CommandId.bind_transmitter, CommandId.bind_receiver,
                             CommandId.bind_transceiver})
-
-
-class Dispatch(Protocol):
-    """The router as a bind sees it: claim jobs, report what happened to each part."""
-
-    def take(self, operator: str, limit: int, now: float) -> list[Job]: ...
-
-    def put_back(self, jobs: Iterable[Job], operator: str) -> None: ...
-
-    def parts_for(self, job: Job, now: float) -> list[int]: ...
-
-    def part_sending(self, job: Job, index: int) -> None: ...
-
-    def part_acked(self, job: Job, index: int, operator: str, operator_id: str) -> None: ...
-
-    def part_failed(self, job: Job, index: int, status: int | None, now: float) -> Outcome: ...
-
-    def pending(self, operator: str) -> int: ...
-
-    def next_due(self, operator: str) -> float | None: ...
-
-    def receipt(self, operator: str, receipt: Receipt, now: float) -> bool: ...
-
-
-class BindOwner(Protocol):
-    """What a bind needs of the pool that runs it."""
-
-    @property
-    def running(self) -> bool: ...
-
-    @property
-    def dispatch(self) -> Dispatch: ...
-
-    async def sleep(self, seconds: float) -> None: ...
-
-    def bound_changed(self, operator: str) -> None: ...
-
-    def holds(self, operator: str, slot: int) -> bool:
-        """Whether this bind's slot may be open and send on this node (a cluster shares an
-        operator's binds out among its nodes)."""
-        ...
-
-    async def until_held(self, b: OperatorBind) -> None:
-        """Return once ``b``'s slot is this node's (or the pool stops, or ``b`` retires)."""
-        ...
-
-    def count(self, operator: str, event: str) -> None: ...
-
-    def tls_context(self, op: OperatorConfig) -> OperatorContext:
-        """The operator's client TLS context, built once (``TlsSetupError`` when its files
-        cannot be used)."""
-        ...
-
-    def inbound_message(self, operator: str, pdu: DeliverSm | DataSm, now: float) -> int: ...
-
-    def durable(self) -> Durable:
-        """Completes when what the bind's inbound PDUs recorded is durable."""
-        ...
-
-    def wall(self) -> float: ...
 
 
 class OperatorBind:

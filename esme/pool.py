@@ -30,7 +30,8 @@ from encoding.pdu import DataSm, DeliverSm
 from routing.inbound import Inbound
 from routing.repository import Durable, MessageRecord, WorkQueue
 
-from .bind import Dispatch, OperatorBind
+from .bind import OperatorBind
+from .owner import Dispatch, Slotted
 from .tls import OperatorContext, OperatorContexts
 
 __all__ = ["Pool", "PoolRouter", "SlotGate"]
@@ -273,7 +274,7 @@ class Pool:
         return slots is None or ((operator, slot) not in self._leaving
                                  and slots.holds(operator, slot))
 
-    async def until_held(self, b: OperatorBind) -> None:
+    async def until_held(self, b: Slotted) -> None:
         """Return once ``b``'s slot is held here (at once on one machine), or the pool stops,
         or ``b`` retires."""
         while self._running and not b.retired and not self.holds(b.op.name, b.slot):
