@@ -61,10 +61,14 @@ class Takeover:
             pass  # it lapses by itself
 
     async def live_epochs(self) -> set[int]:
+        """The epochs of the nodes running now (``TakeoverError`` when the cluster does not
+        answer)."""
         try:
             keys = await self.live.keys()
         except NoKeysError:
             return set()
+        except NatsError as e:
+            raise TakeoverError(str(e) or type(e).__name__) from e
         return {int(k.partition(".")[2]) for k in keys if k.startswith(_LIVE + ".")}
 
     async def claim(self, epochs: Iterable[int]) -> list[int]:
