@@ -87,17 +87,14 @@ class Cluster:
 
     def __init__(self, cfg: ClusterConfig, nc: Client, committer: ReplicatedCommitter,
                  ownership: TenantOwnership, takeover: Takeover, slots: BindSlots,
-                 budgets: KeyValue) -> None:
+                 tenant_binds: TenantBinds, budgets: KeyValue) -> None:
         self.config = cfg
         self.nc = nc
         self.committer = committer
         self.ownership = ownership
         self.bind_slots = slots
         self.budgets = budgets
-        # ``max_binds`` over every node (``local``: this node's count, set by the gateway)
-        self.tenant_binds = TenantBinds(ownership.leases.kv, cfg.node,
-                                        asyncio.get_running_loop(), local=lambda tenant: 0,
-                                        ttl_s=cfg.lease_ttl_s)
+        self.tenant_binds = tenant_binds
         self.takeover = takeover
         self.epoch = takeover.epoch
 
@@ -157,10 +154,13 @@ async def join(cfg: ClusterConfig, store: Store, loop: asyncio.AbstractEventLoop
         ownership = TenantOwnership(tenants, cfg.node, loop, wanted, ttl_s=cfg.lease_ttl_s)
         slots = BindSlots(await js.key_value(bind_slots.BUCKET), cfg.node, loop,
                           ttl_s=cfg.lease_ttl_s)
+        # ``max_binds`` over every node (``local``: this node's count, set by the gateway)
+        tenant_binds = TenantBinds(tenants, cfg.node, loop, local=lambda tenant: 0,
+                                   ttl_s=cfg.lease_ttl_s)
     except BaseException:
         await nc.close()
         raise
     log.info("node %s joined the cluster (NATS %s, epoch %d, %d replicas)", cfg.node,
              version, epoch, cfg.replicas)
-    return Cluster(cfg, nc, committer, ownership, takeover, slots,
+    return Cluster(cfg, nc, committer, ownership, takeover, slots, tenant_binds,
                    await js.key_value(budget.BUCKET))

@@ -19,7 +19,8 @@ after their last write (the bucket's max age). A node holds a slot while the key
 
 After a crash the dead node's keys expire ``ttl_s`` after its last renewal, and the others
 look for free slots every ``renew_s``. So a slot is taken again within ``ttl_s + renew_s``,
-plus the server's expiry check: within 13 s with the defaults (10 s and 2 s).
+plus the server's expiry check: 12 s and that check with the defaults (10 s and 2 s);
+tests/cluster/test_operator_binds.py checks that it is within 15 s.
 
 The share is even. Each node also renews a presence key, and aims for ``ceil(binds / live
 nodes)`` slots of each operator (``share``). It takes free slots while it holds fewer. When a

@@ -196,10 +196,11 @@ class ReplicatedCommitter(GroupCommitter):
             settle(mine[1], error)
         if seq >= self._catch_up_to:
             self._caught_up.set()
-        for target, reached in list(self._barriers):
-            if seq >= target:
-                self._barriers.remove((target, reached))
-                reached.set()
+        if self._barriers:  # someone waits for the replica to reach an entry
+            for target, reached in list(self._barriers):
+                if seq >= target:
+                    self._barriers.remove((target, reached))
+                    reached.set()
 
     def _chunk(self, entry_id: str, chunk: str, seq: int, msg: Msg) -> bytes | None:
         """Keep a chunk of a large entry; the entry's bytes once its last chunk is here and
