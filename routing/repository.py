@@ -175,15 +175,23 @@ class MessageRecord(Protocol):
         """Retention of idempotent answers: drop those created before ``before``."""
         ...
 
+    def hand_over(self, message_ids: Sequence[str], operator: str, epoch: int) -> Durable:
+        """The messages, still waiting, are sent from now on by the node start ``epoch`` (a
+        cluster node holding a bind to ``operator``, issue 14): they become that epoch's
+        ``recoverable`` ones. A message no longer accepted is left as it is."""
+        ...
+
     def recoverable(self, after_id: str = "", limit: int = 1000, epoch: int | None = None
                     ) -> list[Message]:
         """Messages accepted and not yet taken by an operator (restart recovery), in id
-        order; only those whose id was handed out in ``epoch`` when given (a cluster node
-        taking over a dead node's messages)."""
+        order; only those ``epoch`` owns when given (a cluster node taking over a dead
+        node's messages): the epoch whose start handed the id out, or the one they were
+        last handed over to (``hand_over``)."""
         ...
 
     def recoverable_epochs(self) -> set[int]:
-        """The epochs of the ``recoverable`` messages (each node start takes a new one)."""
+        """The epochs owning the ``recoverable`` messages (each node start takes a new
+        one)."""
         ...
 
     def overdue(self, operator: str, before: float, limit: int = 1000) -> list[Message]:

@@ -33,6 +33,7 @@ class Ops:
         "event_fails",
         "event_retries",
         "event_revives",
+        "handoffs",
         "history",
         "links",
         "message_status",
@@ -76,6 +77,9 @@ class Ops:
         # last write of a name in a batch wins (routing.templates)
         self.templates: dict[tuple[str, str], tuple[object, ...] | None] = {}
         self.rollups = RollupBatch()  # analytics deltas, one entry per touched rollup row
+        # waiting messages handed to the node that holds their operator's bind: (its epoch,
+        # message id, operator) (routing.sqlite.owners, routing.handoff)
+        self.handoffs: list[tuple[int, str, str]] = []
 
     def __len__(self) -> int:
         return (len(self.messages) + len(self.replaced) + len(self.segments)
@@ -83,7 +87,7 @@ class Ops:
                 + len(self.event_retries) + len(self.mo_parts) + len(self.mo_groups_done)
                 + len(self.event_fails) + len(self.event_revives) + len(self.answers)
                 + len(self.links) + len(self.clicks)
-                + len(self.consent)
+                + len(self.consent) + len(self.handoffs)
                 + len(self.templates) + len(self.rollups)
                 + (1 if self.purge_before else 0) + (1 if self.answers_before else 0))
 
@@ -192,6 +196,10 @@ class Ops:
     def add_consent(self, row: tuple[object, ...]) -> None:
         """A consent record (tenant, number, state, source, detail, inbound_id, at)."""
         self.consent.append(row)
+
+    def hand_over(self, epoch: int, message_id: str, operator: str) -> None:
+        """``message_id`` is sent by the node of ``epoch``, to ``operator``, from now on."""
+        self.handoffs.append((epoch, message_id, operator))
 
     def put_mo_part(self, group: MoGroup, seqnum: int, user_data: bytes,
                     received_at: float) -> None:

@@ -48,6 +48,12 @@ class SqliteRecord:
                                             status, error)
         self._committer.commit_later()
 
+    def hand_over(self, message_ids: Sequence[str], operator: str, epoch: int) -> Durable:
+        pending = self._committer.pending
+        for message_id in message_ids:
+            pending.hand_over(epoch, message_id, operator)
+        return self._committer.future()
+
     def change_pending(self, message_id: str) -> bool:
         return self._committer.status_uncommitted(message_id)
 

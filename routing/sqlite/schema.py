@@ -242,5 +242,11 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     DROP TABLE history;
     ALTER TABLE history_by_message RENAME TO history;
     """,
+    # 12: the node that sends a waiting message, when it is not the one that accepted it
+    # (issue 14: a node without a bind to the message's operator hands it to a node with
+    # one); NULL: the epoch in its id (routing.sqlite.owners).
+    """
+    ALTER TABLE messages ADD COLUMN owner INTEGER;
+    """,
 )
 SCHEMA_VERSION: Final = len(MIGRATIONS)

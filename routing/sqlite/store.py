@@ -24,8 +24,9 @@ import sqlite_utils
 from ..events import Claim
 from ..model import Message, Status
 from ..repository import HistoryEntry, MoGroup, MoPart, Segment
-from .ids import COUNTER_BITS, Ids
+from .ids import Ids
 from .ops import Ops
+from .owners import HAND_OVER, messages_of_owner, owner_epochs
 from .rollups import write_rollups
 from .rows import (
     EVENT_COLUMNS,
@@ -187,6 +188,8 @@ class Store:
                 if 0 <= changed < len(ops.message_status):  # rare: find which ones lost
                     lost.update(self._not_in(conn, [(row[4], row[0]) for row in
                                                     ops.message_status.values()]))
+            if ops.handoffs:
+                conn.executemany(HAND_OVER, [(row[0], row[1]) for row in ops.handoffs])
             if lost or ops.refused:
                 self.conflicts += len(lost) + ops.refused
                 log.warning("%d status changes found their message moved on by another "
@@ -297,19 +300,13 @@ class Store:
     def messages_with_status(
         self, status: Status, after_id: str = "", limit: int = 1000, epoch: int | None = None
     ) -> list[Message]:
-        """Messages in ``status`` in id order (restart recovery reads ACCEPTED ones), of one
-        ``epoch`` only when given (a cluster node taking over a dead one's messages)."""
-        rows = self.reader.execute(
-            f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE status = ? AND id > ? AND "
-            "(? IS NULL OR CAST(id AS INTEGER) >> ? = ?) ORDER BY id LIMIT ?",
-            (status.value, after_id, epoch, COUNTER_BITS, epoch, limit)).fetchall()
-        return [message_of(r) for r in rows]
+        """Messages in ``status`` in id order (restart recovery reads ACCEPTED ones), owned
+        by one ``epoch`` only when given (a cluster node taking over a dead one's)."""
+        return messages_of_owner(self.reader, status, after_id, limit, epoch)
 
     def epochs_with_status(self, status: Status) -> set[int]:
-        """The epochs (routing.sqlite.ids) that hand out the messages now in ``status``."""
-        return {int(r[0]) for r in self.reader.execute(
-            "SELECT DISTINCT CAST(id AS INTEGER) >> ? FROM messages WHERE status = ?",
-            (COUNTER_BITS, status.value))}
+        """The epochs (routing.sqlite.owners) that own the messages now in ``status``."""
+        return owner_epochs(self.reader, status)
 
     def query(self, *, tenant: str | None = None, status: Status | None = None,
               after_id: str = "", limit: int = 100) -> list[Message]:

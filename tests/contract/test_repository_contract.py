@@ -191,6 +191,32 @@ def test_recoverable_messages_are_read_by_the_epoch_that_accepted_them(
     backend.run(body())
 
 
+def test_handed_over_messages_are_recovered_by_the_epoch_they_went_to(
+        backend: Backend) -> None:
+    """A node without a bind to an operator hands its waiting messages to a node with one:
+    from then on they are that node's to recover (or to take over when it dies), not their
+    accepting node's; one that has left ``accepted`` stays as it is."""
+    async def body() -> None:
+        r = backend.record
+        ms = [msg(r) for _ in range(4)]
+        await durable(r.accept(ms, NOW))
+        (mine,) = r.recoverable_epochs()
+        other = mine + 7
+        r.record_change(ms[3].id, A, S, NOW + 1, operator="opA")
+        await durable(r.hand_over([ms[1].id, ms[2].id, ms[3].id], "opA", other))
+        assert ids(r.recoverable(epoch=mine)) == [ms[0].id]
+        assert ids(r.recoverable(epoch=other)) == [ms[1].id, ms[2].id]
+        assert r.recoverable_epochs() == {mine, other}
+        assert r.get(ms[3].id).status is S  # type: ignore[union-attr]
+        await durable(r.hand_over([ms[2].id], "opA", mine))  # and back
+        assert ids(r.recoverable(epoch=mine)) == [ms[0].id, ms[2].id]
+        assert ids(r.recoverable()) == ids(ms[:3])
+        await backend.restart()
+        assert ids(backend.record.recoverable(epoch=other)) == [ms[1].id]
+
+    backend.run(body())
+
+
 def test_sync_completes_once_everything_recorded_is_durable(backend: Backend) -> None:
     """After ``sync``, another reader of the storage (and the engine after a restart) sees
     every write recorded before it: accepts, changes, segments, inbound parts."""
