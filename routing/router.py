@@ -56,6 +56,9 @@ class Router:
         self.removed: dict[str, OperatorConfig] = {}  # operators a reload took away
         self.outcomes = Outcomes(record, self, self.tenants, self.operators)
         self._up: set[str] = set()
+        # Operators whose binds are all on other cluster nodes: counted as up, their work
+        # is handed to those nodes (routing.handoff)
+        self.elsewhere: frozenset[str] = frozenset()
         self._reference = 0
         # Opt-outs (routing.consent): a message that was decided before its number opted
         # out (scheduled, or recovered after a restart) is refused here, before any operator.
@@ -148,7 +151,8 @@ class Router:
         self.work.notify(self.enqueue(job))
 
     def enqueue(self, job: Job, *, front: bool = False) -> str:
-        """Queue ``job`` on the first operator of its route that is up (failover)."""
+        """Queue ``job`` on the first operator of its route that is up (failover), here or
+        on another node (``elsewhere``)."""
         self._choose(job)
         self.work.put((job,), job.operator, front=front)
         return job.operator
@@ -157,7 +161,7 @@ class Router:
         ops = job.operators
         for i in range(len(ops)):
             index = (job.operator_index + i) % len(ops)
-            if ops[index] in self._up:
+            if ops[index] in self._up or ops[index] in self.elsewhere:
                 job.operator_index = index
                 return
 

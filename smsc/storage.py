@@ -10,8 +10,9 @@ here, or a webhook), the consent index and the templates follow the others' chan
 operator's binds are shared out among the nodes (routing.nats.bind_slots), a tenant's tps is
 one budget over them (routing.nats.budget) and its max_binds counts its binds on all of them
 (routing.nats.tenant_binds), one node
-releases the due scheduled messages, and the messages a node that stopped or died did
-not send are taken over by another (smsc.recovery).
+releases the due scheduled messages, the messages a node that stopped or died did not send
+are taken over by another (smsc.recovery), and a node holding no bind of an operator hands
+its messages for it to a node that holds one (routing.handoff).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from config import GatewayConfig
 from esme import Pool
 from routing.admission import Admission
 from routing.consent import Consent
+from routing.handoff import Handoff
 from routing.model import Status
 from routing.nats.cluster import Cluster, join
 from routing.nats.ownership import SCHEDULER
@@ -133,10 +135,22 @@ def follow_cluster(cluster: Cluster, gw: Followers, steps: Teardown) -> None:
     ownership.on_lost = events.lost
     follow_scheduler_duty(cluster, scheduler, steps)
     outcomes = gw.router.outcomes
+    # Messages for an operator whose binds are all on other nodes go to those nodes
+    handoff = cluster.handoff = Handoff(gw.router, gw.record, cluster.epoch,
+                                        asyncio.get_running_loop())
+    gw.router.work.subscribe(handoff.on_work)
+    gw.metrics.counter("smsc_cluster_handed_over", "Waiting messages handed to the node "
+                       "holding their operator's binds (out), handed to this node (in), and "
+                       "handovers that failed and were tried again (failed)", "direction",
+                       lambda: {"out": float(handoff.handed_out),
+                                "in": float(handoff.handed_in),
+                                "failed": float(handoff.failed)})
 
     def entry(ops: Ops, mine: bool) -> None:
         if ops.event_adds:
             events.arrived(ops.event_adds)
+        if ops.handoffs:
+            handoff.arrived(ops.handoffs)
         if mine:
             return  # this node's consent, templates and receipts are in memory already
         if ops.segments and outcomes.parked:
@@ -176,10 +190,16 @@ def follow_cluster(cluster: Cluster, gw: Followers, steps: Teardown) -> None:
 def share_binds(cluster: Cluster, pool: Pool, metrics: Metrics) -> None:
     """The pool opens only the operator binds whose slot this node holds (before it starts);
     the slots' rounds follow the operators of the config, reloads included."""
-    slots = cluster.bind_slots
+    slots, handoff = cluster.bind_slots, cluster.handoff
     pool.slots = slots
     slots.before_release = pool.let_go
-    slots.on_change = pool.slots_changed
+
+    def changed() -> None:
+        pool.slots_changed()
+        if handoff is not None:
+            handoff.holders_changed(slots.elsewhere())
+
+    slots.on_change = changed
     slots.demand = lambda: {op.name: op.binds for op in pool.config.operators}
     metrics.gauge("smsc_cluster_bind_slots", "Operator bind slots this node holds (a "
                   "cluster shares each operator's binds out among its nodes)", "operator",

@@ -11,8 +11,9 @@ runs after each, so the pool opens what was gained at once.
 
 Every live node aims for ``ceil(binds / nodes)`` slots of each operator, so with ``binds``
 at least the number of nodes each node holds a bind to every operator. With fewer, some nodes
-hold none: their messages to that operator fail over along their routes, or wait for a slot
-(logged once per change, so an operator sees it in the log).
+hold none: they hand their messages for that operator to the nodes that hold its binds
+(``elsewhere``: a slot's value is its holder's epoch and node name; routing.handoff), which
+is logged once per change of the numbers.
 """
 
 from __future__ import annotations
@@ -34,8 +35,9 @@ class BindSlots:
     """This node's operator bind slots; ``start`` on the loop, ``stop`` releases them."""
 
     def __init__(self, kv: KeyValue, node: str, loop: asyncio.AbstractEventLoop, *,
-                 ttl_s: float = 10.0) -> None:
-        self.leases = SlotLeases(kv, node, ttl_s=ttl_s, renew_s=ttl_s / 5, margin_s=ttl_s / 10)
+                 epoch: int, ttl_s: float = 10.0) -> None:
+        self.leases = SlotLeases(kv, node, ttl_s=ttl_s, renew_s=ttl_s / 5, margin_s=ttl_s / 10,
+                                 holder=f"{epoch} {node}".encode(), read_holders=True)
         self.loop = loop
         self.demand: Callable[[], Mapping[str, int]] = dict
         self.on_change: Callable[[], None] = lambda: None
@@ -59,6 +61,17 @@ class BindSlots:
         """Slots this node holds now, by operator (a gauge)."""
         return {op: float(len(self.leases.held(op))) for op in self.demand()}
 
+    def elsewhere(self) -> dict[str, list[int]]:
+        """The operators this node holds no bind slot of, with the epochs of the nodes that
+        hold their slots (one per slot), at the last round."""
+        out: dict[str, list[int]] = {}
+        for op, values in self.leases.elsewhere.items():
+            for value in values:
+                epoch, _, _ = value.partition(b" ")
+                if epoch.isdigit():
+                    out.setdefault(op, []).append(int(epoch))
+        return out
+
     def start(self) -> None:
         self._task = self.loop.create_task(
             run_rounds(self.round, self.leases.renew_s, self._poked, "operator bind slot"))
@@ -80,8 +93,8 @@ class BindSlots:
             if binds < live and not self.leases.held(op) and key not in self._short:
                 self._short.add(key)
                 log.warning("operator %s: binds = %d for %d live nodes, and none is this "
-                            "node's: its messages to %s fail over or wait for a slot (set "
-                            "binds to at least the number of nodes)", op, binds, live, op)
+                            "node's: its messages to %s are handed to the nodes holding "
+                            "them", op, binds, live, op)
 
     async def stop(self) -> None:
         task, self._task = self._task, None

@@ -31,6 +31,7 @@ from nats.js.kv import KeyValue
 
 from config import ClusterConfig, TenantConfig
 
+from ..handoff import Handoff
 from ..sqlite.store import Store
 from ..throttle import RateLimit, TokenBucket
 from . import bind_slots, budget
@@ -97,6 +98,7 @@ class Cluster:
         self.tenant_binds = tenant_binds
         self.takeover = takeover
         self.epoch = takeover.epoch
+        self.handoff: Handoff | None = None  # set by the gateway once its router is wired
 
     def rate_limit(self, tenant: TenantConfig, now: float) -> RateLimit:
         """``tenant``'s ``tps`` as one budget over every node (none: unlimited)."""
@@ -152,7 +154,7 @@ async def join(cfg: ClusterConfig, store: Store, loop: asyncio.AbstractEventLoop
                                         max_entry_bytes=max(4096, nc.max_payload - 65536))
         await committer.open()
         ownership = TenantOwnership(tenants, cfg.node, loop, wanted, ttl_s=cfg.lease_ttl_s)
-        slots = BindSlots(await js.key_value(bind_slots.BUCKET), cfg.node, loop,
+        slots = BindSlots(await js.key_value(bind_slots.BUCKET), cfg.node, loop, epoch=epoch,
                           ttl_s=cfg.lease_ttl_s)
         # ``max_binds`` over every node (``local``: this node's count, set by the gateway)
         tenant_binds = TenantBinds(tenants, cfg.node, loop, local=lambda tenant: 0,

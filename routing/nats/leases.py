@@ -27,6 +27,11 @@ nodes)`` slots of each operator (``share``). It takes free slots while it holds 
 node joins, a node holding more than its share lets the extra slots go, and the newcomer
 takes them.
 
+A slot's value names its holder (``holder``; the gateway writes its epoch and node name).
+With ``read_holders``, for each operator this node holds no slot of, a round reads the
+holders of the slots others hold (``elsewhere``): the node hands its messages for that
+operator to them (routing.handoff).
+
 ``tick`` is one round (presence, renewals, takes, releases). The caller runs it every
 ``renew_s`` and asks ``held`` which binds to keep open. The decisions are plain functions
 (``share``, ``plan``); the I/O is the bucket's.
@@ -84,7 +89,8 @@ class SlotLeases:
     """This node's leases on operator bind slots."""
 
     def __init__(self, kv: KeyValue, node: str, *, ttl_s: float = 10.0, renew_s: float = 2.0,
-                 margin_s: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
+                 margin_s: float = 1.0, clock: Callable[[], float] = time.monotonic,
+                 holder: bytes | None = None, read_holders: bool = False) -> None:
         if not 0 < renew_s < ttl_s - margin_s:
             raise ValueError("renew_s must be positive and shorter than ttl_s - margin_s")
         self.kv = kv
@@ -93,6 +99,11 @@ class SlotLeases:
         self.renew_s = renew_s
         self.margin_s = margin_s
         self.clock = clock
+        self.holder = node.encode() if holder is None else holder  # the slots' value
+        # operators this node holds no slot of -> the values of the slots others hold (read
+        # at each round when ``read_holders``)
+        self.read_holders = read_holders
+        self.elsewhere: dict[str, list[bytes]] = {}
         # (operator, slot) -> (revision we wrote, when the write that made it began)
         self._mine: dict[tuple[str, int], tuple[int, float]] = {}
         self._presence: int | None = None
@@ -145,6 +156,8 @@ class SlotLeases:
                     await self._release(op, k)
                 for k in take:
                     await self._take(op, k)
+            if self.read_holders:
+                self.elsewhere = await self._holders(demand, taken)
         except NatsError:
             return  # cut off: what we hold lapses by itself; the next round tries again
 
@@ -189,10 +202,31 @@ class SlotLeases:
                 taken.setdefault(bytes.fromhex(op_hex).decode(), set()).add(int(slot))
         return max(1, nodes), taken
 
+    async def _holders(self, demand: Mapping[str, int], taken: Mapping[str, set[int]]
+                       ) -> dict[str, list[bytes]]:
+        """What the holders of the slots in ``taken`` wrote, for the operators of ``demand``
+        this node holds no slot of (one read per such slot)."""
+        holding = self.holding()
+        out: dict[str, list[bytes]] = {}
+        for op in demand:
+            if op in holding:
+                continue
+            values = []
+            for k in sorted(taken.get(op, ())):
+                try:
+                    entry = await self.kv.get(self._key(op, k))
+                except KeyNotFoundError:
+                    continue  # let go or expired since the listing
+                if entry.value and entry.value != self.holder:
+                    values.append(entry.value)
+            if values:
+                out[op] = values
+        return out
+
     async def _take(self, operator: str, slot: int) -> None:
         began = self.clock()
         try:
-            revision = await self.kv.create(self._key(operator, slot), self.node.encode())
+            revision = await self.kv.create(self._key(operator, slot), self.holder)
         except KeyWrongLastSequenceError:
             return  # another node was first
         self._mine[(operator, slot)] = (revision, began)
@@ -201,8 +235,7 @@ class SlotLeases:
         last, _ = self._mine[(operator, slot)]
         began = self.clock()
         try:
-            revision = await self.kv.update(self._key(operator, slot), self.node.encode(),
-                                            last=last)
+            revision = await self.kv.update(self._key(operator, slot), self.holder, last=last)
         except (KeyWrongLastSequenceError, KeyNotFoundError):
             # It expired (we were cut off longer than ttl_s) and may be someone else's now.
             self._mine.pop((operator, slot), None)
