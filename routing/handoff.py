@@ -15,6 +15,10 @@ node, whatever the operators' binds.
 * Work queued for such an operator (``on_work``) is taken off this node's queue, once per
   turn of the loop for all of it, and handed over round robin among the holders. Jobs with
   a part out already stay (their other parts go on the bind that sent the first).
+* Epochs the takeover rounds find gone (``gone``) are handed nothing more, whatever the
+  slots still say until their leases lapse: those operators wait here for a bind instead.
+  Handovers to an epoch this node took over (``adopt``) are this node's: a node that had
+  not seen the holder die yet may still hand to it, and the messages are queued here.
 * A handover that does not become durable puts the jobs back and is tried again
   ``RETRY_S`` later. Should that handover reach the log after all, whichever node then holds
   the message queued and unsent lets it go when it reads the entry (``arrived``): one node
@@ -52,6 +56,8 @@ class Handoff:
         self.epoch = epoch
         self.loop = loop
         self.holders: dict[str, tuple[int, ...]] = {}  # operator -> epochs holding its binds
+        self.mine: set[int] = {epoch}  # handovers to these epochs are queued here
+        self.gone: set[int] = set()  # epochs of nodes that stopped or died: handed nothing
         self.handed_out = 0  # counters (metrics)
         self.handed_in = 0
         self.failed = 0
@@ -64,12 +70,22 @@ class Handoff:
     def holders_changed(self, holders: Mapping[str, Sequence[int]]) -> None:
         """``holders``: the operators this node holds no bind of, with the epochs that hold
         their binds (the last round of the slots)."""
-        self.holders = {op: tuple(epochs) for op, epochs in holders.items()
-                        if epochs and op in self.router.operators}
+        live = {op: tuple(e for e in epochs if e not in self.gone)
+                for op, epochs in holders.items() if op in self.router.operators}
+        self.holders = {op: epochs for op, epochs in live.items() if epochs}
         self.router.elsewhere = frozenset(self.holders)
         for operator in self.holders:
             if self.router.pending(operator):
                 self.on_work(operator)
+
+    def epochs_gone(self, epochs: Iterable[int]) -> None:
+        """Nodes that stopped or died (the takeover rounds): hand them nothing more."""
+        self.gone.update(epochs)
+        self.holders_changed(self.holders)
+
+    def adopt(self, epoch: int) -> None:
+        """This node took ``epoch``'s waiting messages over: what is handed to it is ours."""
+        self.mine.add(epoch)
 
     # --- out --------------------------------------------------------------------------------
 
@@ -140,14 +156,15 @@ class Handoff:
 
     def arrived(self, rows: Iterable[Sequence[object]]) -> None:
         """Handovers a log entry carried, applied to this node's replica: (epoch, message
-        id, operator) rows. This node's own are queued for their operator; a message handed
-        to another node that is still queued and unsent here is let go."""
+        id, operator) rows. Those handed to this node (or to an epoch it took over) are queued
+        for their operator; a message handed to another node that is still queued and unsent
+        here is let go."""
         router = self.router
         mine: dict[str, list[Message]] = {}
         for epoch, message_id, operator in rows:
             mid, op = str(message_id), str(operator)
             job = router.jobs.get(mid)
-            if epoch != self.epoch:
+            if epoch not in self.mine:
                 if job is not None and job.queued and not job.sent:
                     job.cancelled = True  # dropped where it is queued
                     router.jobs.pop(mid, None)

@@ -6,7 +6,9 @@ One machine: at start, every message still ``accepted`` in the store goes to the
 replica too, and they are sending them. There ``OrphanSweep`` runs every round: it keeps
 this node's epoch live and takes over the epochs of nodes that are gone (routing.nats.
 takeover), reading their waiting messages from the replica. The epochs it took are read once
-more at the next round, for what the replica had not applied yet at the first read.
+more at the next round, for what the replica had not applied yet at the first read. The
+handovers (routing.handoff) hear of both: an epoch gone is handed nothing more, and what is
+handed to an epoch this node took over is queued here.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from routing.handoff import Handoff
 from routing.nats.leases import run_rounds
 from routing.nats.takeover import Takeover, TakeoverError
 from routing.repository import MessageRecord
@@ -50,8 +53,10 @@ class OrphanSweep:
     FULL_EVERY = 15
 
     def __init__(self, takeover: Takeover, record: MessageRecord, router: Router,
-                 loop: asyncio.AbstractEventLoop, *, every_s: float) -> None:
+                 loop: asyncio.AbstractEventLoop, *, every_s: float,
+                 handoff: Handoff | None = None) -> None:
         self.takeover = takeover
+        self.handoff = handoff
         self.record = record
         self.router = router
         self.loop = loop
@@ -85,6 +90,8 @@ class OrphanSweep:
         await self.takeover.beat()
         live = await self.takeover.live_epochs()
         gone, self._live = self._live - live, live
+        if gone and self.handoff is not None:
+            self.handoff.epochs_gone(gone)
         recheck, self._recheck = self._recheck, set()
         self._rounds += 1
         if not (gone or recheck or self._rounds % self.FULL_EVERY == 1):
@@ -95,6 +102,8 @@ class OrphanSweep:
         won = await self.takeover.claim(waiting - recheck)
         for epoch in won:
             self.epochs_taken += 1
+            if self.handoff is not None:
+                self.handoff.adopt(epoch)
             n = self._take(epoch)
             log.warning("took over %d waiting messages of epoch %d (a node that stopped or "
                         "died; those it had in flight may reach their recipients twice)",

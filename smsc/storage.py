@@ -172,7 +172,7 @@ def follow_cluster(cluster: Cluster, gw: Followers, steps: Teardown) -> None:
     if gw.pool is not None:
         share_binds(cluster, gw.pool, gw.metrics)
     sweep = OrphanSweep(cluster.takeover, gw.record, gw.router, asyncio.get_running_loop(),
-                        every_s=ownership.leases.renew_s)
+                        every_s=ownership.leases.renew_s, handoff=handoff)
     gw.metrics.counter("smsc_cluster_taken_over", "Waiting messages (and epochs: node "
                        "starts) taken over from cluster nodes that stopped or died; those "
                        "a dead node had in flight may reach their recipients twice", "kind",

@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
+from collections import Counter
+from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,7 @@ from nats.js.errors import ServiceUnavailableError
 
 from bench.natsd import NatsCluster
 from config import ClusterConfig, GatewayConfig, HttpConfig, OperatorConfig, TenantConfig
+from encoding.pdu import SubmitSm
 from smsc.http import hash_token
 from tests.conftest import GatewayThread
 from tests.gatewayproc import GatewayProcess
@@ -36,7 +39,8 @@ from tests.integration.e2e_support import (
 )
 from tests.waiting import wait_until
 
-__all__ = ["TOKEN", "BINDS", "Nodes", "tenant", "closed_port", "sim_operator", "drop_streams"]
+__all__ = ["TOKEN", "BINDS", "Nodes", "tenant", "closed_port", "sim_operator", "drop_streams",
+           "bound_here", "handed", "holders", "texts_at_operator"]
 
 TOKEN = "cluster-token-0123456789abcdef"
 
@@ -155,3 +159,34 @@ async def drop_streams(servers: list[str], timeout_s: float = 30.0) -> None:
                 await asyncio.sleep(0.5)
     finally:
         await nc.close()
+
+
+def bound_here(gw: GatewayThread, name: str = "sim") -> int:
+    """How many of operator ``name``'s binds this node holds and has bound."""
+    def count() -> int:
+        pool = gw.gateway.pool
+        return 0 if pool is None else int(pool.bound_count().get(name, 0))
+    return gw.run(count)
+
+
+def handed(gw: GatewayThread) -> tuple[int, int]:
+    """(messages this node handed over, messages handed to it)."""
+    def read() -> tuple[int, int]:
+        h = gw.gateway.cluster.handoff  # type: ignore[union-attr]
+        assert h is not None
+        return h.handed_out, h.handed_in
+    return gw.run(read)
+
+
+def holders(gw: GatewayThread) -> dict[str, tuple[int, ...]]:
+    """The epochs this node hands each operator's messages to (operators it holds no bind
+    of)."""
+    def read() -> dict[str, tuple[int, ...]]:
+        h = gw.gateway.cluster.handoff  # type: ignore[union-attr]
+        return dict(h.holders) if h is not None else {}
+    return gw.run(read)
+
+
+def texts_at_operator(received: Sequence[object]) -> Counter[bytes]:
+    """How many times the operator was sent each text."""
+    return Counter(p.short_message for p in received if isinstance(p, SubmitSm))

@@ -7,56 +7,13 @@ another node and the handovers follow it.
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Iterator, Sequence
-from pathlib import Path
-
 import pytest
 
-from bench.natsd import NatsCluster
-from encoding.pdu import SubmitSm
-from tests.cluster.nodes import Nodes
-from tests.conftest import GatewayThread
+from tests.cluster.nodes import Nodes, bound_here, handed, holders, texts_at_operator
 from tests.integration.e2e_support import operator, smpplib_tenant
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(150)
-
-
-@pytest.fixture
-def nodes(nats_cluster: NatsCluster, tmp_path: Path) -> Iterator[Nodes]:
-    started = Nodes(nats_cluster, tmp_path)
-    try:
-        yield started
-    finally:
-        started.close()
-
-
-def bound_here(gw: GatewayThread) -> int:
-    def count() -> int:
-        pool = gw.gateway.pool
-        return 0 if pool is None else int(pool.bound_count().get("sim", 0))
-    return gw.run(count)
-
-
-def handed(gw: GatewayThread) -> tuple[int, int]:
-    """(messages this node handed over, messages handed to it)."""
-    def read() -> tuple[int, int]:
-        h = gw.gateway.cluster.handoff  # type: ignore[union-attr]
-        assert h is not None
-        return h.handed_out, h.handed_in
-    return gw.run(read)
-
-
-def holders(gw: GatewayThread) -> dict[str, tuple[int, ...]]:
-    def read() -> dict[str, tuple[int, ...]]:
-        h = gw.gateway.cluster.handoff  # type: ignore[union-attr]
-        return dict(h.holders) if h is not None else {}
-    return gw.run(read)
-
-
-def texts_at_operator(received: Sequence[object]) -> Counter[bytes]:
-    return Counter(p.short_message for p in received if isinstance(p, SubmitSm))
 
 
 def test_nodes_without_a_bind_hand_their_messages_to_the_node_holding_it(

@@ -15,7 +15,16 @@ import pytest
 from prometheus_client import generate_latest
 
 from routing.model import Status
-from tests.cluster.nodes import BINDS, Nodes, closed_port, sim_operator
+from tests.cluster.nodes import (
+    BINDS,
+    Nodes,
+    bound_here,
+    closed_port,
+    handed,
+    holders,
+    sim_operator,
+    texts_at_operator,
+)
 from tests.conftest import GatewayThread
 from tests.integration.e2e_support import operator, smpplib_tenant
 from tests.waiting import wait_until
@@ -75,3 +84,36 @@ def test_sigkill_of_a_node_loses_none_of_the_messages_it_acknowledged(nodes: Nod
         assert sorted(x.receipted_message_id for x in rx.receipts()) == sorted(ids)
         assert {x.stat for x in receipts} == {"DELIVRD"}
     assert _taken_over(b) == 25
+
+
+def test_messages_handed_to_a_bind_holder_that_dies_are_taken_over(nodes: Nodes) -> None:
+    """The operator has one bind, held by ``a`` (a process); ``b`` hands its messages to
+    ``a``. After SIGKILL of ``a``, ``b`` goes on handing to ``a``'s epoch until ``a``'s slot
+    lease lapses: those messages wait in the log as ``a``'s, and are taken over by ``b``
+    (which by then holds the bind) with the rest of ``a``'s waiting messages."""
+    sim = nodes.sim()
+    op = operator("sim", sim.port, binds=1)
+    a = nodes.process("a", op)
+    wait_until(lambda: sim.bound() == 1, 15.0, "a holds the operator's only bind")
+    b = nodes.gateway("b", op, wait_bound=False)
+    wait_until(lambda: bool(holders(b).get("sim")), 15.0, "b hands to a")
+    before = holders(b)
+    with smpplib_tenant(b.port, how="receiver") as rx:
+        with smpplib_tenant(b.port, how="transmitter") as tx:
+            sent = tx.ids([tx.submit(f"to a alive {i}".encode()) for i in range(10)])
+        rx.wait_receipts(10, timeout=30.0)  # sent by a, receipts matched by a, back on b
+        a.kill()
+        assert a.proc.returncode == -signal.SIGKILL
+        with smpplib_tenant(b.port, how="transmitter") as tx:
+            waiting = tx.ids([tx.submit(f"to a dead {i}".encode()) for i in range(10)])
+        assert holders(b) == before  # so these went to a's epoch: b has not seen a go yet
+        wait_until(lambda: handed(b)[0] == 20, 10.0, "b handed all 20 to a")
+        receipts = rx.wait_receipts(20, timeout=40.0)
+        rx.settle(quiet_s=0.5)
+        assert sorted(x.receipted_message_id for x in rx.receipts()) == sorted(sent + waiting)
+        assert {x.stat for x in receipts} == {"DELIVRD"}
+    assert bound_here(b) == 1  # the bind moved to b
+    assert _taken_over(b) == 10  # exactly those handed to a after it died
+    texts = texts_at_operator(sim.received())
+    assert len(texts) == 20 and set(texts.values()) == {1}
+    assert sim.snapshot()["bound_peak"] <= 1

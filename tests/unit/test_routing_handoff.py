@@ -182,3 +182,36 @@ def test_the_failure_of_a_cancelled_handover_is_a_failure(rig: Rig) -> None:
     rig.submit(1)
     rig.loop.run_soon()
     assert rig.handoff.failed == 1 and rig.router.backlog() == 1
+
+
+def test_an_epoch_found_gone_is_handed_nothing_more_whatever_the_slots_still_say(
+        rig: Rig) -> None:
+    rig.router.operator_down("opB")  # nothing to fail over to here: the work waits
+    rig.handoff.holders_changed({"opA": [9, 11]})
+    rig.handoff.epochs_gone({9})  # the takeover rounds: 9 stopped or died
+    assert rig.handoff.holders == {"opA": (11,)}
+    rig.handoff.holders_changed({"opA": [9, 11]})  # its slot lease has not lapsed yet
+    ms = rig.submit(2)
+    rig.loop.run_soon()
+    assert sorted(rig.owned_by(11)) == sorted(ids(ms)) and rig.owned_by(9) == []
+    rig.handoff.epochs_gone({11})
+    assert rig.handoff.holders == {} and rig.router.elsewhere == frozenset()
+    waiting = rig.submit(1)
+    rig.loop.run_soon()
+    assert rig.router.pending("opA") == 1 and rig.owned_by(11) == sorted(ids(ms))
+    assert waiting[0].id in rig.router.jobs  # waits here for a bind of opA
+
+
+def test_what_is_handed_to_an_epoch_this_node_took_over_is_queued_here(rig: Rig) -> None:
+    rig.router.operator_up("opA")
+    rig.handoff.holders_changed({})
+    late = rig.submit(1)[0]
+    rig.router.jobs.pop(late.id)  # accepted on a node that had not seen 9 die
+    rig.work.drain("opA")
+    rig.record.hand_over([late.id], "opA", 9)
+    rig.commit()
+    rig.handoff.arrived([(9, late.id, "opA")])
+    assert late.id not in rig.router.jobs  # 9 is another node's, for now
+    rig.handoff.adopt(9)  # this node's takeover round won 9
+    rig.handoff.arrived([(9, late.id, "opA")])
+    assert list(rig.router.jobs) == [late.id] and rig.router.pending("opA") == 1
