@@ -5,7 +5,8 @@ three gateways in this process (``tests.cluster.nodes``). A tenant binds a recei
 0, submits over SMPP on node 1 and over HTTP on node 2: every submit is answered with an id,
 every receipt reaches the bind on node 0 with that id, and every node answers the status of
 every message (query over HTTP) from its own replica. Receipts wait while the tenant is
-bound nowhere, and a scheduled message is released once, by one node.
+bound nowhere, and a scheduled message is released once, by one node. A scheduled message
+is cancelled on any node; a queued one only on the node whose queue holds it.
 """
 
 from __future__ import annotations
@@ -21,10 +22,10 @@ import pytest
 
 from bench.natsd import NatsCluster
 from encoding.pdu import SubmitSm
-from tests.cluster.nodes import TOKEN, Nodes, sim_operator
+from tests.cluster.nodes import TOKEN, Nodes, closed_port, sim_operator
 from tests.conftest import GatewayThread
 from tests.httpkit import api_client, message_body, post_json, wait_message_status
-from tests.integration.e2e_support import smpplib_tenant
+from tests.integration.e2e_support import operator, smpplib_tenant
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(120)
@@ -110,6 +111,40 @@ def test_a_scheduled_message_is_released_once_by_one_node(
         assert [x.receipted_message_id for x in receipts] == [mid]
     released = [gw.run(partial(_released, gw)) for gw in (a, b)]
     assert sorted(released) == [0, 1]
+
+
+def test_a_scheduled_message_is_cancelled_on_any_node_a_queued_one_where_it_is_queued(
+        nats_cluster: NatsCluster, tmp_path: Path) -> None:
+    started = Nodes(nats_cluster, tmp_path)
+    try:
+        _cancel_across_nodes(started)
+    finally:
+        started.close()
+
+
+def _cancel_across_nodes(started: Nodes) -> None:
+    # a's operator is down: what a accepts waits in a's queue; b's is the simulator
+    a = started.gateway("a", operator("sim", closed_port(), binds=3), wait_bound=False)
+    b = started.gateway("b", sim_operator(started.sim()))
+    with api_client(a.gateway.http_port, TOKEN) as http_a, \
+            api_client(b.gateway.http_port, TOKEN) as http_b:
+        later = post_json(http_a, message_body(["+447700900125"], "in an hour",
+                                               send_at=_iso(time.time() + 3600.0)))
+        queued = post_json(http_a, message_body(["+447700900126"], "queued on a"))
+        assert later.status_code == queued.status_code == 200
+        later_id = later.json()["messages"][0]["id"]
+        queued_id = queued.json()["messages"][0]["id"]
+        wait_message_status(http_b, later_id, "scheduled", timeout=10.0)
+        wait_message_status(http_b, queued_id, "accepted", timeout=10.0)
+
+        assert http_b.delete(f"/v1/messages/{later_id}").status_code == 200
+        wait_message_status(http_a, later_id, "cancelled", timeout=10.0)
+
+        refused = http_b.delete(f"/v1/messages/{queued_id}")  # a's queue holds it
+        assert refused.status_code == 409, refused.text
+        assert refused.json()["code"] == "not_cancellable"
+        assert http_a.delete(f"/v1/messages/{queued_id}").status_code == 200
+        wait_message_status(http_b, queued_id, "cancelled", timeout=10.0)
 
 
 def test_a_request_for_10000_recipients_larger_than_a_nats_message_is_accepted(
