@@ -62,7 +62,7 @@ from .recovery import recover
 from .registry import Registry
 from .reload import ReloadError, apply_config
 from .server import TenantListener
-from .storage import follow_cluster, open_engine, share_binds
+from .storage import control_elsewhere, follow_cluster, open_engine, share_binds
 from .teardown import Teardown
 from .tenant import TenantHandler
 from .tls import ServerTls, TlsListener, http_tls, listen_tls
@@ -173,6 +173,8 @@ class Gateway:
         steps.stop_intake_with(self.admission.stop_accepting)
         if self.cluster is not None:
             follow_cluster(self.cluster, self, steps)  # it takes over what others left
+            control = await control_elsewhere(self.cluster, self)
+            self.handler.elsewhere, self.http_api.elsewhere = control, control.cancel
         elif n := recover(self.record, self.router):
             log.info("recovered %d accepted messages from the store", n)
         # Soft open-file limit raised; tenant connections kept within what is left.

@@ -29,6 +29,7 @@ from routing.consent import Consent
 from routing.handoff import Handoff
 from routing.model import Status
 from routing.nats.cluster import Cluster, join
+from routing.nats.control import RemoteControl
 from routing.nats.ownership import SCHEDULER
 from routing.repository import MessageRecord
 from routing.router import Router
@@ -41,7 +42,7 @@ from .recovery import OrphanSweep
 from .registry import Registry
 from .teardown import Teardown
 
-__all__ = ["open_engine", "follow_cluster", "share_binds"]
+__all__ = ["open_engine", "follow_cluster", "share_binds", "control_elsewhere"]
 
 log = logging.getLogger(__name__)
 
@@ -240,3 +241,15 @@ def follow_scheduler_duty(cluster: Cluster, scheduler: Scheduler, steps: Teardow
 
     ownership.on_duty = on_duty
     steps.push("scheduler duty", stop)
+
+
+async def control_elsewhere(cluster: Cluster, gw: Followers) -> RemoteControl:
+    """cancel_sm, replace_sm and DELETE of a message another node's queue holds go to that
+    node (routing.nats.control); this node answers the others' for its own queue."""
+    control = RemoteControl(cluster.nc, gw.router, gw.record, gw.wall,
+                            cluster.committer.barrier)
+    await control.start()
+    gw.metrics.counter("smsc_cluster_remote_changes", "Cancels and replaces of messages "
+                       "queued here that another node was asked for", "node",
+                       lambda: {cluster.config.node: float(control.done_here)})
+    return control

@@ -11,10 +11,11 @@ All submits from one read share one durable batch.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
 
 import msgspec
@@ -58,7 +59,7 @@ from .passwords import Verifier
 from .registry import Binding, Registry
 from .submit import submission_of
 
-__all__ = ["TenantHandler", "MessageControl"]
+__all__ = ["TenantHandler", "MessageControl", "Elsewhere"]
 
 log = logging.getLogger("smsc.tenant")
 S = CommandStatus
@@ -77,6 +78,15 @@ class MessageControl(Protocol):
 
     def cancel_matching(self, tenant: str, source_addr: str, destination_addr: str,
                         service_type: str, now: float) -> int: ...
+
+
+class Elsewhere(Protocol):
+    """In a cluster: cancel or replace a queued message on the node whose queue holds it
+    (routing.nats.control); True once the change is durable."""
+
+    async def cancel(self, message_id: str) -> bool: ...
+
+    async def replace(self, message: Message) -> bool: ...
 
 
 class _Accepted:
@@ -108,6 +118,8 @@ class TenantHandler:
         self.delivery = delivery
         self.metrics = metrics
         self.wall = wall
+        self.elsewhere: Elsewhere | None = None  # a cluster node's other nodes' queues
+        self._asking: set[asyncio.Task[bool]] = set()
         self.binds = BindDesk(config, registry, accepting=lambda: admission.accepting,
                               respond=self._respond, replay=self.on_events,
                               on_bound=delivery.on_bound, wall=wall, bans=bans,
@@ -289,11 +301,15 @@ class TenantHandler:
             self._after_commit(conn, pdu, self.record.sync())
             return
         m = self._own_message(conn, pdu.message_id) if pdu.message_id else None
-        if m is None or not self.control.cancel(m.id, now):
-            self._respond(conn, pdu.response(S.ESME_RCANCELFAIL if m or not pdu.message_id
-                                             else S.ESME_RINVMSGID))
-            return
-        self._after_commit(conn, pdu, self.record.sync())
+        if m is None:
+            self._respond(conn, pdu.response(S.ESME_RINVMSGID if pdu.message_id
+                                             else S.ESME_RCANCELFAIL))
+        elif self.control.cancel(m.id, now):
+            self._after_commit(conn, pdu, self.record.sync())
+        elif m.status is Status.ACCEPTED and self.elsewhere is not None:
+            self._ask_elsewhere(conn, pdu, self.elsewhere.cancel(m.id), S.ESME_RCANCELFAIL)
+        else:
+            self._respond(conn, pdu.response(S.ESME_RCANCELFAIL))
 
     def _replace_sm(self, conn: Connection, pdu: ReplaceSm, now: float) -> None:
         m = self._own_message(conn, pdu.message_id)
@@ -314,16 +330,31 @@ class TenantHandler:
             schedule_delivery_time=pdu.schedule_delivery_time or m.schedule_delivery_time,
             validity_period=pdu.validity_period or m.validity_period, expires_at=expires_at)
         durable = self.control.replace(new, now)
-        if durable is None:
+        if durable is not None:
+            self._after_commit(conn, pdu, durable)
+        elif m.status is Status.ACCEPTED and self.elsewhere is not None:
+            self._ask_elsewhere(conn, pdu, self.elsewhere.replace(new), S.ESME_RREPLACEFAIL)
+        else:
             self._respond(conn, pdu.response(S.ESME_RREPLACEFAIL))
-            return
-        self._after_commit(conn, pdu, durable)
 
     def _after_commit(self, conn: Connection, pdu: Pdu, durable: Durable) -> None:
         def answer(fut: Any) -> None:
             self._respond(conn, pdu.response(S.ESME_RSYSERR if fut.exception() else S.ESME_ROK))
 
         durable.add_done_callback(answer)
+
+    def _ask_elsewhere(self, conn: Connection, pdu: Pdu,
+                       asking: Coroutine[Any, Any, bool], failed: int) -> None:
+        """Answer ``pdu`` once another node did it (ESME_ROK) or did not (``failed``)."""
+        task = asyncio.get_running_loop().create_task(asking)
+        self._asking.add(task)
+
+        def answer(t: asyncio.Task[bool]) -> None:
+            self._asking.discard(t)
+            ok = not t.cancelled() and t.exception() is None and t.result()
+            self._respond(conn, pdu.response(S.ESME_ROK if ok else failed))
+
+        task.add_done_callback(answer)
 
     # --- helpers ----------------------------------------------------------------------------
 

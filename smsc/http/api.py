@@ -9,7 +9,7 @@ only maps HTTP onto them (http-api.md).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -76,6 +76,8 @@ class HttpApi:
         self.record = record
         self.events = events
         self.cancel = cancel  # the scheduler's: True when it was scheduled or queued
+        # a cluster node: cancel a message another node's queue holds (routing.nats.control)
+        self.elsewhere: Callable[[str], Awaitable[bool]] | None = None
         self.wall = wall
         self.accepting = accepting
         self.tokens = Tokens(config.tenants)
@@ -91,6 +93,14 @@ class HttpApi:
         is built into the app: it needs a restart)."""
         self.config = config
         self.tokens.reconfigure(config.tenants)
+
+    async def cancel_elsewhere(self, message_id: str) -> bool:
+        """A queued message this node's queue does not hold: cancelled on the node whose
+        queue does (True once durable there)."""
+        m = self.record.get(message_id)
+        if m is None or m.status is not Status.ACCEPTED or self.elsewhere is None:
+            return False
+        return await self.elsewhere(message_id)
 
     def _own(self, tenant: TenantConfig, message_id: str) -> str:
         """Our id of a tenant's message, or 404 (never 403: another tenant's ids do not
@@ -184,13 +194,14 @@ class HttpApi:
                          ) -> Response[CancelResponse]:
             tenant = tenant_of(request)
             mid = api._own(tenant, message_id)
-            if not api.cancel(mid, api.wall()):
+            if api.cancel(mid, api.wall()):
+                await api.record.sync()  # type: ignore[misc]
+            elif not await api.cancel_elsewhere(mid):
                 m = api.record.get(mid)
                 shown = STATUS_NAME[m.status] if m is not None else "unknown"
                 raise ApiError(409, "not_cancellable",
                                f"the message is {shown}; only scheduled or queued "
                                "messages can be cancelled")
-            await api.record.sync()  # type: ignore[misc]
             return json_response(CancelResponse(id=message_id, status="cancelled"))
 
         @get("/v1/events", tags=["events"], summary="Webhook events that failed",

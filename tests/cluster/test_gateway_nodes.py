@@ -6,7 +6,8 @@ three gateways in this process (``tests.cluster.nodes``). A tenant binds a recei
 every receipt reaches the bind on node 0 with that id, and every node answers the status of
 every message (query over HTTP) from its own replica. Receipts wait while the tenant is
 bound nowhere, and a scheduled message is released once, by one node. A scheduled message
-is cancelled on any node; a queued one only on the node whose queue holds it.
+is cancelled on any node; a queued one is cancelled or replaced from any node by the node
+whose queue holds it.
 """
 
 from __future__ import annotations
@@ -21,11 +22,14 @@ from typing import Any
 import pytest
 
 from bench.natsd import NatsCluster
-from encoding.pdu import SubmitSm
+from encoding.constants import CommandStatus as S
+from encoding.constants import MessageState
+from encoding.pdu import CancelSm, QuerySm, ReplaceSm, SubmitSm
 from tests.cluster.nodes import TOKEN, Nodes, closed_port, sim_operator
 from tests.conftest import GatewayThread
 from tests.httpkit import api_client, message_body, post_json, wait_message_status
 from tests.integration.e2e_support import operator, smpplib_tenant
+from tests.rawclient import RawClient
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(120)
@@ -113,7 +117,7 @@ def test_a_scheduled_message_is_released_once_by_one_node(
     assert sorted(released) == [0, 1]
 
 
-def test_a_scheduled_message_is_cancelled_on_any_node_a_queued_one_where_it_is_queued(
+def test_a_message_queued_on_one_node_is_cancelled_or_replaced_from_another(
         nats_cluster: NatsCluster, tmp_path: Path) -> None:
     started = Nodes(nats_cluster, tmp_path)
     try:
@@ -126,25 +130,49 @@ def _cancel_across_nodes(started: Nodes) -> None:
     # a's operator is down: what a accepts waits in a's queue; b's is the simulator
     a = started.gateway("a", operator("sim", closed_port(), binds=3), wait_bound=False)
     b = started.gateway("b", sim_operator(started.sim()))
+    raw = RawClient(b.port)
+    try:
+        _cancel_on_b(a, b, raw)
+    finally:
+        raw.close()
+
+
+def _cancel_on_b(a: GatewayThread, b: GatewayThread, raw: RawClient) -> None:
     with api_client(a.gateway.http_port, TOKEN) as http_a, \
             api_client(b.gateway.http_port, TOKEN) as http_b:
         later = post_json(http_a, message_body(["+447700900125"], "in an hour",
                                                send_at=_iso(time.time() + 3600.0)))
-        queued = post_json(http_a, message_body(["+447700900126"], "queued on a"))
+        queued = post_json(http_a, message_body(
+            ["+447700900126", "+447700900127", "+447700900128"], "queued on a"))
         assert later.status_code == queued.status_code == 200
         later_id = later.json()["messages"][0]["id"]
-        queued_id = queued.json()["messages"][0]["id"]
+        by_http, by_smpp, replaced = (m["id"] for m in queued.json()["messages"])
+        for mid in (by_http, by_smpp, replaced):
+            wait_message_status(http_b, mid, "accepted", timeout=10.0)
         wait_message_status(http_b, later_id, "scheduled", timeout=10.0)
-        wait_message_status(http_b, queued_id, "accepted", timeout=10.0)
 
+        # scheduled: in the store, cancelled by any node
         assert http_b.delete(f"/v1/messages/{later_id}").status_code == 200
         wait_message_status(http_a, later_id, "cancelled", timeout=10.0)
-
-        refused = http_b.delete(f"/v1/messages/{queued_id}")  # a's queue holds it
-        assert refused.status_code == 409, refused.text
-        assert refused.json()["code"] == "not_cancellable"
-        assert http_a.delete(f"/v1/messages/{queued_id}").status_code == 200
-        wait_message_status(http_b, queued_id, "cancelled", timeout=10.0)
+        # queued on a: b asks a, and answers once a's change is in b's replica too
+        gone = http_b.delete(f"/v1/messages/{by_http}")
+        assert gone.status_code == 200, gone.text
+        assert http_b.get(f"/v1/messages/{by_http}").json()["status"] == "cancelled"
+        raw.bind(expect_ok=True)
+        cancel = raw.request(CancelSm(message_id=by_smpp, source_addr="ACME"))
+        assert cancel.command_status == S.ESME_ROK, S(cancel.command_status).name
+        query = raw.request(QuerySm(message_id=by_smpp, source_addr="ACME"))
+        assert query.message_state == MessageState.DELETED  # type: ignore[attr-defined]
+        swap = raw.request(ReplaceSm(message_id=replaced, source_addr="ACME",
+                                     short_message=b"new text"))
+        assert swap.command_status == S.ESME_ROK, S(swap.command_status).name
+        assert a.run(lambda: a.gateway.record.get(replaced)).body == b"new text"  # type: ignore[union-attr]
+        # a's queue lets them go, and the replaced one waits with its new text
+        assert a.run(lambda: sorted(a.gateway.router.jobs)) == [replaced]
+        assert a.run(lambda: a.gateway.router.jobs[replaced].message.body) == b"new text"
+        twice = raw.request(CancelSm(message_id=by_smpp, source_addr="ACME"))
+        assert twice.command_status == S.ESME_RCANCELFAIL
+        assert http_b.delete(f"/v1/messages/{by_smpp}").status_code == 409
 
 
 def test_a_request_for_10000_recipients_larger_than_a_nats_message_is_accepted(
