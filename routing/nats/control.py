@@ -65,6 +65,7 @@ class RemoteControl:
         self.timeout_s = timeout_s
         self.done_here = 0  # requests of other nodes done here (metrics, tests)
         self._sub: object = None
+        self._answering: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         self._sub = await self.nc.subscribe(CONTROL_SUBJECT, cb=self._on_request)
@@ -94,6 +95,9 @@ class RemoteControl:
     # --- answering ----------------------------------------------------------------------------
 
     async def _on_request(self, msg: Msg) -> None:
+        """Done at once on the loop (this node's router decides); the answer waits for the
+        change to be durable in its own task, so that one request does not hold up the
+        next."""
         try:
             request = _decoder.decode(msg.data)
         except msgspec.DecodeError:
@@ -102,6 +106,11 @@ class RemoteControl:
         durable = self._do(request)
         if durable is None:
             return  # not held here unsent: another node answers, or none
+        task = asyncio.get_running_loop().create_task(self._answer(msg, request, durable))
+        self._answering.add(task)
+        task.add_done_callback(self._answering.discard)
+
+    async def _answer(self, msg: Msg, request: _Cancel | _Replace, durable: Durable) -> None:
         try:
             await asyncio.shield(durable)  # type: ignore[arg-type]
             answer = _DONE
